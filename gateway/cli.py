@@ -1,0 +1,309 @@
+"""The ``gateway`` command: builds objects from the configuration and maps outcomes to exit codes.
+
+Exit statuses (DESIGN.md): 0 all done; 1 some inputs quarantined or not deliverable now
+(``run --once``), a test failed, or a preview failed; 2 the configuration is refused.
+A user error is one plain message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from .config import Installation, load_installation
+from .convert import convert
+from .engine import Engine, Progress, RunSummary
+from .errors import ConfigError, GatewayError, InputError
+from .journal import Journal
+
+err_console = Console(stderr=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(console=err_console, show_path=False, markup=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("gateway")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+class _Obj:
+    def __init__(self, config: Path, verbose: bool) -> None:
+        self.config = config
+        self.verbose = verbose
+
+    def installation(self) -> Installation:
+        try:
+            return load_installation(self.config)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(exc.problems)} problem(s); nothing was processed.", err=True)
+            raise SystemExit(2) from None
+
+
+@click.group()
+@click.option("--config", "config", type=click.Path(path_type=Path), default=Path("gateway.yaml"),
+              show_default=True, help="The installation's configuration file.")
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
+@click.version_option(package_name="gateway")
+@click.pass_context
+def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
+    """File exchange gateway between Sage Office Line and Rakuten."""
+    _setup_logging(verbose)
+    ctx.obj = _Obj(config, verbose)
+
+
+@cli.command()
+@click.pass_obj
+def check(obj: _Obj) -> None:
+    """Validate gateway.yaml and every mapping; print each problem as FILE:LINE:COL: message."""
+    inst = obj.installation()
+    click.echo(f"{inst.path.name}: OK ({len(inst.flows)} flow(s): {', '.join(inst.flows) or 'none'})")
+
+
+class _TerminalProgress(Progress):
+    """A progress bar per input on a terminal; nothing at all in a log file."""
+
+    def __init__(self, bar: RichProgress) -> None:
+        self.bar = bar
+        self.task: Any = None
+
+    def input_started(self, flow: str, name: str) -> None:
+        self.task = self.bar.add_task(f"{flow}: {name}", total=None)
+
+    def record_done(self) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task)
+
+    def input_finished(self, flow: str, name: str, state: str) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, description=f"{flow}: {name} [{state}]")
+            self.bar.stop_task(self.task)
+            self.task = None
+
+
+def _print_summary(summary: RunSummary) -> None:
+    parts = [f"{summary.done} done", f"{summary.duplicate} duplicate", f"{summary.failed} quarantined"]
+    if summary.pending:
+        parts.append(f"{summary.pending} waiting for delivery")
+    click.echo(", ".join(parts), err=True)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Process what is waiting now, then exit.")
+@click.option("--interval", type=float, default=5.0, show_default=True,
+              help="Without --once: seconds between scans of the inboxes.")
+@click.argument("flows", nargs=-1)
+@click.pass_obj
+def run(obj: _Obj, once: bool, interval: float, flows: tuple[str, ...]) -> None:
+    """Process inputs: with --once everything waiting now, otherwise until stopped (Ctrl-C / SIGTERM)."""
+    inst = obj.installation()
+    try:
+        selected = inst.select(flows)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(2) from None
+    bar = RichProgress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, disable=not sys.stderr.isatty(), transient=False,
+    )
+    with bar:
+        engine = Engine(inst, _TerminalProgress(bar))
+        try:
+            summary = engine.run_once(selected) if once else _run_forever(engine, selected, interval)
+        finally:
+            engine.close()
+    _print_summary(summary)
+    raise SystemExit(summary.exit_code if once else 0)
+
+
+def _run_forever(engine: Engine, flows: list[Any], interval: float) -> RunSummary:
+    """Scan all inboxes every ``interval`` seconds until SIGINT/SIGTERM; the input in hand is finished."""
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("gateway").info("stopping after the current input")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    total = RunSummary()
+    for flow in flows:
+        total.add(engine.recover(flow))
+    while not stop.is_set():
+        for flow in flows:
+            if stop.is_set():
+                break
+            total.add(engine.drain(flow, wait_for_settle=False))
+        engine.purge_archive()
+        stop.wait(interval)
+    return total
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per flow.")
+@click.pass_obj
+def status(obj: _Obj, as_json: bool) -> None:
+    """Per flow: files waiting in the inbox, done, failed, duplicates, last run."""
+    inst = obj.installation()
+    engine = Engine(inst)
+    try:
+        counts = engine.journal.counts()
+        rows = []
+        for name, flow in inst.flows.items():
+            c = counts.get(name, {"states": {}, "last_run": None})
+            states = c["states"]
+            rows.append({
+                "flow": name,
+                "enabled": flow.config.enabled,
+                "waiting": engine.waiting(flow) + states.get("waiting", 0),
+                "in_progress": states.get("processing", 0) + states.get("delivering", 0),
+                "done": states.get("done", 0),
+                "duplicate": states.get("duplicate", 0),
+                "failed": states.get("failed", 0),
+                "last_run": c["last_run"],
+            })
+    finally:
+        engine.close()
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r))
+        return
+    table = Table("flow", "waiting", "in progress", "done", "duplicate", "failed", "last run")
+    for r in rows:
+        name = r["flow"] + ("" if r["enabled"] else " (off)")
+        table.add_row(name, str(r["waiting"]), str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
+                      str(r["failed"]), r["last_run"] or "never")
+    Console().print(table)
+
+
+@cli.command()
+@click.option("--flow", "flow", help="Only this flow.")
+@click.option("--limit", type=int, default=None, help="Only the newest N entries.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input.")
+@click.pass_obj
+def journal(obj: _Obj, flow: str | None, limit: int | None, as_json: bool) -> None:
+    """The audit trail: one entry per input, with its outputs and errors."""
+    inst = obj.installation()
+    jr = Journal(inst.journal_path)
+    try:
+        entries = [jr.as_dict(r) for r in jr.entries(flow, limit)]
+    finally:
+        jr.close()
+    if as_json:
+        for e in entries:
+            click.echo(json.dumps(e, ensure_ascii=False))
+        return
+    table = Table("id", "flow", "name", "state", "outputs / error", "received")
+    for e in entries:
+        detail = e["error"] or ", ".join(Path(o).name for o in e["outputs"]) or (e["note"] or "")
+        if e["skipped"]:
+            detail += f" ({len(e['skipped'])} skipped)"
+        table.add_row(str(e["id"]), e["flow"], e["name"], e["state"], detail, e["received_at"])
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--flow", "flow", help="Retry every quarantined input of this flow.")
+@click.option("--all", "all_", is_flag=True, help="Retry every quarantined input.")
+@click.pass_obj
+def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None:
+    """Put quarantined inputs back to be processed again (after the mapping or file was fixed)."""
+    if not ids and not flow and not all_:
+        raise click.UsageError("name input ids, or --flow FLOW, or --all")
+    inst = obj.installation()
+    engine = Engine(inst)
+    problems = 0
+    try:
+        if ids:
+            rows = []
+            for i in ids:
+                row = engine.journal.find(i)
+                if row is None:
+                    click.echo(f"input {i}: no such entry in the journal", err=True)
+                    problems += 1
+                else:
+                    rows.append(row)
+        else:
+            rows = [r for r in engine.journal.entries(flow) if r.state == "failed"]
+        for row in rows:
+            try:
+                engine.retry(row)
+            except InputError as exc:
+                click.echo(str(exc), err=True)
+                problems += 1
+                continue
+            click.echo(f"input {row.id} ({row.flow}: {row.name}) will be processed by the next run")
+        if not rows and not problems:
+            click.echo("nothing to retry")
+    finally:
+        engine.close()
+    raise SystemExit(1 if problems else 0)
+
+
+@cli.command()
+@click.argument("flow")
+@click.argument("input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def preview(obj: _Obj, flow: str, input_file: Path) -> None:
+    """Convert one file and print the output(s); no inbox, outbox or journal is touched."""
+    inst = obj.installation()
+    try:
+        (selected,) = inst.select([flow])
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(2) from None
+    stem, _, suffix = input_file.name.rpartition(".")
+    info = {"id": 0, "name": input_file.name, "stem": stem or input_file.name, "suffix": suffix,
+            "received_at": "", "flow": flow}
+    with tempfile.TemporaryDirectory(prefix="gateway-preview-") as tmp:
+        try:
+            result = convert(selected.mapping, input_file, input_file.name, Path(tmp), info, selected.settings,
+                             key_delivered=lambda key: None)
+        except GatewayError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+        specs = {o.name: o.spec for o in selected.mapping.outputs}
+        for staged in result.outputs:
+            encoding = specs[staged.output].encoding
+            click.echo(f"==> {staged.name} ({staged.rows} rows, {encoding}) <==", err=True)
+            click.echo(staged.path.read_bytes().decode(encoding), nl=False)
+    for skip in result.skipped:
+        click.echo(f"skipped: {skip['reason']}", err=True)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except GatewayError as exc:  # pragma: no cover - every command catches its own
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Read → map → write for one input: records stream from the reader through the mapping
+into the staged output files, and nothing is published here.
+
+Keys of records that were already delivered (an order number seen before) are skipped
+and reported, not treated as errors: the rest of the file goes through.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .errors import InputError
+from .mapping.compiler import CompiledOutput, Mapping
+from .mapping.values import Record
+from .writers.csv import CsvWriter
+
+
+@dataclass(frozen=True)
+class StagedOutput:
+    output: str  # the output's name in the mapping
+    destination: str
+    name: str  # the file name it gets at the destination
+    path: Path  # the complete file in the work folder
+    rows: int
+
+
+@dataclass
+class Conversion:
+    outputs: list[StagedOutput] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    records: int = 0
+
+
+class _OpenOutput:
+    def __init__(self, out: CompiledOutput, path: Path, name: str) -> None:
+        self.out = out
+        self.path = path
+        self.name = name
+        self.file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in finish()/ExitStack
+        spec = out.spec
+        self.writer = CsvWriter(
+            self.file, out.column_names, encoding=spec.encoding, delimiter=spec.delimiter,
+            header=spec.header, line_end="\r\n" if spec.line_end == "crlf" else "\n",
+        )
+
+    def finish(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+
+
+def convert(
+    mapping: Mapping,
+    source: Path,
+    shown_as: str,
+    stage_dir: Path,
+    input_info: dict[str, Any],
+    settings: dict[str, str],
+    key_delivered: Callable[[str], int | None],
+    on_record: Callable[[], None] | None = None,
+) -> Conversion:
+    """Convert ``source`` into staged files in ``stage_dir``; raise ``InputError`` for a bad input."""
+    result = Conversion()
+    seen: set[str] = set()
+    label = mapping.spec.key.label if mapping.spec.key else "key"
+    with ExitStack() as stack:
+        opened: list[_OpenOutput] = []
+        base_context = mapping.context(Record({}), input_info, settings)
+        for i, out in enumerate(mapping.outputs):
+            name = out.file_name(base_context)
+            path = stage_dir / f"{i:02d}-{out.name}"
+            handle = _OpenOutput(out, path, name)
+            stack.callback(handle.file.close)
+            opened.append(handle)
+        for index, record in enumerate(mapping.records(source, shown_as), start=1):
+            context = mapping.context(record, input_info, settings)
+            key = None
+            try:
+                key = mapping.key_of(context)
+                if key is not None:
+                    owner = key_delivered(key)
+                    if owner is not None or key in seen:
+                        where = f"input {owner}" if owner is not None else "earlier in this file"
+                        reason = f"{label} {key} was already delivered ({where})"
+                        result.skipped.append({"key": key, "reason": reason})
+                        continue
+                    seen.add(key)
+                    result.keys.append(key)
+                for handle in opened:
+                    for row in handle.out.rows_for(context):
+                        handle.writer.write(row, mapping.describe(record, key, index))
+            except InputError as exc:
+                record_name = mapping.describe(record, key, index)
+                raise exc.located(file=shown_as, record=record_name, line=record.line) from None
+            result.records += 1
+            if on_record is not None:
+                on_record()
+        for handle in opened:
+            handle.finish()
+            if handle.writer.rows == 0:
+                handle.path.unlink()
+                continue
+            result.outputs.append(StagedOutput(
+                output=handle.out.name, destination=handle.out.spec.to, name=handle.name,
+                path=handle.path, rows=handle.writer.rows,
+            ))
+    names = [o.name for o in result.outputs]
+    if len(set(names)) != len(names):
+        raise InputError("two outputs of this input would get the same file name; make the 'file' names differ",
+                         file=shown_as)
+    return result
+

@@ -1,0 +1,348 @@
+"""A mapping compiled once, run for every record.
+
+Each kind of row is compiled into *one* template that renders all its columns at once
+(separated by a unit-separator character), so a row costs one render, not one per
+column. When that render fails, the columns are rendered one by one to find out which
+column and which mapping line the admin has to look at: the slow path is the error path.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ..errors import ConfigError, InputError, MappingError, Problem
+from ..validation import validate
+from ..yamlload import Loc, YamlDocument, load_yaml
+from .model import Column, ColumnSpec, CsvOutput, Lookup, MappingSpec
+from .templating import make_environment
+from .values import MISSING, Record, as_list
+
+SEP = "\x1f"  # ASCII unit separator: never part of real text; values containing it take the slow path
+
+
+@dataclass
+class CompiledColumn:
+    name: str
+    spec: Column
+    where: str
+    template: jinja2.Template
+
+
+@dataclass
+class CompiledRow:
+    for_each: Callable[..., Any] | None
+    as_: str
+    when: Callable[..., Any] | None
+    columns: list[CompiledColumn]
+    template: jinja2.Template
+    where: str
+
+
+@dataclass
+class CompiledOutput:
+    spec: CsvOutput
+    file_template: jinja2.Template
+    where: str
+    rows: list[CompiledRow]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.spec.columns)
+
+    def file_name(self, context: dict[str, Any]) -> str:
+        """The output's file name; it must stay inside its outbox."""
+        try:
+            name = self.file_template.render(context).strip()
+        except Exception as exc:
+            raise _as_mapping_error(exc).located(field="file", mapping=self.where) from None
+        if not name or name.startswith(".") or any(c in name for c in '/\\:*?"<>|') or any(ord(c) < 32 for c in name):
+            raise MappingError(
+                "the output file name must be a plain name without folders, not starting with '.'",
+                field="file", value=name, mapping=self.where,
+            )
+        return name
+
+    def rows_for(self, context: dict[str, Any]) -> Iterator[list[str]]:
+        """The rows one record produces, numbered across all kinds of row (``row_number``)."""
+        counter = itertools.count(1)
+        for row in self.rows:
+            try:
+                entries = [None] if row.for_each is None else as_list(row.for_each(**context))
+            except Exception as exc:
+                raise _as_mapping_error(exc).located(field="for_each", mapping=row.where) from None
+            for entry in entries:
+                local = dict(context)
+                if row.for_each is not None:
+                    local[row.as_] = entry
+                if row.when is not None:
+                    try:
+                        keep = row.when(**local)
+                    except Exception as exc:
+                        raise _as_mapping_error(exc).located(field="when", mapping=row.where) from None
+                    if not keep:
+                        continue
+                local["row_number"] = next(counter)
+                yield self._render(row, local)
+
+    def _render(self, row: CompiledRow, local: dict[str, Any]) -> list[str]:
+        try:
+            values = row.template.render(local).split(SEP)
+        except Exception:
+            values = []
+        if len(values) != len(row.columns):
+            values = [self._render_one(col, local) for col in row.columns]
+        for i, col in enumerate(row.columns):
+            values[i] = _apply_rules(col, values[i])
+        return values
+
+    @staticmethod
+    def _render_one(col: CompiledColumn, local: dict[str, Any]) -> str:
+        try:
+            return col.template.render(local)
+        except Exception as exc:
+            raise _as_mapping_error(exc).located(field=col.name, mapping=col.where) from None
+
+
+def _apply_rules(col: CompiledColumn, value: str) -> str:
+    spec = col.spec
+    if spec.required and not value.strip():
+        raise MappingError("a value is required here, but it came out empty", field=col.name, mapping=col.where)
+    if spec.max_length is not None and len(value) > spec.max_length:
+        if spec.too_long == "cut":
+            return value[: spec.max_length]
+        raise MappingError(
+            f"the value is {len(value)} characters long, at most {spec.max_length} are allowed",
+            field=col.name, value=value, mapping=col.where,
+        )
+    return value
+
+
+def _as_mapping_error(exc: BaseException) -> InputError:
+    if isinstance(exc, InputError):
+        return exc
+    if isinstance(exc, jinja2.UndefinedError):
+        return MappingError(f"the mapping uses something that does not exist: {exc.message}")
+    if isinstance(exc, SecurityError):
+        return MappingError(f"the mapping tried something that is not allowed: {exc}")
+    if isinstance(exc, (TypeError, ValueError, ArithmeticError)):
+        return MappingError(f"the value could not be computed: {exc}")
+    return MappingError(f"the value could not be computed: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class Mapping:
+    """A runnable mapping: read records, key them, and render each output's rows."""
+
+    spec: MappingSpec
+    shown_as: str
+    doc: YamlDocument
+    env: ImmutableSandboxedEnvironment
+    key_template: jinja2.Template | None
+    outputs: list[CompiledOutput]
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def records(self, path: Path, shown_as: str) -> Iterator[Record]:
+        from ..readers.xml import read_xml_records
+
+        return read_xml_records(path, self.spec.input.records, shown_as)
+
+    def context(self, record: Record, input_info: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
+        return {
+            self.spec.input.as_: record,
+            "record": record,
+            "settings": Record(dict(settings)),
+            "input": Record(dict(input_info)),
+        }
+
+    def key_of(self, context: dict[str, Any]) -> str | None:
+        if self.key_template is None:
+            return None
+        try:
+            key = self.key_template.render(context).strip()
+        except Exception as exc:
+            raise _as_mapping_error(exc).located(field="key", mapping=self.where(("key", "value"))) from None
+        if not key:
+            label = self.spec.key.label if self.spec.key else "key"
+            raise MappingError(f"the {label} is empty", field="key", mapping=self.where(("key", "value")))
+        return key
+
+    def describe(self, record: Record, key: str | None, index: int) -> str:
+        """How error messages name a record: ``order 123-456-789 (record 2, line 41)``."""
+        label = self.spec.input.label
+        parts = [f"{label} {key}" if key else f"{label} {index}"]
+        detail = [f"record {index}"] if key else []
+        if record.line:
+            detail.append(f"line {record.line}")
+        return parts[0] + (f" ({', '.join(detail)})" if detail else "")
+
+    def where(self, loc: Loc) -> str:
+        line, _ = self.doc.where(loc)
+        return f"{self.shown_as}:{line}"
+
+    @property
+    def key_scope(self) -> str | None:
+        if self.spec.key is None:
+            return None
+        return self.spec.key.scope
+
+
+def load_mapping(path: Path, shown_as: str) -> Mapping:
+    """Load, validate and compile one mapping file; raise ``ConfigError`` with every problem."""
+    doc = load_yaml(path, shown_as)
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.problem((), "a mapping must be a group of 'name: value' lines")])
+    spec = validate(MappingSpec, doc)
+    return compile_mapping(spec, doc)
+
+
+class _Compiler:
+    """Compiles every expression and template of a mapping, collecting all problems."""
+
+    def __init__(self, spec: MappingSpec, doc: YamlDocument) -> None:
+        self.spec = spec
+        self.doc = doc
+        self.problems: list[Problem] = []
+        self.env = make_environment({name: _make_lookup(name, t) for name, t in spec.lookups.items()})
+
+    def where(self, loc: Loc) -> str:
+        line, _ = self.doc.where(loc)
+        return f"{self.doc.path}:{line}"
+
+    def template(self, source: str, loc: Loc, names: set[str]) -> jinja2.Template | None:
+        return self._compile(source, loc, names, expression=False)  # type: ignore[return-value]
+
+    def expression(self, source: str, loc: Loc, names: set[str]) -> Callable[..., Any] | None:
+        return self._compile(source, loc, names, expression=True)  # type: ignore[return-value]
+
+    def _compile(self, source: str, loc: Loc, names: set[str], expression: bool) -> object | None:
+        text = "{{ " + source + " }}" if expression else source
+        try:
+            ast = self.env.parse(text)
+        except jinja2.TemplateSyntaxError as exc:
+            line, col = self.doc.where(loc)
+            self.problems.append(Problem(self.doc.path, line + (exc.lineno or 1) - 1, col,
+                                         f"template syntax: {exc.message}"))
+            return None
+        self._check_names(ast, loc, names)
+        if expression:
+            return self.env.compile_expression(source, undefined_to_none=False)
+        return self.env.from_string(text)
+
+    def _check_names(self, ast: nodes.Template, loc: Loc, names: set[str]) -> None:
+        for name in sorted(meta.find_undeclared_variables(ast) - names):
+            self.problems.append(self.doc.problem(
+                loc, f"unknown name '{name}' (known here: {', '.join(sorted(names))})"))
+        for node in ast.find_all(nodes.Getattr):
+            is_setting = isinstance(node.node, nodes.Name) and node.node.name == "settings"
+            if is_setting and node.attr not in self.spec.settings:
+                known = ", ".join(self.spec.settings) or "none"
+                self.problems.append(self.doc.problem(loc, f"unknown setting '{node.attr}' (settings: {known})"))
+        for filt in ast.find_all(nodes.Filter):
+            if filt.name not in self.env.filters:
+                self.problems.append(self.doc.problem(
+                    loc, f"unknown filter '{filt.name}' (filters: {', '.join(sorted(self.env.filters))})"))
+            if filt.name == "lookup" and filt.args and isinstance(filt.args[0], nodes.Const):
+                table = filt.args[0].value
+                if table not in self.spec.lookups:
+                    known = ", ".join(self.spec.lookups) or "none"
+                    self.problems.append(self.doc.problem(loc, f"unknown lookup table '{table}' (tables: {known})"))
+
+    def column(self, name: str, spec: ColumnSpec, loc: Loc, names: set[str]) -> CompiledColumn | None:
+        column = spec if isinstance(spec, Column) else Column(value=spec)
+        value_loc = (*loc, "value") if isinstance(spec, Column) else loc
+        template = self.template(column.value, value_loc, names)
+        if template is None:
+            return None
+        return CompiledColumn(name=name, spec=column, where=self.where(value_loc), template=template)
+
+    def output(self, index: int, out: CsvOutput) -> CompiledOutput | None:
+        base: Loc = ("outputs", index)
+        record_names = {self.spec.input.as_, "record", "settings", "input"}
+        file_template = self.template(out.file, (*base, "file"), {"settings", "input"})
+        if out.to != "outbox":
+            self.problems.append(self.doc.problem((*base, "to"),
+                                                  f"unknown destination '{out.to}' (destinations: outbox)"))
+        rows: list[CompiledRow] = []
+        for j, row in enumerate(out.rows):
+            row_loc: Loc = (*base, "rows", j)
+            names = set(record_names) | {"row_number"}
+            for_each = None
+            if row.for_each is not None:
+                for_each = self.expression(row.for_each, (*row_loc, "for_each"), record_names)
+                names.add(row.as_)
+            when = self.expression(row.when, (*row_loc, "when"), names - {"row_number"}) if row.when else None
+            for extra in row.columns:
+                if extra not in out.columns:
+                    self.problems.append(self.doc.problem(
+                        (*row_loc, "columns", extra),
+                        f"'{extra}' is not one of this output's columns (add it to 'columns' first)"))
+            columns: list[CompiledColumn] = []
+            for name, col_spec in out.columns.items():
+                if name in row.columns:
+                    compiled = self.column(name, row.columns[name], (*row_loc, "columns", name), names)
+                else:
+                    compiled = self.column(name, col_spec, (*base, "columns", name), names)
+                if compiled is not None:
+                    columns.append(compiled)
+            if len(columns) != len(out.columns):
+                continue
+            joined = SEP.join(c.spec.value for c in columns)
+            rows.append(CompiledRow(
+                for_each=for_each, as_=row.as_, when=when, columns=columns,
+                template=self.env.from_string(joined), where=self.where(row_loc),
+            ))
+        if file_template is None:
+            return None
+        return CompiledOutput(spec=out, file_template=file_template, where=self.where((*base, "file")), rows=rows)
+
+
+def _make_lookup(name: str, table: Lookup) -> Callable[[Any], str]:
+    values = dict(table.values)
+
+    def lookup(value: Any) -> str:
+        key = str(value).strip() if value is not MISSING else ""
+        if key in values:
+            return values[key]
+        if table.default is not None:
+            return table.default
+        if table.keep_unknown:
+            return key
+        known = ", ".join(values) or "none"
+        raise MappingError(
+            f"'{key}' is not in the lookup table '{name}' (known: {known}); add it under "
+            f"lookups → {name} → values in the mapping, or give the table a default",
+        )
+
+    return lookup
+
+
+def compile_mapping(spec: MappingSpec, doc: YamlDocument) -> Mapping:
+    compiler = _Compiler(spec, doc)
+    record_names = {spec.input.as_, "record", "settings", "input"}
+    key_template = None
+    if spec.key is not None:
+        key_template = compiler.template(spec.key.value, ("key", "value"), record_names)
+    outputs = [o for i, out in enumerate(spec.outputs) if (o := compiler.output(i, out)) is not None]
+    names = [o.name for o in spec.outputs]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            compiler.problems.append(doc.problem(("outputs", i, "name"), f"two outputs are named '{name}'"))
+    if compiler.problems:
+        raise ConfigError(compiler.problems)
+    return Mapping(
+        spec=spec, shown_as=doc.path, doc=doc, env=compiler.env, key_template=key_template,
+        outputs=outputs, settings=dict(spec.settings),
+    )

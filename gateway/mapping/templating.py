@@ -1,0 +1,58 @@
+"""The Jinja environment that mappings run in.
+
+Mappings and templates are written by admins and partners, so they run in Jinja's
+immutable sandbox: no attribute starting with ``_``, no changing of lists or records.
+Undefined *names* are errors (a typo in ``ordr.order_no`` must not become an empty
+column); missing *fields* of a record are empty, see ``values.Record``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from jinja2 import StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ..errors import MappingError
+from . import values
+
+
+def make_environment(lookups: Mapping[str, Callable[[Any], str]]) -> ImmutableSandboxedEnvironment:
+    """A sandboxed environment with the gateway's filters and this mapping's lookup tables."""
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        auto_reload=False,
+        cache_size=0,
+    )
+
+    def lookup(value: Any, table: str) -> str:
+        try:
+            fn = lookups[table]
+        except KeyError:
+            known = ", ".join(lookups) or "none"
+            raise MappingError(f"there is no lookup table '{table}' (tables: {known})") from None
+        return fn(value)
+
+    def decimal(value: Any, german: bool = False) -> Decimal:
+        return values.to_decimal(value, german=german)
+
+    def number(value: Any, places: int = 2, decimal: str = ",", thousands: str = "") -> str:
+        return values.format_number(value, places=places, decimal=decimal, thousands=thousands)
+
+    def join_nonempty(parts: Any, separator: str = " ") -> str:
+        return separator.join(str(p).strip() for p in values.as_list(parts) if str(p).strip())
+
+    env.filters.update(
+        {
+            "lookup": lookup,
+            "decimal": decimal,
+            "number": number,
+            "date": values.format_date,
+            "join_nonempty": join_nonempty,
+        }
+    )
+    return env

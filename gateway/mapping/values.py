@@ -1,0 +1,201 @@
+"""Records as the templates see them, and the German number and date formats.
+
+A record field that the input does not have is empty (``MISSING``), not an error:
+Rakuten leaves out optional elements, and a mapping must not break on that. A typo in
+the *name* of a record or setting is still an error, because top-level names are strict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from ..errors import MappingError
+
+
+class _Missing:
+    """A field the input does not have: renders as empty text, is false, has no fields."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> _Missing:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, name: object) -> _Missing:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or other == ""
+
+    def __hash__(self) -> int:
+        return hash("")
+
+
+MISSING = _Missing()
+
+
+class Record:
+    """One input record (an order, a client, an item) with its fields as attributes.
+
+    Not a ``dict``: Rakuten has an element called ``items``, and on a dict
+    ``order.items`` would be the method, not the field.
+    """
+
+    __slots__ = ("_fields", "_line")
+
+    def __init__(self, fields: dict[str, Any], line: int | None = None) -> None:
+        self._fields = fields
+        self._line = line
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._fields.get(name, MISSING)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._fields.get(name, MISSING)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._fields
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[Any]:
+        # A single repeated element read as one record still loops as a list of one.
+        return iter((self,))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __repr__(self) -> str:
+        return f"Record({self._fields!r})"
+
+    def to_plain(self) -> dict[str, Any]:
+        """The record as plain data (for JSON output and debugging)."""
+        return {k: _plain(v) for k, v in self._fields.items()}
+
+    @property
+    def line(self) -> int | None:
+        return self._line
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_plain()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def as_list(value: Any) -> list[Any]:
+    """What ``for_each`` loops over: a list, one record as a list of one, nothing as empty."""
+    if value is MISSING or value is None or value == "":
+        return []
+    if isinstance(value, Record):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise MappingError(f"expected a list of entries to repeat over, got the text {str(value)[:40]!r}")
+
+
+_POINT_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_GERMAN_NUMBER = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d*)?$")
+
+
+def to_decimal(value: Any, german: bool = False) -> Decimal:
+    """Parse a number: ``12.90`` (point, as Rakuten sends it) or, with ``german``, ``1.234,50``."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise MappingError("expected a number, got yes/no")
+    if isinstance(value, int):
+        return Decimal(value)
+    text = str(value).strip()
+    if not text:
+        raise MappingError("expected a number, but the field is empty")
+    pattern = _GERMAN_NUMBER if german else _POINT_NUMBER
+    if not pattern.match(text):
+        example = "1.234,50" if german else "1234.50"
+        raise MappingError(f"expected a number like {example}", value=text)
+    if german:
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern already excludes this
+        raise MappingError("expected a number", value=text) from None
+
+
+def format_number(value: Any, places: int = 2, decimal: str = ",", thousands: str = "") -> str:
+    """Format with a fixed number of places, rounding half up as accountants do: 1234.5 → ``1234,50``."""
+    number = to_decimal(value)
+    quantum = Decimal(1).scaleb(-places)
+    rounded = number.quantize(quantum, rounding=ROUND_HALF_UP)
+    sign = "-" if rounded < 0 else ""
+    digits = f"{abs(rounded):.{places}f}"
+    whole, _, frac = digits.partition(".")
+    if thousands:
+        groups: list[str] = []
+        while len(whole) > 3:
+            groups.insert(0, whole[-3:])
+            whole = whole[:-3]
+        groups.insert(0, whole)
+        whole = thousands.join(groups)
+    return sign + whole + (decimal + frac if places > 0 else "")
+
+
+_DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y",
+    "%d/%m/%Y-%H:%M",
+)
+
+_TOKENS = {"dd": "%d", "mm": "%m", "yyyy": "%Y", "yy": "%y", "HH": "%H", "MM": "%M", "SS": "%S"}
+_TOKEN_RE = re.compile("|".join(sorted(_TOKENS, key=len, reverse=True)))
+
+
+def to_datetime(value: Any) -> dt.datetime:
+    """Parse the date forms the partners send (ISO, German, Rakuten France)."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    text = str(value).strip()
+    if not text:
+        raise MappingError("expected a date, but the field is empty")
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise MappingError("expected a date like 2026-11-27 or 27.11.2026", value=text)
+
+
+def format_date(value: Any, fmt: str = "dd.mm.yyyy") -> str:
+    """Format a date with a pattern of ``dd mm yyyy HH MM SS`` (``dd.mm.yyyy`` by default)."""
+    moment = to_datetime(value)
+    return moment.strftime(_TOKEN_RE.sub(lambda m: _TOKENS[m.group(0)], fmt.replace("%", "%%")))

@@ -1,0 +1,105 @@
+"""A local drop folder.
+
+A file is taken only when it is complete: not named like a temporary file, and either
+untouched for the settle time or announced by the producer's marker file. Claiming is
+a rename into the work folder on the same file system, which is atomic: of two
+gateway processes, exactly one gets the file, the other gets ``FileNotFoundError``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPORARY_SUFFIXES = (".part", ".tmp", ".temp", ".partial", ".crdownload", ".filepart", "~")
+
+
+def is_temporary_name(name: str) -> bool:
+    """Names producers use while still writing (and our own outputs before they are renamed)."""
+    lower = name.lower()
+    return name.startswith(".") or name.startswith("~$") or lower.endswith(TEMPORARY_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    size: int
+    changed: float  # the later of mtime and ctime: ctime cannot be set back by a copying tool
+    marked: bool
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+class FolderSource:
+    def __init__(self, folder: Path, include: list[str], settle_seconds: float, marker: str | None) -> None:
+        self.folder = folder
+        self.include = include
+        self.settle_seconds = settle_seconds
+        self.marker = marker
+
+    def describe(self) -> str:
+        return f"folder {self.folder}"
+
+    def _wanted(self, name: str) -> bool:
+        if is_temporary_name(name):
+            return False
+        if self.marker and name.endswith(self.marker):
+            return False
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.include)
+
+    def scan(self) -> list[Candidate]:
+        """Every file that looks like an input, complete or not, oldest first."""
+        found: list[Candidate] = []
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return []
+        names = {e.name for e in entries}
+        for entry in entries:
+            if not self._wanted(entry.name):
+                continue
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            marked = bool(self.marker) and (entry.name + str(self.marker)) in names
+            found.append(Candidate(Path(entry.path), st.st_size, max(st.st_mtime, st.st_ctime), marked))
+        found.sort(key=lambda c: (c.changed, c.name))
+        return found
+
+    def is_settled(self, candidate: Candidate, at: float | None = None) -> bool:
+        return candidate.marked or (at if at is not None else time.time()) - candidate.changed >= self.settle_seconds
+
+    def claim(self, candidate: Candidate, work_dir: Path) -> Path | None:
+        """Move the file into ``work_dir``; ``None`` when another process was faster or it changed."""
+        try:
+            st = candidate.path.stat()
+        except FileNotFoundError:
+            return None
+        changed = max(st.st_mtime, st.st_ctime)
+        if not candidate.marked and (st.st_size != candidate.size or changed != candidate.changed):
+            return None  # written to since it was seen: not complete after all
+        work_dir.mkdir(parents=True, exist_ok=True)
+        token = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+        target = work_dir / f"{token}--{candidate.name}"
+        try:
+            os.rename(candidate.path, target)
+        except FileNotFoundError:
+            return None
+        if self.marker and candidate.marked:
+            (candidate.path.parent / (candidate.name + self.marker)).unlink(missing_ok=True)
+        return target
+
+
+def original_name(work_path: Path) -> str:
+    """The name the file had in the inbox (work files are ``<token>--<name>``)."""
+    _, sep, name = work_path.name.partition("--")
+    return name if sep else work_path.name

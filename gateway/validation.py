@@ -1,0 +1,134 @@
+"""Turn pydantic's validation errors into problems an admin can act on.
+
+pydantic reports ``('flows', 'orders', 'sorce')`` and "Extra inputs are not permitted";
+the admin needs ``gateway.yaml:7:5: unknown field 'sorce' (did you mean 'source'?)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError, Problem
+from .yamlload import Loc, YamlDocument
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model class that describes the mapping at ``loc``, if one does."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                aliases = {f.alias: f for f in current.model_fields.values() if f.alias}
+                info = aliases.get(str(part))
+            if info is None:
+                return None
+            current = info.annotation
+        else:
+            origin = typing.get_origin(current)
+            args = typing.get_args(current)
+            if origin in (list, tuple) and args:
+                current = args[0]
+            elif origin is dict and len(args) == 2:
+                current = args[1]
+            else:
+                return None
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return current
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``X | None`` and ``Annotated`` so the model inside can be found."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        models = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(models) == 1:
+            return models[0]
+        others = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(others) == 1:
+            return _unwrap(others[0])
+    return annotation
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _describe(err: Any, root: type[BaseModel], loc: Loc) -> str:
+    kind = err["type"]
+    field = loc[-1] if loc else ""
+    if kind == "extra_forbidden":
+        parent = _model_at(root, loc[:-1])
+        hint = ""
+        if parent is not None:
+            close = difflib.get_close_matches(str(field), _field_names(parent), n=1, cutoff=0.6)
+            if close:
+                hint = f" (did you mean '{close[0]}'?)"
+            else:
+                hint = " (allowed here: " + ", ".join(_field_names(parent)) + ")"
+        return f"unknown field '{field}'{hint}"
+    if kind == "missing":
+        return f"'{field}' is required here"
+    if kind in ("string_type",):
+        return f"'{field}' must be text"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"'{field}' must be a whole number, not {err.get('input')!r}"
+    if kind in ("float_parsing", "decimal_parsing", "float_type"):
+        return f"'{field}' must be a number, not {err.get('input')!r}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"'{field}' must be yes or no (true/false), not {err.get('input')!r}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"'{field}' must be a group of 'name: value' lines"
+    if kind in ("list_type",):
+        return f"'{field}' must be a list ('- ' lines)"
+    if kind == "greater_than_equal" or kind == "greater_than" or kind.startswith("less_than"):
+        return f"'{field}': {err['msg'].lower()}"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"'{field}' must be one of {expected}, not {err.get('input')!r}"
+    if kind == "value_error":
+        msg = str(err.get("ctx", {}).get("error", err["msg"]))
+        return f"'{field}': {msg}" if field else msg
+    return f"'{field}': {err['msg']}" if field else str(err["msg"])
+
+
+def validate(model: type[M], doc: YamlDocument, base: Loc = ()) -> M:
+    """Validate ``doc.data`` (or the part at ``base``) against ``model``; raise with every problem."""
+    data: Any = doc.data
+    for part in base:
+        data = data[part]
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        problems = problems_from(exc, model, doc, base)
+        raise ConfigError(problems) from None
+
+
+def problems_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocument, base: Loc = ()) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[Loc, str]] = set()
+    for err in exc.errors():
+        # pydantic adds the union member or validator name to loc; keep only real keys
+        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        message = _describe(err, model, loc)
+        full = (*base, *loc)
+        if err["type"] == "missing":
+            full = full[:-1]
+            message = f"{message} (in '{full[-1]}')" if full else message
+        if (full, message) in seen:
+            continue
+        seen.add((full, message))
+        problems.append(doc.problem(full, message))
+    return problems

@@ -1,0 +1,70 @@
+"""CSV written by the csv module, never by a template: quoting must be exact.
+
+Each row is encoded as it is written, so a character the target encoding cannot hold
+(a ``€`` is fine in Windows-1252, a ``ł`` is not) is reported with its record and
+column instead of surfacing later from a buffer flush with no context.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import BinaryIO
+
+from ..errors import MappingError
+
+
+class _EncodingSink:
+    """What csv.writer writes to: encodes each finished line straight into the binary file."""
+
+    def __init__(self, out: BinaryIO, encoding: str) -> None:
+        self.out = out
+        self.encoding = encoding
+
+    def write(self, text: str) -> int:
+        self.out.write(text.encode(self.encoding))
+        return len(text)
+
+
+class CsvWriter:
+    def __init__(
+        self,
+        out: BinaryIO,
+        columns: list[str],
+        *,
+        encoding: str = "utf-8",
+        delimiter: str = ";",
+        header: bool = True,
+        line_end: str = "\r\n",
+    ) -> None:
+        self.columns = columns
+        self.encoding = encoding
+        self._sink = _EncodingSink(out, encoding)
+        self._writer = csv.writer(self._sink, delimiter=delimiter, quotechar='"',
+                                  quoting=csv.QUOTE_MINIMAL, lineterminator=line_end)
+        self.rows = 0
+        if header:
+            self._write(columns, "the header line")
+
+    def write(self, values: list[str], record: str) -> None:
+        self._write(values, record)
+        self.rows += 1
+
+    def _write(self, values: list[str], record: str) -> None:
+        try:
+            self._writer.writerow(values)
+        except UnicodeEncodeError as exc:
+            field, bad = self._find_unencodable(values)
+            raise MappingError(
+                f"the character {bad!r} cannot be written in {self.encoding}; "
+                "change the text in the source system or map it to another character",
+                record=record, field=field,
+            ) from exc
+
+    def _find_unencodable(self, values: list[str]) -> tuple[str | None, str]:
+        for name, value in zip(self.columns, values, strict=False):
+            for ch in value:
+                try:
+                    ch.encode(self.encoding)
+                except UnicodeEncodeError:
+                    return name, ch
+        return None, "?"
