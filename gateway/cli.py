@@ -157,6 +157,8 @@ def _run_forever(engine: Engine, flows: list[Any], interval: float) -> RunSummar
         for flow in flows:
             if stop.is_set():
                 break
+            # recover() again: inputs whose delivery failed wait in the work folder
+            total.add(engine.recover(flow))
             total.add(engine.drain(flow, wait_for_settle=False))
         engine.purge_archive()
         stop.wait(interval)

@@ -180,7 +180,7 @@ class Engine:
                 # ``retry`` was interrupted between the journal update and the move back
                 _move(Path(row.stored_path), Path(row.work_path))
                 self._count(summary, self.handle(flow, Path(row.work_path)))
-            elif row.state == "delivering":
+            elif row.state == "delivering" and self.journal.get(row.id).state == "delivering":
                 # the input file was removed by hand; its committed outputs are still owed
                 self._count(summary, self._deliver_and_finish(flow, row, None))
         return summary
@@ -250,7 +250,18 @@ class Engine:
                 )
                 crashpoint("registered")
             self.progress.input_started(flow.name, row.name)
-            state = self._resume(flow, row, work)
+            try:
+                state = self._resume(flow, row, work)
+            except OSError as exc:
+                # A full disk or a vanished folder is not the input's fault: it waits for the next run.
+                log.error("%s: %s: %s; the input stays and is tried again", flow.name, row.name, exc)
+                self.journal.delivery_failed(row.id, f"waiting: {exc}")
+                state = "processing"
+            except Exception:
+                # A bug must not quarantine the input, nor stop the other inputs of the run.
+                log.exception("%s: %s: unexpected error; the input stays and is tried again", flow.name, row.name)
+                self.journal.delivery_failed(row.id, "waiting: unexpected error (see the log)")
+                state = "processing"
             self.progress.input_finished(flow.name, row.name, state)
             return state
         finally:

@@ -17,11 +17,32 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import MappingError
 from . import values
+from .values import MISSING, Record
+
+
+class RecordSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with a fast path for record fields.
+
+    The sandbox vets every attribute access (about 2 µs each), and a row of an order
+    import reads dozens of fields. A ``Record`` field is data (text, a list, another
+    record), never a Python attribute, so reading it needs no vetting; everything else
+    still goes through the sandbox's checks.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is Record:
+            return obj._fields.get(attribute, MISSING)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if type(obj) is Record and type(argument) is str:
+            return obj._fields.get(argument, MISSING)
+        return super().getitem(obj, argument)
 
 
 def make_environment(lookups: Mapping[str, Callable[[Any], str]]) -> ImmutableSandboxedEnvironment:
     """A sandboxed environment with the gateway's filters and this mapping's lookup tables."""
-    env = ImmutableSandboxedEnvironment(
+    env = RecordSandbox(
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,

@@ -187,6 +187,11 @@ def to_datetime(value: Any) -> dt.datetime:
     text = str(value).strip()
     if not text:
         raise MappingError("expected a date, but the field is empty")
+    if len(text) in (10, 19) and text[4:5] == "-":
+        try:  # the common ISO forms, without strptime's cost
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass
     for fmt in _DATE_FORMATS:
         try:
             return dt.datetime.strptime(text, fmt)

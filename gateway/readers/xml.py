@@ -18,10 +18,27 @@ from ..errors import ReadError
 from ..mapping.values import Record
 
 
+_LOCAL_NAMES: dict[str, str] = {}
+
+
 def _local(tag: Any) -> str:
+    """``{namespace}name`` → ``name``; namespaces are ignored when matching and naming fields."""
     if not isinstance(tag, str):  # comments and processing instructions
         return ""
-    return tag.rpartition("}")[2]
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = _LOCAL_NAMES[tag] = tag.rpartition("}")[2]
+    return name
+
+
+def _path_of(el: etree._Element) -> list[str]:
+    names = []
+    node: etree._Element | None = el
+    while node is not None:
+        names.append(_local(node.tag))
+        node = node.getparent()
+    names.reverse()
+    return names
 
 
 def element_to_record(el: etree._Element) -> Record:
@@ -56,12 +73,14 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
     """Yield one record per element at ``record_path`` (``/result/orders/order``)."""
     wanted = [p for p in record_path.strip("/").split("/") if p]
     absolute = record_path.startswith("/")
-    stack: list[str] = []
     checked_doctype = False
     try:
+        # Only the end events of elements named like a record are reported; their position is
+        # checked by walking up, which is much cheaper than tracking every element's start and end.
         context = etree.iterparse(
             str(path),
-            events=("start", "end"),
+            events=("end",),
+            tag="{*}" + wanted[-1],
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
@@ -69,7 +88,7 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
             remove_comments=True,
             remove_pis=True,
         )
-        for event, el in context:
+        for _event, el in context:
             if not checked_doctype:
                 checked_doctype = True
                 info = el.getroottree().docinfo
@@ -78,20 +97,14 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
                         "the XML declares a DTD (<!DOCTYPE …>); partner files must not, so it was not read",
                         file=shown_as, line=1,
                     )
-            if event == "start":
-                stack.append(_local(el.tag))
-                continue
-            matches = stack == wanted if absolute else stack[-len(wanted):] == wanted
-            stack.pop()
-            if matches:
+            found = _path_of(el)
+            if found == wanted if absolute else found[-len(wanted):] == wanted:
                 yield element_to_record(el)
                 el.clear(keep_tail=True)
                 parent = el.getparent()
                 if parent is not None:
                     while el.getprevious() is not None:
                         del parent[0]
-            elif len(stack) < len(wanted) - 1:
-                el.clear(keep_tail=True)
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (exc.lineno, 0)
         message = (exc.msg or "the XML is broken").split(", line ")[0]
