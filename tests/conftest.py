@@ -83,7 +83,9 @@ class Install:
         """Run the command line in-process, as ``gateway --config <this> ARGS``."""
         return CliRunner().invoke(cli, ["--config", str(self.config), *args], catch_exceptions=False)
 
-    def process(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def process(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real ``gateway`` command in its own process."""
         import os
 

@@ -17,7 +17,6 @@ from lxml import etree
 from ..errors import ReadError
 from ..mapping.values import Record
 
-
 _LOCAL_NAMES: dict[str, str] = {}
 
 
