@@ -1,9 +1,12 @@
 """A mapping compiled once, run for every record.
 
-Each kind of row is compiled into *one* template that renders all its columns at once
+Columns are compiled into *blocks*: one template that renders several columns at once
 (separated by a unit-separator character), so a row costs one render, not one per
-column. When that render fails, the columns are rendered one by one to find out which
-column and which mapping line the admin has to look at: the slow path is the error path.
+column. Columns that are the same for every row of a record (the order header of an
+order import: customer, addresses, payment) form the record block, rendered once per
+record; the rest form one block per kind of row. When a block fails, its columns are
+rendered one by one to find out which column and which mapping line the admin has to
+look at: the slow path is the error path.
 """
 
 from __future__ import annotations
@@ -38,12 +41,36 @@ class CompiledColumn:
 
 
 @dataclass
+class Block:
+    """Columns rendered together; ``positions`` are their places in the output row."""
+
+    columns: list[CompiledColumn]
+    positions: list[int]
+    template: jinja2.Template
+
+    def render(self, local: dict[str, Any]) -> list[str]:
+        try:
+            values = self.template.render(local).split(SEP)
+        except Exception:
+            values = []
+        if len(values) != len(self.columns):
+            values = [_render_one(col, local) for col in self.columns]
+        return [_apply_rules(col, value) for col, value in zip(self.columns, values, strict=True)]
+
+
+def _render_one(col: CompiledColumn, local: dict[str, Any]) -> str:
+    try:
+        return col.template.render(local)
+    except Exception as exc:
+        raise _as_mapping_error(exc).located(field=col.name, mapping=col.where) from None
+
+
+@dataclass
 class CompiledRow:
     for_each: Callable[..., Any] | None
     as_: str
     when: Callable[..., Any] | None
-    columns: list[CompiledColumn]
-    template: jinja2.Template
+    block: Block  # the columns that differ from row to row
     where: str
 
 
@@ -53,6 +80,7 @@ class CompiledOutput:
     file_template: jinja2.Template
     where: str
     rows: list[CompiledRow]
+    record_block: Block  # the columns that are the same in every row of a record
 
     @property
     def name(self) -> str:
@@ -78,6 +106,8 @@ class CompiledOutput:
     def rows_for(self, context: dict[str, Any]) -> Iterator[list[str]]:
         """The rows one record produces, numbered across all kinds of row (``row_number``)."""
         counter = itertools.count(1)
+        shared: list[str] | None = None
+        width = len(self.spec.columns)
         for row in self.rows:
             try:
                 entries = [None] if row.for_each is None else as_list(row.for_each(**context))
@@ -95,25 +125,14 @@ class CompiledOutput:
                     if not keep:
                         continue
                 local["row_number"] = next(counter)
-                yield self._render(row, local)
-
-    def _render(self, row: CompiledRow, local: dict[str, Any]) -> list[str]:
-        try:
-            values = row.template.render(local).split(SEP)
-        except Exception:
-            values = []
-        if len(values) != len(row.columns):
-            values = [self._render_one(col, local) for col in row.columns]
-        for i, col in enumerate(row.columns):
-            values[i] = _apply_rules(col, values[i])
-        return values
-
-    @staticmethod
-    def _render_one(col: CompiledColumn, local: dict[str, Any]) -> str:
-        try:
-            return col.template.render(local)
-        except Exception as exc:
-            raise _as_mapping_error(exc).located(field=col.name, mapping=col.where) from None
+                if shared is None:  # rendered once per record, when its first row is made
+                    shared = [""] * width
+                    for pos, value in zip(self.record_block.positions, self.record_block.render(context), strict=True):
+                        shared[pos] = value
+                values = list(shared)
+                for pos, value in zip(row.block.positions, row.block.render(local), strict=True):
+                    values[pos] = value
+                yield values
 
 
 def _apply_rules(col: CompiledColumn, value: str) -> str:
@@ -276,6 +295,13 @@ class _Compiler:
             self.problems.append(self.doc.problem((*base, "to"),
                                                   f"unknown destination '{out.to}' (destinations: outbox)"))
         rows: list[CompiledRow] = []
+        record_level = self._record_level_columns(out)
+        position = {name: i for i, name in enumerate(out.columns)}
+        shared_columns: list[CompiledColumn] = []
+        for name in record_level:
+            compiled = self.column(name, out.columns[name], (*base, "columns", name), record_names)
+            if compiled is not None:
+                shared_columns.append(compiled)
         for j, row in enumerate(out.rows):
             row_loc: Loc = (*base, "rows", j)
             names = set(record_names) | {"row_number"}
@@ -291,22 +317,46 @@ class _Compiler:
                         f"'{extra}' is not one of this output's columns (add it to 'columns' first)"))
             columns: list[CompiledColumn] = []
             for name, col_spec in out.columns.items():
+                if name in record_level:
+                    continue
                 if name in row.columns:
                     compiled = self.column(name, row.columns[name], (*row_loc, "columns", name), names)
                 else:
                     compiled = self.column(name, col_spec, (*base, "columns", name), names)
                 if compiled is not None:
                     columns.append(compiled)
-            if len(columns) != len(out.columns):
-                continue
-            joined = SEP.join(c.spec.value for c in columns)
             rows.append(CompiledRow(
-                for_each=for_each, as_=row.as_, when=when, columns=columns,
-                template=self.env.from_string(joined), where=self.where(row_loc),
+                for_each=for_each, as_=row.as_, when=when, block=self._block(columns, position),
+                where=self.where(row_loc),
             ))
-        if file_template is None:
+        if file_template is None or self.problems:
             return None
-        return CompiledOutput(spec=out, file_template=file_template, where=self.where((*base, "file")), rows=rows)
+        return CompiledOutput(
+            spec=out, file_template=file_template, where=self.where((*base, "file")), rows=rows,
+            record_block=self._block(shared_columns, position),
+        )
+
+    def _block(self, columns: list[CompiledColumn], position: dict[str, int]) -> Block:
+        joined = SEP.join(c.spec.value for c in columns)
+        return Block(columns=columns, positions=[position[c.name] for c in columns],
+                     template=self.env.from_string(joined))
+
+    def _record_level_columns(self, out: CsvOutput) -> list[str]:
+        """Output columns that no kind of row overrides and that use nothing row-specific."""
+        overridden = {name for row in out.rows for name in row.columns}
+        row_names = {"row_number"} | {row.as_ for row in out.rows if row.for_each is not None}
+        shared = []
+        for name, spec in out.columns.items():
+            if name in overridden:
+                continue
+            source = spec.value if isinstance(spec, Column) else spec
+            try:
+                used = meta.find_undeclared_variables(self.env.parse(source))
+            except jinja2.TemplateSyntaxError:
+                continue  # reported where the column is compiled
+            if not used & row_names:
+                shared.append(name)
+        return shared
 
 
 def _make_lookup(name: str, table: Lookup) -> Callable[[Any], str]:
