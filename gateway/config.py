@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -66,7 +67,7 @@ class GatewayFile(Strict):
     quarantine: str = "quarantine"
     archive: Archive = Archive()
     settle_seconds: float = Field(default=2.0, ge=0)
-    flows: dict[str, FlowConfig] = Field(default_factory=dict)
+    flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
 
 
 @dataclass(frozen=True)
@@ -113,27 +114,46 @@ class Installation:
         if unknown:
             known = ", ".join(self.flows) or "none"
             raise ConfigError(
-                [Problem(str(self.path), 1, 1, f"no flow named '{n}' (flows: {known})") for n in unknown]
+                [Problem(_shown(self.path), 1, 1, f"no flow named '{n}' (flows: {known})") for n in unknown]
             )
         return [self.flows[n] for n in names]
 
 
 def load_installation(path: Path) -> Installation:
-    """Load gateway.yaml and every mapping it names; raise ``ConfigError`` with all problems."""
+    """Load gateway.yaml and every mapping it names; raise ``ConfigError`` with all problems.
+
+    Each flow is validated on its own, so that one mistake does not hide the others:
+    the admin gets the whole list in one ``gateway check``.
+    """
     path = path.resolve()
     root = path.parent
     doc = load_yaml(path, _shown(path))
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), "gateway.yaml must be a group of 'name: value' lines")])
-    conf = validate(GatewayFile, doc)
     problems: list[Problem] = []
-    flows: dict[str, Flow] = {}
-    for name, fc in conf.flows.items():
+    conf: GatewayFile | None = None
+    try:
+        conf = validate(GatewayFile, doc)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    raw_flows = doc.data.get("flows")
+    default_settle = conf.settle_seconds if conf else 2.0
+    configs: dict[str, FlowConfig] = {}
+    for name in raw_flows if isinstance(raw_flows, dict) else {}:
         if not FLOW_NAME.match(name):
             problems.append(doc.problem(("flows", name),
                                         f"flow name '{name}' must be lower-case letters, digits, '-' or '_'"))
             continue
+        try:
+            configs[name] = validate(FlowConfig, doc, base=("flows", name))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    flows: dict[str, Flow] = {}
+    for name, fc in configs.items():
         mapping_path = root / fc.mapping
+        if not mapping_path.is_file():
+            problems.append(doc.problem(("flows", name, "mapping"), f"the mapping file {fc.mapping} does not exist"))
+            continue
         try:
             mapping = load_mapping(mapping_path, _shown(mapping_path))
         except ConfigError as exc:
@@ -150,12 +170,10 @@ def load_installation(path: Path) -> Installation:
             mapping=mapping,
             source_folder=(root / fc.source.folder).resolve(),
             outbox_folder=(root / fc.outbox.folder).resolve(),
-            settle_seconds=fc.source.settle_seconds if fc.source.settle_seconds is not None else conf.settle_seconds,
+            settle_seconds=fc.source.settle_seconds if fc.source.settle_seconds is not None else default_settle,
         )
-    if problems:
-        raise ConfigError(problems)
-    _check_folders(doc, flows, problems)
-    if problems:
+    _check_folders(doc, root, configs, problems)
+    if problems or conf is None:
         raise ConfigError(problems)
     return Installation(
         path=path,
@@ -168,19 +186,20 @@ def load_installation(path: Path) -> Installation:
     )
 
 
-def _check_folders(doc: YamlDocument, flows: dict[str, Flow], problems: list[Problem]) -> None:
+def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], problems: list[Problem]) -> None:
     """Two flows sharing an inbox would steal each other's files; an outbox that is an inbox loops."""
     inboxes: dict[Path, str] = {}
-    for flow in flows.values():
-        other = inboxes.get(flow.source_folder)
+    for name, fc in configs.items():
+        folder = (root / fc.source.folder).resolve()
+        other = inboxes.get(folder)
         if other:
-            problems.append(doc.problem(("flows", flow.name, "source", "folder"),
+            problems.append(doc.problem(("flows", name, "source", "folder"),
                                         f"flow '{other}' already reads from this folder; give each flow its own"))
-        inboxes[flow.source_folder] = flow.name
-    for flow in flows.values():
-        reader = inboxes.get(flow.outbox_folder)
+        inboxes[folder] = name
+    for name, fc in configs.items():
+        reader = inboxes.get((root / fc.outbox.folder).resolve())
         if reader:
-            problems.append(doc.problem(("flows", flow.name, "outbox", "folder"),
+            problems.append(doc.problem(("flows", name, "outbox", "folder"),
                                         f"this outbox is the inbox of flow '{reader}'; outputs would be read again"))
 
 

@@ -94,9 +94,9 @@ def convert(
                     result.keys.append(key)
                 for handle in opened:
                     for row in handle.out.rows_for(context):
-                        handle.writer.write(row, mapping.describe(record, key, index))
+                        handle.writer.write(row, mapping.describe(key, index))
             except InputError as exc:
-                record_name = mapping.describe(record, key, index)
+                record_name = mapping.describe(key, index)
                 raise exc.located(file=shown_as, record=record_name, line=record.line) from None
             result.records += 1
             if on_record is not None:

@@ -189,6 +189,7 @@ class Engine:
         """Take every complete file waiting in the flow's inbox."""
         summary = RunSummary()
         source = self.source(flow)
+        flow.source_folder.mkdir(parents=True, exist_ok=True)  # so that a partner has somewhere to drop
         deadline = time.monotonic() + max(10 * source.settle_seconds, 5.0)
         while True:
             candidates = source.scan()

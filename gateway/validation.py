@@ -82,7 +82,12 @@ def _describe(err: Any, root: type[BaseModel], loc: Loc) -> str:
     if kind == "missing":
         return f"'{field}' is required here"
     if kind in ("string_type",):
+        if err.get("input") is None:
+            return f"'{field}' has no value; write \"\" for empty text"
         return f"'{field}' must be text"
+    if kind == "too_short":
+        least = err.get("ctx", {}).get("min_length", 1)
+        return f"'{field}' needs at least {least} entr{'y' if least == 1 else 'ies'}"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"'{field}' must be a whole number, not {err.get('input')!r}"
     if kind in ("float_parsing", "decimal_parsing", "float_type"):
@@ -116,17 +121,73 @@ def validate(model: type[M], doc: YamlDocument, base: Loc = ()) -> M:
         raise ConfigError(problems) from None
 
 
+_SCALAR_TAGS = {"str", "int", "float", "bool", "none", "decimal"}
+
+
+def _real_loc(err_loc: tuple[int | str, ...], data: Any) -> Loc | None:
+    """The error's place in the data, without pydantic's union-member tags.
+
+    A column may be text or ``{value: …}``; pydantic reports a failure for *each*
+    alternative. Only the alternative the admin evidently meant (a mapping was written,
+    or text was) is worth reporting; ``None`` drops the other.
+    """
+    loc: list[str | int] = []
+    current = data
+    for part in err_loc:
+        if isinstance(part, str) and not (isinstance(current, dict) and part in current):
+            if part in _SCALAR_TAGS or "[" in part or part.startswith(("function-", "constrained-")):
+                if isinstance(current, dict):
+                    return None
+                continue
+            if part[:1].isupper():  # a model alternative, e.g. 'Column'
+                if not isinstance(current, dict):
+                    return None
+                continue
+        loc.append(part)
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            current = None
+    return tuple(loc)
+
+
+def _entry_name(doc: YamlDocument, loc: Loc) -> str:
+    """``outputs`` entry 0 → "the entry 'auftrag' of 'outputs'" (or its number, counted from 1)."""
+    data: Any = doc.data
+    for part in loc:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            data = None
+    index = loc[-1]
+    parent = loc[-2] if len(loc) > 1 else "the list"
+    if isinstance(data, dict) and isinstance(data.get("name"), str):
+        return f"the entry '{data['name']}' of '{parent}'"
+    return f"entry {int(index) + 1} of '{parent}'"
+
+
 def problems_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocument, base: Loc = ()) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Loc, str]] = set()
+    data: Any = doc.data
+    for part in base:
+        data = data[part]
     for err in exc.errors():
-        # pydantic adds the union member or validator name to loc; keep only real keys
-        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        loc = _real_loc(err["loc"], data)
+        if loc is None:
+            continue
         message = _describe(err, model, loc)
         full = (*base, *loc)
         if err["type"] == "missing":
             full = full[:-1]
-            message = f"{message} (in '{full[-1]}')" if full else message
+            if full and isinstance(full[-1], int):
+                message = f"{message} (in {_entry_name(doc, full)})"
+            elif full:
+                message = f"{message} (in '{full[-1]}')"
         if (full, message) in seen:
             continue
         seen.add((full, message))

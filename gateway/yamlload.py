@@ -28,6 +28,7 @@ class YamlDocument:
     path: str
     data: Any
     marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list, repr=False)
 
     def where(self, loc: Loc) -> tuple[int, int]:
         """Line and column of ``loc``, or of its nearest written parent."""
@@ -43,7 +44,16 @@ class YamlDocument:
 
 
 def _build(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem]) -> Any:
-    doc.marks.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        # A block scalar's text starts on the line after its '|' or '>': template errors
+        # count lines from there, so the value is located there rather than at its key.
+        text_line = node.start_mark.line + 1
+        indent = 0
+        if text_line < len(doc.lines):
+            indent = len(doc.lines[text_line]) - len(doc.lines[text_line].lstrip(" "))
+        doc.marks[loc] = (text_line + 1, indent + 1)
+    else:
+        doc.marks.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -79,7 +89,7 @@ def _build(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem]
 
 def parse_yaml(text: str, path: str) -> YamlDocument:
     """Parse ``text``; raise ``ConfigError`` with every problem found."""
-    doc = YamlDocument(path=path, data=None)
+    doc = YamlDocument(path=path, data=None, lines=text.split("\n"))
     try:
         # compose() builds nodes only; no tags are resolved into Python objects, so
         # nothing in the file can construct arbitrary types.

@@ -192,24 +192,26 @@ class Mapping:
         try:
             key = self.key_template.render(context).strip()
         except Exception as exc:
-            raise _as_mapping_error(exc).located(field="key", mapping=self.where(("key", "value"))) from None
+            raise _as_mapping_error(exc).located(field=self._key_label, mapping=self.where(("key", "value"))) from None
         if not key:
-            label = self.spec.key.label if self.spec.key else "key"
-            raise MappingError(f"the {label} is empty", field="key", mapping=self.where(("key", "value")))
+            raise MappingError(f"the {self._key_label} is empty", mapping=self.where(("key", "value")))
         return key
 
-    def describe(self, record: Record, key: str | None, index: int) -> str:
-        """How error messages name a record: ``order 123-456-789 (record 2, line 41)``."""
+    def describe(self, key: str | None, index: int) -> str:
+        """How messages name a record: ``order 123-456-789``, or ``order no. 2 in the file`` without a key.
+
+        The line is not part of it: errors carry the line separately.
+        """
         label = self.spec.input.label
-        parts = [f"{label} {key}" if key else f"{label} {index}"]
-        detail = [f"record {index}"] if key else []
-        if record.line:
-            detail.append(f"line {record.line}")
-        return parts[0] + (f" ({', '.join(detail)})" if detail else "")
+        return f"{label} {key}" if key else f"{label} no. {index} in the file"
 
     def where(self, loc: Loc) -> str:
         line, _ = self.doc.where(loc)
         return f"{self.shown_as}:{line}"
+
+    @property
+    def _key_label(self) -> str:
+        return self.spec.key.label if self.spec.key else "key"
 
     @property
     def key_scope(self) -> str | None:
@@ -255,13 +257,26 @@ class _Compiler:
             self.problems.append(Problem(self.doc.path, line + (exc.lineno or 1) - 1, col,
                                          f"template syntax: {exc.message}"))
             return None
+        before = len(self.problems)
         self._check_names(ast, loc, names)
-        if expression:
-            return self.env.compile_expression(source, undefined_to_none=False)
-        return self.env.from_string(text)
+        if len(self.problems) > before:
+            return None  # already explained; compiling would only fail again in Jinja's words
+        try:
+            if expression:
+                return self.env.compile_expression(source, undefined_to_none=False)
+            return self.env.from_string(text)
+        except jinja2.TemplateSyntaxError as exc:
+            line, col = self.doc.where(loc)
+            self.problems.append(Problem(self.doc.path, line + (exc.lineno or 1) - 1, col,
+                                         f"template syntax: {exc.message}"))
+            return None
 
     def _check_names(self, ast: nodes.Template, loc: Loc, names: set[str]) -> None:
-        for name in sorted(meta.find_undeclared_variables(ast) - names):
+        try:
+            undeclared = meta.find_undeclared_variables(ast)
+        except jinja2.TemplateSyntaxError:
+            undeclared = set()  # an unknown filter; reported below in the admin's words
+        for name in sorted(undeclared - names):
             self.problems.append(self.doc.problem(
                 loc, f"unknown name '{name}' (known here: {', '.join(sorted(names))})"))
         for node in ast.find_all(nodes.Getattr):
@@ -298,8 +313,9 @@ class _Compiler:
         record_level = self._record_level_columns(out)
         position = {name: i for i, name in enumerate(out.columns)}
         shared_columns: list[CompiledColumn] = []
+        row_level_names = {"row_number"} | {row.as_ for row in out.rows if row.for_each is not None}
         for name in record_level:
-            compiled = self.column(name, out.columns[name], (*base, "columns", name), record_names)
+            compiled = self.column(name, out.columns[name], (*base, "columns", name), record_names | row_level_names)
             if compiled is not None:
                 shared_columns.append(compiled)
         for j, row in enumerate(out.rows):
@@ -353,7 +369,7 @@ class _Compiler:
             try:
                 used = meta.find_undeclared_variables(self.env.parse(source))
             except jinja2.TemplateSyntaxError:
-                continue  # reported where the column is compiled
+                continue  # reported (once) where the column is compiled
             if not used & row_names:
                 shared.append(name)
         return shared
@@ -379,6 +395,18 @@ def _make_lookup(name: str, table: Lookup) -> Callable[[Any], str]:
     return lookup
 
 
+def _one_per_place(problems: list[Problem]) -> list[Problem]:
+    """An output column is compiled once per kind of row; its mistake is reported once."""
+    seen: set[tuple[str, int, int, str]] = set()
+    unique = []
+    for p in problems:
+        what = (p.file, p.line, p.column, p.message.split(" (")[0])  # the hint in brackets may differ
+        if what not in seen:
+            seen.add(what)
+            unique.append(p)
+    return unique
+
+
 def compile_mapping(spec: MappingSpec, doc: YamlDocument) -> Mapping:
     compiler = _Compiler(spec, doc)
     record_names = {spec.input.as_, "record", "settings", "input"}
@@ -391,7 +419,7 @@ def compile_mapping(spec: MappingSpec, doc: YamlDocument) -> Mapping:
         if name in names[:i]:
             compiler.problems.append(doc.problem(("outputs", i, "name"), f"two outputs are named '{name}'"))
     if compiler.problems:
-        raise ConfigError(compiler.problems)
+        raise ConfigError(_one_per_place(compiler.problems))
     return Mapping(
         spec=spec, shown_as=doc.path, doc=doc, env=compiler.env, key_template=key_template,
         outputs=outputs, settings=dict(spec.settings),

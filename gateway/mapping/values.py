@@ -101,6 +101,8 @@ class Record:
 
 
 def _plain(value: Any) -> Any:
+    if value is MISSING:
+        return ""
     if isinstance(value, Record):
         return value.to_plain()
     if isinstance(value, list):
@@ -119,8 +121,9 @@ def as_list(value: Any) -> list[Any]:
     raise MappingError(f"expected a list of entries to repeat over, got the text {str(value)[:40]!r}")
 
 
-_POINT_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-_GERMAN_NUMBER = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d*)?$")
+_POINT_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+_GERMAN_NUMBER = re.compile(r"^[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]*)?$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2})?$")
 
 
 def to_decimal(value: Any, german: bool = False) -> Decimal:
@@ -150,7 +153,10 @@ def format_number(value: Any, places: int = 2, decimal: str = ",", thousands: st
     """Format with a fixed number of places, rounding half up as accountants do: 1234.5 → ``1234,50``."""
     number = to_decimal(value)
     quantum = Decimal(1).scaleb(-places)
-    rounded = number.quantize(quantum, rounding=ROUND_HALF_UP)
+    try:
+        rounded = number.quantize(quantum, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise MappingError("the number is too large to be written", value=str(value)) from None
     sign = "-" if rounded < 0 else ""
     digits = f"{abs(rounded):.{places}f}"
     whole, _, frac = digits.partition(".")
@@ -187,7 +193,7 @@ def to_datetime(value: Any) -> dt.datetime:
     text = str(value).strip()
     if not text:
         raise MappingError("expected a date, but the field is empty")
-    if len(text) in (10, 19) and text[4:5] == "-":
+    if _ISO_DATE.match(text):
         try:  # the common ISO forms, without strptime's cost
             return dt.datetime.fromisoformat(text)
         except ValueError:

@@ -15,7 +15,7 @@ from typing import Any
 from lxml import etree
 
 from ..errors import ReadError
-from ..mapping.values import Record
+from ..mapping.values import MISSING, Record
 
 _LOCAL_NAMES: dict[str, str] = {}
 
@@ -55,7 +55,9 @@ def element_to_record(el: etree._Element) -> Record:
             if len(child) == 0:  # attributes only: keep the text too
                 value._fields["text"] = (child.text or "").strip()
         else:
-            value = (child.text or "").strip()
+            # An empty element (<company/>) has no value, like a missing one: fields of it are
+            # empty too, so <items/> loops zero times instead of failing.
+            value = (child.text or "").strip() or MISSING
         if name in fields:
             existing = fields[name]
             if isinstance(existing, list):
@@ -68,11 +70,22 @@ def element_to_record(el: etree._Element) -> Record:
     return Record(fields, line=line)
 
 
+def _refuse_dtd(el: etree._Element, shown_as: str) -> None:
+    info = el.getroottree().docinfo
+    if getattr(info, "doctype", "") or info.internalDTD is not None:
+        raise ReadError(
+            "the XML declares a DTD (<!DOCTYPE …>); partner files must not, so it was not read",
+            file=shown_as, line=1,
+        )
+
+
 def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Record]:
     """Yield one record per element at ``record_path`` (``/result/orders/order``)."""
     wanted = [p for p in record_path.strip("/").split("/") if p]
     absolute = record_path.startswith("/")
     checked_doctype = False
+    if path.stat().st_size == 0:
+        raise ReadError("the file is empty (0 bytes)", file=shown_as)
     try:
         # Only the end events of elements named like a record are reported; their position is
         # checked by walking up, which is much cheaper than tracking every element's start and end.
@@ -90,12 +103,7 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
         for _event, el in context:
             if not checked_doctype:
                 checked_doctype = True
-                info = el.getroottree().docinfo
-                if info.doctype or info.internalDTD is not None:
-                    raise ReadError(
-                        "the XML declares a DTD (<!DOCTYPE …>); partner files must not, so it was not read",
-                        file=shown_as, line=1,
-                    )
+                _refuse_dtd(el, shown_as)
             found = _path_of(el)
             if found == wanted if absolute else found[-len(wanted):] == wanted:
                 yield element_to_record(el)
@@ -104,10 +112,23 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
                 if parent is not None:
                     while el.getprevious() is not None:
                         del parent[0]
+        root = context.root
+        if root is not None:
+            # Without any record the checks above never ran: a file of another kind, or with a
+            # DTD, must not pass as "no orders today".
+            _refuse_dtd(root, shown_as)
+            if absolute and _local(root.tag) != wanted[0]:
+                raise ReadError(
+                    f"this is not the expected kind of document: its root element is <{_local(root.tag)}>, "
+                    f"records were expected at {record_path}",
+                    file=shown_as, line=root.sourceline,
+                )
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (exc.lineno, 0)
         message = (exc.msg or "the XML is broken").split(", line ")[0]
-        raise ReadError(f"the XML is broken: {message}", file=shown_as, line=line, column=column or None) from None
+        raise ReadError(
+            f"the XML is broken: {message}", file=shown_as, line=line or None, column=column or None
+        ) from None
     except UnicodeDecodeError as exc:
         raise ReadError(f"the file is not in the encoding it declares ({exc.encoding})", file=shown_as) from None
     except OSError as exc:

@@ -51,7 +51,9 @@ class FolderSource:
             return False
         if self.marker and name.endswith(self.marker):
             return False
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.include)
+        # Case does not matter: partners on Windows send ORDERS.XML as readily as orders.xml.
+        lower = name.lower()
+        return any(fnmatch.fnmatchcase(lower, pattern.lower()) for pattern in self.include)
 
     def scan(self) -> list[Candidate]:
         """Every file that looks like an input, complete or not, oldest first."""
