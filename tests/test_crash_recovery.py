@@ -170,7 +170,7 @@ def run_and_kill(install: Install, delay: float, log: Path) -> int:
         try:
             deadline = time.monotonic() + RUN_TIMEOUT
             while proc.poll() is None and not _has_journal_open(proc.pid) and time.monotonic() < deadline:
-                time.sleep(0.002)
+                time.sleep(0.005)
             time.sleep(delay)
             # Not reaped before poll() reports an exit, so the pid cannot have been reused.
             if proc.poll() is None:
