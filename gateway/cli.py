@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import signal
 import sys
 import tempfile
@@ -270,9 +271,14 @@ def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None
 @cli.command()
 @click.argument("flow")
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--save", "save_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write the outputs, byte for byte, into this folder (for golden examples).")
 @click.pass_obj
-def preview(obj: _Obj, flow: str, input_file: Path) -> None:
-    """Convert one file and print the output(s); no inbox, outbox or journal is touched."""
+def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> None:
+    """Convert one file and print the output(s); no inbox, outbox or journal is touched.
+
+    The file is converted as input number 1, as golden examples are.
+    """
     inst = obj.installation()
     try:
         (selected,) = inst.select([flow])
@@ -281,7 +287,7 @@ def preview(obj: _Obj, flow: str, input_file: Path) -> None:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
     stem, _, suffix = input_file.name.rpartition(".")
-    info = {"id": 0, "name": input_file.name, "stem": stem or input_file.name, "suffix": suffix,
+    info = {"id": 1, "name": input_file.name, "stem": stem or input_file.name, "suffix": suffix,
             "received_at": "", "flow": flow}
     with tempfile.TemporaryDirectory(prefix="gateway-preview-") as tmp:
         try:
@@ -295,8 +301,40 @@ def preview(obj: _Obj, flow: str, input_file: Path) -> None:
             encoding = specs[staged.output].encoding
             click.echo(f"==> {staged.name} ({staged.rows} rows, {encoding}) <==", err=True)
             click.echo(staged.path.read_bytes().decode(encoding), nl=False)
+            if save_dir is not None:
+                save_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(staged.path, save_dir / staged.name)
+                click.echo(f"saved as {save_dir / staged.name}", err=True)
     for skip in result.skipped:
         click.echo(f"skipped: {skip['reason']}", err=True)
+
+
+@cli.command("test")
+@click.argument("flows", nargs=-1)
+@click.pass_obj
+def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
+    """Convert each flow's golden examples and compare with the expected outputs (examples/FLOW/CASE/)."""
+    from .golden import examples_dir, run_examples
+
+    inst = obj.installation()
+    try:
+        selected = inst.select(flows) if flows else list(inst.flows.values())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(2) from None
+    results = run_examples(inst, selected)
+    for r in results:
+        click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.flow}/{r.case}")
+        for text in r.problems:
+            click.echo("      " + text.replace("\n", "\n      ").rstrip())
+    tested = {r.flow for r in results}
+    for flow in selected:
+        if flow.name not in tested:
+            click.echo(f"none  {flow.name}: no examples in {examples_dir(inst) / flow.name}")
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    raise SystemExit(1 if failed else 0)
 
 
 def main() -> None:

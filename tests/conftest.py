@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from gateway.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_ORDERS = REPO / "examples" / "rakuten-orders" / "orders_de.xml"
+SAMPLE_ORDERS = REPO / "examples" / "rakuten-orders" / "sample" / "input" / "orders_de.xml"
 
 
 GATEWAY_YAML = """\

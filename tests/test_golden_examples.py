@@ -1,0 +1,86 @@
+"""``gateway test``: golden examples pass, and a change in the mapping shows as a readable diff."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Install
+
+
+@pytest.fixture
+def gw(install: Install) -> Install:
+    shutil.copytree(REPO / "examples" / "rakuten-orders", install.root / "examples" / "rakuten-orders")
+    return install
+
+
+def _mapping(gw: Install) -> Path:
+    return gw.root / "mappings" / "rakuten-orders.yaml"
+
+
+def test_shipped_examples_pass(gw: Install) -> None:
+    result = gw.cli("test")
+    assert result.exit_code == 0, result.output
+    assert "PASS  rakuten-orders/sample" in result.output
+    assert "PASS  rakuten-orders/unknown-payment" in result.output
+    assert result.output.rstrip().endswith("2 passed, 0 failed")
+
+
+def test_a_changed_mapping_fails_with_a_diff_naming_the_lines(gw: Install) -> None:
+    text = _mapping(gw).read_text(encoding="utf-8")
+    _mapping(gw).write_text(text.replace("PAL: PAL ", "PAL: PAYPAL "), encoding="utf-8")
+    result = gw.cli("test", "rakuten-orders")
+    assert result.exit_code == 1
+    assert "FAIL  rakuten-orders/sample" in result.output
+    assert "auftraege_orders_de_1.csv differs:" in result.output
+    assert "--- expected/auftraege_orders_de_1.csv" in result.output
+    removed = [ln for ln in result.output.splitlines() if ln.strip().startswith("-123;VVA;123-456-789")]
+    added = [ln for ln in result.output.splitlines() if ln.strip().startswith("+123;VVA;123-456-789")]
+    assert removed and added and all(";PAYPAL;" in ln for ln in added)
+    assert result.output.rstrip().endswith("1 passed, 1 failed")
+
+
+def test_missing_and_unexpected_outputs_are_named(gw: Install) -> None:
+    expected = gw.root / "examples" / "rakuten-orders" / "sample" / "expected"
+    (expected / "auftraege_orders_de_1.csv").rename(expected / "other.csv")
+    result = gw.cli("test")
+    assert result.exit_code == 1
+    assert "an output auftraege_orders_de_1.csv was produced that expected/ does not have" in result.output
+    assert "the expected output other.csv was not produced" in result.output
+
+
+def test_an_expected_error_that_does_not_happen_fails(gw: Install) -> None:
+    text = _mapping(gw).read_text(encoding="utf-8")
+    _mapping(gw).write_text(text.replace("# no default: an order", "default: SONST\n    # an order"),
+                            encoding="utf-8")
+    result = gw.cli("test")
+    assert result.exit_code == 1
+    assert "FAIL  rakuten-orders/unknown-payment" in result.output
+    assert "was expected to fail, but it converted" in result.output
+
+
+def test_a_flow_without_examples_is_reported_not_failed(install: Install) -> None:
+    result = install.cli("test")
+    assert result.exit_code == 0
+    assert "none  rakuten-orders: no examples in" in result.output
+
+
+def test_line_end_differences_are_explained(gw: Install) -> None:
+    expected = gw.root / "examples" / "rakuten-orders" / "sample" / "expected" / "auftraege_orders_de_1.csv"
+    expected.write_bytes(expected.read_bytes().replace(b"\r\n", b"\n"))
+    result = gw.cli("test")
+    assert result.exit_code == 1
+    assert "the text is the same but the bytes differ (line ends or encoding)" in result.output
+
+
+def test_preview_save_writes_the_exact_bytes_a_golden_example_needs(gw: Install) -> None:
+    case = gw.root / "examples" / "rakuten-orders" / "sample"
+    shutil.rmtree(case / "expected")
+    source = case / "input" / "orders_de.xml"
+    result = gw.cli("preview", "rakuten-orders", str(source), "--save", str(case / "expected"))
+    assert result.exit_code == 0, result.output
+    assert (case / "expected" / "auftraege_orders_de_1.csv").read_bytes() == (
+        REPO / "examples" / "rakuten-orders" / "sample" / "expected" / "auftraege_orders_de_1.csv"
+    ).read_bytes()
+    assert gw.cli("test").exit_code == 0
