@@ -155,7 +155,7 @@ def load_installation(path: Path) -> Installation:
             problems.append(doc.problem(("flows", name, "mapping"), f"the mapping file {fc.mapping} does not exist"))
             continue
         try:
-            mapping = load_mapping(mapping_path, _shown(mapping_path))
+            mapping = load_mapping(mapping_path, _shown(mapping_path), root)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue

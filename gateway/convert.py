@@ -8,16 +8,18 @@ and reported, not treated as errors: the rest of the file goes through.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import InputError
-from .mapping.compiler import CompiledOutput, Mapping
+from .mapping.compiler import CompiledOutput, CompiledTemplate, Mapping
 from .mapping.values import Record
 from .writers.csv import CsvWriter
+from .writers.template import RecordFeed, render_template
+from .xmlcheck import validate_xml
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,14 @@ def convert(
     """Convert ``source`` into staged files in ``stage_dir``; raise ``InputError`` for a bad input."""
     result = Conversion()
     seen: set[str] = set()
+    skipped_records: set[int] = set()
     label = mapping.spec.key.label if mapping.spec.key else "key"
+    base_context = mapping.context(Record({}), input_info, settings)
     with ExitStack() as stack:
         opened: list[_OpenOutput] = []
-        base_context = mapping.context(Record({}), input_info, settings)
         for i, out in enumerate(mapping.outputs):
+            if not isinstance(out, CompiledOutput):
+                continue
             name = out.file_name(base_context)
             path = stage_dir / f"{i:02d}-{out.name}"
             handle = _OpenOutput(out, path, name)
@@ -89,6 +94,7 @@ def convert(
                         where = f"input {owner}" if owner is not None else "earlier in this file"
                         reason = f"{label} {key} was already delivered ({where})"
                         result.skipped.append({"key": key, "reason": reason})
+                        skipped_records.add(index)
                         continue
                     seen.add(key)
                     result.keys.append(key)
@@ -110,9 +116,45 @@ def convert(
                 output=handle.out.name, destination=handle.out.spec.to, name=handle.name,
                 path=handle.path, rows=handle.writer.rows,
             ))
+    templates = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledTemplate)]
+    if templates and result.records:
+        for i, out in templates:
+            result.outputs.append(_render_output(
+                mapping, out, source, shown_as, stage_dir / f"{i:02d}-{out.name}", input_info, settings,
+                skipped_records))
     names = [o.name for o in result.outputs]
     if len(set(names)) != len(names):
         raise InputError("two outputs of this input would get the same file name; make the 'file' names differ",
                          file=shown_as)
     return result
+
+
+def _render_output(
+    mapping: Mapping,
+    out: CompiledTemplate,
+    source: Path,
+    shown_as: str,
+    path: Path,
+    input_info: dict[str, Any],
+    settings: dict[str, str],
+    skipped: set[int],
+) -> StagedOutput:
+    """A template output: a second streamed pass over the input, leaving out the skipped records."""
+
+    def records() -> Iterator[tuple[str, Any]]:
+        for index, record in enumerate(mapping.records(source, shown_as), start=1):
+            if index not in skipped:
+                context = mapping.context(record, input_info, settings)
+                yield mapping.describe(mapping.key_of(context), index), record
+
+    base_context = mapping.context(Record({}), input_info, settings)
+    name = out.file_name(base_context)
+    context = {"settings": base_context["settings"], "input": base_context["input"]}
+    try:
+        count = render_template(out.template, RecordFeed(records()), context, path, out.spec.encoding)
+        if out.schema is not None or out.spec.template.endswith((".xml.j2", ".xml")):
+            validate_xml(path, out.schema, out.name)
+    except InputError as exc:
+        raise exc.located(file=shown_as) from None
+    return StagedOutput(output=out.name, destination=out.spec.to, name=name, path=path, rows=count)
 

@@ -19,11 +19,16 @@ from .yamlload import Loc, YamlDocument
 M = TypeVar("M", bound=BaseModel)
 
 
-def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The model class that describes the mapping at ``loc``, if one does."""
+def _model_at(model: type[BaseModel], loc: Loc, data: Any = None) -> type[BaseModel] | None:
+    """The model class that describes the mapping at ``loc``, if one does.
+
+    ``data`` is walked alongside, to choose among alternatives by their ``format``.
+    """
     current: Any = model
     for part in loc:
-        current = _unwrap(current)
+        current = _choose(_unwrap(current), data)
+        data = data.get(part) if isinstance(data, dict) else (
+            data[part] if isinstance(data, list) and isinstance(part, int) and part < len(data) else None)
         if isinstance(current, type) and issubclass(current, BaseModel):
             info = current.model_fields.get(str(part))
             if info is None:
@@ -41,10 +46,22 @@ def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
                 current = args[1]
             else:
                 return None
-    current = _unwrap(current)
+    current = _choose(_unwrap(current), data)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return current
     return None
+
+
+def _choose(annotation: Any, data: Any) -> Any:
+    """Of several model alternatives, the one whose ``format`` is the data's."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType) or not isinstance(data, dict):
+        return annotation
+    for member in typing.get_args(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel) and "format" in member.model_fields:
+            allowed = typing.get_args(member.model_fields["format"].annotation)
+            if data.get("format") in allowed:
+                return member
+    return annotation
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -66,11 +83,11 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _describe(err: Any, root: type[BaseModel], loc: Loc) -> str:
+def _describe(err: Any, root: type[BaseModel], loc: Loc, data: Any = None) -> str:
     kind = err["type"]
     field = loc[-1] if loc else ""
     if kind == "extra_forbidden":
-        parent = _model_at(root, loc[:-1])
+        parent = _model_at(root, loc[:-1], data)
         hint = ""
         if parent is not None:
             close = difflib.get_close_matches(str(field), _field_names(parent), n=1, cutoff=0.6)
@@ -81,6 +98,13 @@ def _describe(err: Any, root: type[BaseModel], loc: Loc) -> str:
         return f"unknown field '{field}'{hint}"
     if kind == "missing":
         return f"'{field}' is required here"
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        ctx = err.get("ctx", {})
+        tag = ctx.get("discriminator", "'format'").strip("'")
+        allowed = ctx.get("expected_tags", "")
+        if kind == "union_tag_not_found":
+            return f"'{tag}' is required here (one of: {allowed})" if allowed else f"'{tag}' is required here"
+        return f"'{tag}' must be one of {allowed}, not {ctx.get('tag')!r}"
     if kind in ("string_type",):
         if err.get("input") is None:
             return f"'{field}' has no value; write \"\" for empty text"
@@ -134,6 +158,8 @@ def _real_loc(err_loc: tuple[int | str, ...], data: Any) -> Loc | None:
     loc: list[str | int] = []
     current = data
     for part in err_loc:
+        if isinstance(current, dict) and part not in current and current.get("format") == part:
+            continue  # the tag of a union chosen by 'format' (csv, template, …)
         if isinstance(part, str) and not (isinstance(current, dict) and part in current):
             if part in _SCALAR_TAGS or "[" in part or part.startswith(("function-", "constrained-")):
                 if isinstance(current, dict):
@@ -180,9 +206,13 @@ def problems_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocumen
         loc = _real_loc(err["loc"], data)
         if loc is None:
             continue
-        message = _describe(err, model, loc)
+        message = _describe(err, model, loc, data)
         full = (*base, *loc)
-        if err["type"] == "missing":
+        if err["type"] == "union_tag_not_found":
+            full = (*full, "")  # the problem is inside the entry, which is named below
+        elif err["type"] == "union_tag_invalid":
+            full = (*full, "format")
+        if err["type"] in ("missing", "union_tag_not_found"):
             full = full[:-1]
             if full and isinstance(full[-1], int):
                 message = f"{message} (in {_entry_name(doc, full)})"

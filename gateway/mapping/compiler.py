@@ -24,8 +24,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import ConfigError, InputError, MappingError, Problem
 from ..validation import validate
+from ..xmlcheck import check_schema
 from ..yamlload import Loc, YamlDocument, load_yaml
-from .model import Column, ColumnSpec, CsvOutput, Lookup, MappingSpec
+from .model import Column, ColumnSpec, CsvOutput, Lookup, MappingSpec, TemplateOutput
 from .templating import make_environment
 from .values import MISSING, Record, as_list
 
@@ -91,17 +92,7 @@ class CompiledOutput:
         return list(self.spec.columns)
 
     def file_name(self, context: dict[str, Any]) -> str:
-        """The output's file name; it must stay inside its outbox."""
-        try:
-            name = self.file_template.render(context).strip()
-        except Exception as exc:
-            raise _as_mapping_error(exc).located(field="file", mapping=self.where) from None
-        if not name or name.startswith(".") or any(c in name for c in '/\\:*?"<>|') or any(ord(c) < 32 for c in name):
-            raise MappingError(
-                "the output file name must be a plain name without folders, not starting with '.'",
-                field="file", value=name, mapping=self.where,
-            )
-        return name
+        return _output_file_name(self.file_template, context, self.where)
 
     def rows_for(self, context: dict[str, Any]) -> Iterator[list[str]]:
         """The rows one record produces, numbered across all kinds of row (``row_number``)."""
@@ -133,6 +124,38 @@ class CompiledOutput:
                 for pos, value in zip(row.block.positions, row.block.render(local), strict=True):
                     values[pos] = value
                 yield values
+
+
+@dataclass
+class CompiledTemplate:
+    """An output rendered by a template file over all records of the input."""
+
+    spec: TemplateOutput
+    file_template: jinja2.Template
+    template: jinja2.Template
+    where: str
+    schema: Path | None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def file_name(self, context: dict[str, Any]) -> str:
+        return _output_file_name(self.file_template, context, self.where)
+
+
+def _output_file_name(template: jinja2.Template, context: dict[str, Any], where: str) -> str:
+    """An output's file name; it must stay inside its outbox."""
+    try:
+        name = template.render(context).strip()
+    except Exception as exc:
+        raise _as_mapping_error(exc).located(field="file", mapping=where) from None
+    if not name or name.startswith(".") or any(c in name for c in '/\\:*?"<>|') or any(ord(c) < 32 for c in name):
+        raise MappingError(
+            "the output file name must be a plain name without folders, not starting with '.'",
+            field="file", value=name, mapping=where,
+        )
+    return name
 
 
 def _apply_rules(col: CompiledColumn, value: str) -> str:
@@ -170,7 +193,7 @@ class Mapping:
     doc: YamlDocument
     env: ImmutableSandboxedEnvironment
     key_template: jinja2.Template | None
-    outputs: list[CompiledOutput]
+    outputs: list[CompiledOutput | CompiledTemplate]
     settings: dict[str, str] = field(default_factory=dict)
 
     def records(self, path: Path, shown_as: str) -> Iterator[Record]:
@@ -220,23 +243,28 @@ class Mapping:
         return self.spec.key.scope
 
 
-def load_mapping(path: Path, shown_as: str) -> Mapping:
-    """Load, validate and compile one mapping file; raise ``ConfigError`` with every problem."""
+def load_mapping(path: Path, shown_as: str, root: Path | None = None) -> Mapping:
+    """Load, validate and compile one mapping file; raise ``ConfigError`` with every problem.
+
+    ``root`` is the installation folder that template and schema paths are relative to
+    (by default the folder above the mapping's, as in the shipped layout).
+    """
     doc = load_yaml(path, shown_as)
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), "a mapping must be a group of 'name: value' lines")])
     spec = validate(MappingSpec, doc)
-    return compile_mapping(spec, doc)
+    return compile_mapping(spec, doc, root or path.resolve().parent.parent)
 
 
 class _Compiler:
     """Compiles every expression and template of a mapping, collecting all problems."""
 
-    def __init__(self, spec: MappingSpec, doc: YamlDocument) -> None:
+    def __init__(self, spec: MappingSpec, doc: YamlDocument, root: Path) -> None:
         self.spec = spec
         self.doc = doc
+        self.root = root
         self.problems: list[Problem] = []
-        self.env = make_environment({name: _make_lookup(name, t) for name, t in spec.lookups.items()})
+        self.env = make_environment({name: _make_lookup(name, t) for name, t in spec.lookups.items()}, root)
 
     def where(self, loc: Loc) -> str:
         line, _ = self.doc.where(loc)
@@ -301,6 +329,47 @@ class _Compiler:
         if template is None:
             return None
         return CompiledColumn(name=name, spec=column, where=self.where(value_loc), template=template)
+
+    def template_output(self, index: int, out: TemplateOutput) -> CompiledTemplate | None:
+        base: Loc = ("outputs", index)
+        file_template = self.template(out.file, (*base, "file"), {"settings", "input"})
+        if out.to != "outbox":
+            self.problems.append(self.doc.problem((*base, "to"),
+                                                  f"unknown destination '{out.to}' (destinations: outbox)"))
+        path = (self.root / out.template).resolve()
+        template: jinja2.Template | None = None
+        if not path.is_relative_to(self.root.resolve()) or not path.is_file():
+            self.problems.append(self.doc.problem((*base, "template"),
+                                                  f"the template {out.template} does not exist in {self.root}"))
+        else:
+            template = self._template_file(out.template, (*base, "template"))
+        schema: Path | None = None
+        if out.schema_ is not None:
+            schema = (self.root / out.schema_).resolve()
+            problem = check_schema(schema, out.schema_)
+            if problem:
+                self.problems.append(self.doc.problem((*base, "schema"), problem))
+        if file_template is None or template is None:
+            return None
+        return CompiledTemplate(spec=out, file_template=file_template, template=template,
+                                where=self.where((*base, "template")), schema=schema)
+
+    def _template_file(self, name: str, loc: Loc) -> jinja2.Template | None:
+        try:
+            template = self.env.get_template(Path(name).as_posix())
+        except jinja2.TemplateSyntaxError as exc:
+            self.problems.append(Problem(name, exc.lineno or 1, 1, f"template syntax: {exc.message}"))
+            return None
+        source = Path(self.root / name).read_text(encoding="utf-8")
+        try:
+            ast = self.env.parse(source)
+        except jinja2.TemplateSyntaxError:  # pragma: no cover - get_template parsed it already
+            return None
+        names = {"records", "settings", "input"}
+        for unknown in sorted(meta.find_undeclared_variables(ast) - names):
+            self.problems.append(self.doc.problem(
+                loc, f"{name} uses the unknown name '{unknown}' (known there: {', '.join(sorted(names))})"))
+        return template
 
     def output(self, index: int, out: CsvOutput) -> CompiledOutput | None:
         base: Loc = ("outputs", index)
@@ -407,13 +476,17 @@ def _one_per_place(problems: list[Problem]) -> list[Problem]:
     return unique
 
 
-def compile_mapping(spec: MappingSpec, doc: YamlDocument) -> Mapping:
-    compiler = _Compiler(spec, doc)
+def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path) -> Mapping:
+    compiler = _Compiler(spec, doc, root)
     record_names = {spec.input.as_, "record", "settings", "input"}
     key_template = None
     if spec.key is not None:
         key_template = compiler.template(spec.key.value, ("key", "value"), record_names)
-    outputs = [o for i, out in enumerate(spec.outputs) if (o := compiler.output(i, out)) is not None]
+    outputs: list[CompiledOutput | CompiledTemplate] = []
+    for i, out in enumerate(spec.outputs):
+        compiled = compiler.output(i, out) if isinstance(out, CsvOutput) else compiler.template_output(i, out)
+        if compiled is not None:
+            outputs.append(compiled)
     names = [o.name for o in spec.outputs]
     for i, name in enumerate(names):
         if name in names[:i]:

@@ -7,7 +7,8 @@ change, the lookup tables, and for each output file its columns and rows.
 
 from __future__ import annotations
 
-from typing import Literal
+import codecs
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -60,6 +61,14 @@ class Lookup(Strict):
     keep_unknown: bool = False  # an unknown value passes through unchanged
 
 
+def _check_encoding(v: str) -> str:
+    try:
+        codecs.lookup(v)
+    except LookupError:
+        raise ValueError(f"unknown encoding '{v}' (use e.g. windows-1252, iso-8859-1, utf-8)") from None
+    return v
+
+
 class CsvOutput(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     file: str
@@ -75,13 +84,7 @@ class CsvOutput(Strict):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, v: str) -> str:
-        import codecs
-
-        try:
-            codecs.lookup(v)
-        except LookupError:
-            raise ValueError(f"unknown encoding '{v}' (use e.g. windows-1252, iso-8859-1, utf-8)") from None
-        return v
+        return _check_encoding(v)
 
     @field_validator("delimiter")
     @classmethod
@@ -91,10 +94,36 @@ class CsvOutput(Strict):
         return v
 
 
+class TemplateOutput(Strict):
+    """An output written by a Jinja template file (XML, text, JSON), streamed over all records.
+
+    The template sees ``records`` (the input's records, already without the ones whose key
+    was delivered before), ``settings`` and ``input``. Templates whose name ends in
+    ``.xml.j2`` or ``.html.j2`` escape values; the XML is parsed (and validated against
+    ``schema`` when given) before it is released.
+    """
+
+    name: str = Field(pattern=NAME_PATTERN)
+    file: str
+    to: str = "outbox"
+    format: Literal["template"]
+    template: str  # path relative to the installation folder, e.g. templates/auftrag.xml.j2
+    encoding: str = "utf-8"
+    schema_: str | None = Field(default=None, alias="schema")  # an XSD, relative to the installation folder
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        return _check_encoding(v)
+
+
+OutputSpec = Annotated[CsvOutput | TemplateOutput, Field(discriminator="format")]
+
+
 class MappingSpec(Strict):
     description: str = ""
     input: XmlInput
     key: KeySpec | None = None
     settings: dict[str, str] = Field(default_factory=dict)
     lookups: dict[str, Lookup] = Field(default_factory=dict)
-    outputs: list[CsvOutput] = Field(min_length=1)
+    outputs: list[OutputSpec] = Field(min_length=1)

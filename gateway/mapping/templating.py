@@ -8,12 +8,16 @@ column); missing *fields* of a record are empty, see ``values.Record``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined, pass_eval_context, select_autoescape
+from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from ..errors import MappingError
 from . import values
@@ -40,11 +44,31 @@ class RecordSandbox(ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
 
-def make_environment(lookups: Mapping[str, Callable[[Any], str]]) -> ImmutableSandboxedEnvironment:
-    """A sandboxed environment with the gateway's filters and this mapping's lookup tables."""
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@pass_eval_context
+def _finalize(eval_ctx: EvalContext, value: Any) -> Any:
+    """In escaped (XML/HTML) templates, drop the control characters XML cannot hold at all."""
+    if eval_ctx.autoescape and isinstance(value, str) and not isinstance(value, Markup):
+        return _XML_FORBIDDEN.sub("", value)
+    return value
+
+
+def make_environment(
+    lookups: Mapping[str, Callable[[Any], str]], root: Path | None = None
+) -> ImmutableSandboxedEnvironment:
+    """A sandboxed environment with the gateway's filters and this mapping's lookup tables.
+
+    Template files load from the installation folder ``root``. Values are escaped in
+    files named ``*.xml.j2`` or ``*.html.j2`` (``select_autoescape`` alone would miss
+    the ``.j2``); column values in mappings are never escaped.
+    """
     env = RecordSandbox(
+        loader=FileSystemLoader(str(root)) if root is not None else None,
         undefined=StrictUndefined,
-        autoescape=False,
+        autoescape=select_autoescape(("xml", "html", "xml.j2", "html.j2"), default_for_string=False),
+        finalize=_finalize,
         keep_trailing_newline=True,
         auto_reload=False,
         cache_size=0,
