@@ -16,8 +16,10 @@ from typing import Any, BinaryIO
 
 from .errors import InputError
 from .mapping.compiler import CompiledOutput, CompiledTemplate, Mapping
+from .mapping.model import CsvOutput
 from .mapping.values import Record
 from .writers.csv import CsvWriter
+from .writers.json import JsonWriter
 from .writers.template import RecordFeed, render_template
 from .xmlcheck import validate_xml
 
@@ -40,21 +42,35 @@ class Conversion:
 
 
 class _OpenOutput:
+    """One staged output file being written."""
+
     def __init__(self, out: CompiledOutput, path: Path, name: str) -> None:
         self.out = out
         self.path = path
         self.name = name
         self.file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in finish()/ExitStack
         spec = out.spec
-        self.writer = CsvWriter(
-            self.file, out.column_names, encoding=spec.encoding, delimiter=spec.delimiter,
-            header=spec.header, line_end="\r\n" if spec.line_end == "crlf" else "\n",
-        )
+        self.writer: CsvWriter | JsonWriter
+        if isinstance(spec, CsvOutput):
+            self.writer = CsvWriter(
+                self.file, out.column_names, encoding=spec.encoding, delimiter=spec.delimiter,
+                header=spec.header, line_end="\r\n" if spec.line_end == "crlf" else "\n",
+                replace_unencodable=spec.unencodable == "replace",
+            )
+        else:
+            self.writer = JsonWriter(self.file, out.column_names, out.column_types, layout=spec.layout)
 
-    def finish(self) -> None:
+    def finish(self) -> StagedOutput | None:
+        """Close the file (flushed to disk); ``None`` (and no file) when it got no rows."""
+        self.writer.close()
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
+        if self.writer.rows == 0:
+            self.path.unlink()
+            return None
+        return StagedOutput(output=self.out.name, destination=self.out.spec.to, name=self.name,
+                            path=self.path, rows=self.writer.rows)
 
 
 def convert(
@@ -73,60 +89,76 @@ def convert(
     skipped_records: set[int] = set()
     label = mapping.spec.key.label if mapping.spec.key else "key"
     base_context = mapping.context(Record({}), input_info, settings)
+    row_outputs = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledOutput)]
     with ExitStack() as stack:
-        opened: list[_OpenOutput] = []
-        for i, out in enumerate(mapping.outputs):
-            if not isinstance(out, CompiledOutput):
-                continue
-            name = out.file_name(base_context)
-            path = stage_dir / f"{i:02d}-{out.name}"
-            handle = _OpenOutput(out, path, name)
-            stack.callback(handle.file.close)
-            opened.append(handle)
+        per_input: list[_OpenOutput] = []
+        for i, out in row_outputs:
+            if out.spec.per == "input":
+                handle = _OpenOutput(out, stage_dir / f"{i:02d}-{out.name}", out.file_name(base_context))
+                stack.callback(handle.file.close)
+                per_input.append(handle)
+        per_record = [(i, o) for i, o in row_outputs if o.spec.per == "record"]
         for index, record in enumerate(mapping.records(source, shown_as), start=1):
             context = mapping.context(record, input_info, settings)
             key = None
             try:
                 key = mapping.key_of(context)
-                if key is not None:
+                reason = mapping.skip_reason(context)
+                if reason is None and key is not None:
                     owner = key_delivered(key)
                     if owner is not None or key in seen:
                         where = f"input {owner}" if owner is not None else "earlier in this file"
                         reason = f"{label} {key} was already delivered ({where})"
-                        result.skipped.append({"key": key, "reason": reason})
-                        skipped_records.add(index)
-                        continue
+                if reason is not None:
+                    result.skipped.append({"key": key or f"{mapping.spec.input.label} no. {index}", "reason": reason})
+                    skipped_records.add(index)
+                    continue
+                if key is not None:
                     seen.add(key)
                     result.keys.append(key)
-                for handle in opened:
+                record_name = mapping.describe(key, index)
+                for handle in per_input:
                     for row in handle.out.rows_for(context):
-                        handle.writer.write(row, mapping.describe(key, index))
+                        handle.writer.write(row, record_name)
+                for i, out in per_record:
+                    result.outputs.extend(_one_record_output(out, context, stage_dir / f"{i:02d}-{out.name}-{index}",
+                                                             record_name))
             except InputError as exc:
                 record_name = mapping.describe(key, index)
                 raise exc.located(file=shown_as, record=record_name, line=record.line) from None
             result.records += 1
             if on_record is not None:
                 on_record()
-        for handle in opened:
-            handle.finish()
-            if handle.writer.rows == 0:
-                handle.path.unlink()
-                continue
-            result.outputs.append(StagedOutput(
-                output=handle.out.name, destination=handle.out.spec.to, name=handle.name,
-                path=handle.path, rows=handle.writer.rows,
-            ))
+        for handle in per_input:
+            staged = handle.finish()
+            if staged is not None:
+                result.outputs.append(staged)
     templates = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledTemplate)]
     if templates and result.records:
-        for i, out in templates:
+        for i, tout in templates:
             result.outputs.append(_render_output(
-                mapping, out, source, shown_as, stage_dir / f"{i:02d}-{out.name}", input_info, settings,
+                mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}", input_info, settings,
                 skipped_records))
     names = [o.name for o in result.outputs]
     if len(set(names)) != len(names):
-        raise InputError("two outputs of this input would get the same file name; make the 'file' names differ",
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"several outputs of this input would get the same file name ({', '.join(doubled[:3])}); "
+                         "make the 'file' names differ (per-record outputs need the record in the name)",
                          file=shown_as)
     return result
+
+
+def _one_record_output(out: CompiledOutput, context: dict[str, Any], path: Path, record: str) -> list[StagedOutput]:
+    """An output with ``per: record``: a file of its own for this record (none if it makes no rows)."""
+    handle = _OpenOutput(out, path, out.file_name(context))
+    try:
+        for row in out.rows_for(context):
+            handle.writer.write(row, record)
+    except BaseException:
+        handle.file.close()
+        raise
+    staged = handle.finish()
+    return [staged] if staged is not None else []
 
 
 def _render_output(

@@ -22,11 +22,24 @@ from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..errors import ConfigError, InputError, MappingError, Problem
+from ..errors import ConfigError, InputError, MappingError, Problem, ReadError
 from ..validation import validate
 from ..xmlcheck import check_schema
 from ..yamlload import Loc, YamlDocument, load_yaml
-from .model import Column, ColumnSpec, CsvOutput, Lookup, MappingSpec, TemplateOutput
+from .fastpath import compile_fast
+from .model import (
+    Column,
+    ColumnSpec,
+    CsvInput,
+    CsvOutput,
+    JsonInput,
+    JsonLinesInput,
+    JsonOutput,
+    Lookup,
+    MappingSpec,
+    TemplateOutput,
+    XmlInput,
+)
 from .templating import make_environment
 from .values import MISSING, Record, as_list
 
@@ -43,20 +56,35 @@ class CompiledColumn:
 
 @dataclass
 class Block:
-    """Columns rendered together; ``positions`` are their places in the output row."""
+    """Columns rendered together; ``positions`` are their places in the output row.
+
+    ``fast`` holds, per column, a plain function when the column needs no Jinja (see
+    ``fastpath``); the other columns are joined into ``template`` and rendered at once.
+    """
 
     columns: list[CompiledColumn]
     positions: list[int]
-    template: jinja2.Template
+    template: jinja2.Template | None
+    fast: list[Callable[[dict[str, Any]], str] | None]
 
     def render(self, local: dict[str, Any]) -> list[str]:
         try:
-            values = self.template.render(local).split(SEP)
+            values = self._render(local)
         except Exception:
-            values = []
-        if len(values) != len(self.columns):
-            values = [_render_one(col, local) for col in self.columns]
+            values = [_render_one(col, local) for col in self.columns]  # locates the error
         return [_apply_rules(col, value) for col, value in zip(self.columns, values, strict=True)]
+
+    def _render(self, local: dict[str, Any]) -> list[str]:
+        slow: list[str] = []
+        if self.template is not None:
+            slow = self.template.render(local).split(SEP)
+            if len(slow) != sum(f is None for f in self.fast):
+                raise ValueError("a value contains the separator character")
+        values: list[str] = []
+        rest = iter(slow)
+        for fn in self.fast:
+            values.append(fn(local) if fn is not None else next(rest))
+        return values
 
 
 def _render_one(col: CompiledColumn, local: dict[str, Any]) -> str:
@@ -77,7 +105,7 @@ class CompiledRow:
 
 @dataclass
 class CompiledOutput:
-    spec: CsvOutput
+    spec: CsvOutput | JsonOutput
     file_template: jinja2.Template
     where: str
     rows: list[CompiledRow]
@@ -90,6 +118,10 @@ class CompiledOutput:
     @property
     def column_names(self) -> list[str]:
         return list(self.spec.columns)
+
+    @property
+    def column_types(self) -> list[str]:
+        return [c.type if isinstance(c, Column) else "text" for c in self.spec.columns.values()]
 
     def file_name(self, context: dict[str, Any]) -> str:
         return _output_file_name(self.file_template, context, self.where)
@@ -195,11 +227,49 @@ class Mapping:
     key_template: jinja2.Template | None
     outputs: list[CompiledOutput | CompiledTemplate]
     settings: dict[str, str] = field(default_factory=dict)
+    skip_rules: list[tuple[Callable[..., Any], jinja2.Template, str]] = field(default_factory=list)
 
     def records(self, path: Path, shown_as: str) -> Iterator[Record]:
-        from ..readers.xml import read_xml_records
+        """The input's records, streamed by the reader its ``input.format`` names (grouped if asked)."""
+        records = self._read(path, shown_as)
+        if self.spec.input.group_by:
+            return group_records(records, self.spec.input.group_by, shown_as, self.spec.input.label)
+        return records
 
-        return read_xml_records(path, self.spec.input.records, shown_as)
+    def skip_reason(self, context: dict[str, Any]) -> str | None:
+        """Why the record is not to be converted, by the mapping's ``skip`` rules; ``None`` to convert it."""
+        for when, reason, where in self.skip_rules:
+            try:
+                if when(**context):
+                    return reason.render(context).strip() or "skipped by the mapping"
+            except Exception as exc:
+                raise _as_mapping_error(exc).located(field="skip", mapping=where) from None
+        return None
+
+    def _read(self, path: Path, shown_as: str) -> Iterator[Record]:
+        spec = self.spec.input
+        if isinstance(spec, XmlInput):
+            from ..readers.xml import read_xml_records
+
+            return read_xml_records(path, spec.records, shown_as)
+        if isinstance(spec, CsvInput):
+            from ..readers.csv import read_csv_records
+
+            return read_csv_records(path, shown_as, encoding=spec.encoding, delimiter=spec.delimiter,
+                                    required=spec.required)
+        if isinstance(spec, JsonInput):
+            from ..readers.json import read_json_records
+
+            return read_json_records(path, shown_as, records=spec.records)
+        if isinstance(spec, JsonLinesInput):
+            from ..readers.json import read_jsonl_records
+
+            return read_jsonl_records(path, shown_as)
+        from ..readers.fixed import FixedColumn, read_fixed_records
+
+        columns = [FixedColumn(name, f.start, f.length) for name, f in spec.columns.items()]
+        return read_fixed_records(path, shown_as, columns, encoding=spec.encoding, skip_lines=spec.skip_lines,
+                                  strict_length=spec.strict_length)
 
     def context(self, record: Record, input_info: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
         return {
@@ -243,6 +313,38 @@ class Mapping:
         return self.spec.key.scope
 
 
+def group_records(records: Iterator[Record], by: list[str], shown_as: str, label: str) -> Iterator[Record]:
+    """Consecutive records with equal ``by`` fields become one: the first one's fields plus ``rows``.
+
+    Streaming needs the rows of a document to stand together, as SOL exports them; a
+    document whose rows are split is refused rather than delivered as two documents.
+    """
+    seen: set[tuple[str, ...]] = set()
+    current: tuple[str, ...] | None = None
+    rows: list[Record] = []
+    for record in records:
+        key = tuple(str(record[name]) for name in by)
+        if key != current:
+            if rows:
+                yield _grouped(rows)
+            if key in seen:
+                raise ReadError(
+                    f"the rows of {label} {' / '.join(key)} are not together: more of them follow other "
+                    f"{label}s; the export must keep the rows of one {label} together",
+                    file=shown_as, line=record.line,
+                )
+            seen.add(key)
+            current, rows = key, []
+        rows.append(record)
+    if rows:
+        yield _grouped(rows)
+
+
+def _grouped(rows: list[Record]) -> Record:
+    first = rows[0]
+    return Record({**first._fields, "rows": rows}, line=first.line)
+
+
 def load_mapping(path: Path, shown_as: str, root: Path | None = None) -> Mapping:
     """Load, validate and compile one mapping file; raise ``ConfigError`` with every problem.
 
@@ -264,7 +366,45 @@ class _Compiler:
         self.doc = doc
         self.root = root
         self.problems: list[Problem] = []
-        self.env = make_environment({name: _make_lookup(name, t) for name, t in spec.lookups.items()}, root)
+        tables = {name: self._lookup_values(name, t) for name, t in spec.lookups.items()}
+        self.env = make_environment({name: _make_lookup(name, t, tables[name]) for name, t in spec.lookups.items()},
+                                    root)
+
+    def _lookup_values(self, name: str, table: Lookup) -> dict[str, str]:
+        """The table's values: those of its CSV file (if any), then the inline ones."""
+        values: dict[str, str] = {}
+        if table.file is not None:
+            loc: Loc = ("lookups", name, "file")
+            if not table.key or not table.value:
+                self.problems.append(self.doc.problem(loc, "a lookup file needs 'key' and 'value': the column names"))
+                return dict(table.values)
+            path = (self.root / table.file).resolve()
+            if not path.is_file():
+                self.problems.append(self.doc.problem(loc, f"the lookup file {table.file} does not exist"))
+                return dict(table.values)
+            from ..readers.csv import read_csv_records
+
+            try:
+                for row in read_csv_records(path, table.file, required=(table.key, table.value)):
+                    key = str(row[table.key])
+                    if key in values:
+                        self.problems.append(self.doc.problem(
+                            loc, f"{table.file} line {row.line}: '{key}' is in the table twice"))
+                    values[key] = str(row[table.value])
+            except InputError as exc:
+                self.problems.append(self.doc.problem(loc, str(exc)))
+        values.update(table.values)
+        return values
+
+    def skip_rules(self) -> list[tuple[Callable[..., Any], jinja2.Template, str]]:
+        names = {self.spec.input.as_, "record", "settings", "input"}
+        rules = []
+        for i, rule in enumerate(self.spec.skip):
+            when = self.expression(rule.when, ("skip", i, "when"), names)
+            reason = self.template(rule.reason, ("skip", i, "reason"), names)
+            if when is not None and reason is not None:
+                rules.append((when, reason, self.where(("skip", i, "when"))))
+        return rules
 
     def where(self, loc: Loc) -> str:
         line, _ = self.doc.where(loc)
@@ -371,10 +511,11 @@ class _Compiler:
                 loc, f"{name} uses the unknown name '{unknown}' (known there: {', '.join(sorted(names))})"))
         return template
 
-    def output(self, index: int, out: CsvOutput) -> CompiledOutput | None:
+    def output(self, index: int, out: CsvOutput | JsonOutput) -> CompiledOutput | None:
         base: Loc = ("outputs", index)
         record_names = {self.spec.input.as_, "record", "settings", "input"}
-        file_template = self.template(out.file, (*base, "file"), {"settings", "input"})
+        file_names = {"settings", "input"} | (record_names if out.per == "record" else set())
+        file_template = self.template(out.file, (*base, "file"), file_names)
         if out.to != "outbox":
             self.problems.append(self.doc.problem((*base, "to"),
                                                   f"unknown destination '{out.to}' (destinations: outbox)"))
@@ -422,11 +563,12 @@ class _Compiler:
         )
 
     def _block(self, columns: list[CompiledColumn], position: dict[str, int]) -> Block:
-        joined = SEP.join(c.spec.value for c in columns)
+        fast = [compile_fast(self.env, c.spec.value) for c in columns]
+        slow = [c.spec.value for c, f in zip(columns, fast, strict=True) if f is None]
         return Block(columns=columns, positions=[position[c.name] for c in columns],
-                     template=self.env.from_string(joined))
+                     template=self.env.from_string(SEP.join(slow)) if slow else None, fast=fast)
 
-    def _record_level_columns(self, out: CsvOutput) -> list[str]:
+    def _record_level_columns(self, out: CsvOutput | JsonOutput) -> list[str]:
         """Output columns that no kind of row overrides and that use nothing row-specific."""
         overridden = {name for row in out.rows for name in row.columns}
         row_names = {"row_number"} | {row.as_ for row in out.rows if row.for_each is not None}
@@ -444,9 +586,7 @@ class _Compiler:
         return shared
 
 
-def _make_lookup(name: str, table: Lookup) -> Callable[[Any], str]:
-    values = dict(table.values)
-
+def _make_lookup(name: str, table: Lookup, values: dict[str, str]) -> Callable[[Any], str]:
     def lookup(value: Any) -> str:
         key = str(value).strip() if value is not MISSING else ""
         if key in values:
@@ -455,7 +595,7 @@ def _make_lookup(name: str, table: Lookup) -> Callable[[Any], str]:
             return table.default
         if table.keep_unknown:
             return key
-        known = ", ".join(values) or "none"
+        known = ", ".join(list(values)[:20]) + (", …" if len(values) > 20 else "") or "none"
         raise MappingError(
             f"'{key}' is not in the lookup table '{name}' (known: {known}); add it under "
             f"lookups → {name} → values in the mapping, or give the table a default",
@@ -484,16 +624,20 @@ def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path) -> Mapping
         key_template = compiler.template(spec.key.value, ("key", "value"), record_names)
     outputs: list[CompiledOutput | CompiledTemplate] = []
     for i, out in enumerate(spec.outputs):
-        compiled = compiler.output(i, out) if isinstance(out, CsvOutput) else compiler.template_output(i, out)
+        if isinstance(out, TemplateOutput):
+            compiled: CompiledOutput | CompiledTemplate | None = compiler.template_output(i, out)
+        else:
+            compiled = compiler.output(i, out)
         if compiled is not None:
             outputs.append(compiled)
     names = [o.name for o in spec.outputs]
     for i, name in enumerate(names):
         if name in names[:i]:
             compiler.problems.append(doc.problem(("outputs", i, "name"), f"two outputs are named '{name}'"))
+    skip_rules = compiler.skip_rules()
     if compiler.problems:
         raise ConfigError(_one_per_place(compiler.problems))
     return Mapping(
         spec=spec, shown_as=doc.path, doc=doc, env=compiler.env, key_template=key_template,
-        outputs=outputs, settings=dict(spec.settings),
+        outputs=outputs, settings=dict(spec.settings), skip_rules=skip_rules,
     )

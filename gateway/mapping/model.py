@@ -19,13 +19,69 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class XmlInput(Strict):
+class InputBase(Strict):
+    as_: str = Field(default="record", alias="as", pattern=NAME_PATTERN)  # the record's name in templates
+    label: str = "record"  # how messages name a record: "order 123-456-789"
+    # Consecutive records with the same values in these fields form one record: the first
+    # one's fields plus ``rows``, the list of all of them (one CSV row per position → one document).
+    group_by: list[str] = Field(default_factory=list)
+
+
+class XmlInput(InputBase):
     """Records are the elements at ``records`` (a path from the root, namespaces ignored)."""
 
     format: Literal["xml"]
     records: str = Field(pattern=r"^/?[A-Za-z_][\w.-]*(/[A-Za-z_][\w.-]*)*$")
-    as_: str = Field(default="record", alias="as", pattern=NAME_PATTERN)
-    label: str = "record"
+
+
+class CsvInput(InputBase):
+    """Records are the rows of a CSV file with a header line; columns are found by name."""
+
+    format: Literal["csv"]
+    encoding: str = "auto"  # auto: UTF-8 (with or without BOM) if the file is valid UTF-8, else Windows-1252
+    delimiter: str = ";"
+    required: list[str] = Field(default_factory=list)  # columns the header must have
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        return v if v == "auto" else _check_encoding(v)
+
+
+class JsonInput(InputBase):
+    """Records are the objects of the array at ``records`` (a dotted path; empty: the document is the array)."""
+
+    format: Literal["json"]
+    records: str = ""
+
+
+class JsonLinesInput(InputBase):
+    """Records are the lines of a JSON Lines file, one object per line."""
+
+    format: Literal["jsonl"]
+
+
+class FixedField(Strict):
+    start: int = Field(ge=1)  # position of the first character, counted from 1
+    length: int = Field(ge=1)
+
+
+class FixedInput(InputBase):
+    """Records are the lines of a fixed-width text file; columns are declared by position."""
+
+    format: Literal["fixed"]
+    encoding: str = "windows-1252"
+    skip_lines: int = Field(default=0, ge=0)
+    strict_length: bool = False
+    columns: dict[str, FixedField] = Field(min_length=1)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        return _check_encoding(v)
+
+
+InputSpec = Annotated[XmlInput | CsvInput | JsonInput | JsonLinesInput | FixedInput, Field(discriminator="format")]
 
 
 class KeySpec(Strict):
@@ -41,6 +97,7 @@ class Column(Strict):
     required: bool = False
     max_length: int | None = Field(default=None, ge=1)
     too_long: Literal["cut", "error"] = "error"
+    type: Literal["text", "number", "integer", "boolean"] = "text"  # how a JSON output writes the value
 
 
 ColumnSpec = str | Column
@@ -56,9 +113,19 @@ class RowSpec(Strict):
 
 
 class Lookup(Strict):
-    values: dict[str, str]
+    values: dict[str, str] = Field(default_factory=dict)
+    file: str | None = None  # a CSV file (relative to the installation) with more values; inline values win
+    key: str | None = None  # its column holding the value looked up
+    value: str | None = None  # its column holding the result
     default: str | None = None  # without a default (or keep_unknown), an unknown value is an error
     keep_unknown: bool = False  # an unknown value passes through unchanged
+
+
+class SkipRule(Strict):
+    """Records for which ``when`` holds are not converted; the journal lists them with ``reason``."""
+
+    when: str
+    reason: str
 
 
 def _check_encoding(v: str) -> str:
@@ -78,6 +145,8 @@ class CsvOutput(Strict):
     delimiter: str = ";"
     header: bool = True
     line_end: Literal["crlf", "lf"] = "crlf"
+    unencodable: Literal["error", "replace"] = "error"  # replace: a character the encoding lacks becomes '?'
+    per: Literal["input", "record"] = "input"  # one file per input, or one per record
     columns: dict[str, ColumnSpec]
     rows: list[RowSpec] = Field(default_factory=lambda: [RowSpec()])
 
@@ -92,6 +161,23 @@ class CsvOutput(Strict):
         if len(v) != 1:
             raise ValueError("the delimiter must be one character, such as ';'")
         return v
+
+
+class JsonOutput(Strict):
+    """Rows written as JSON objects by the json module: an array, or one object per line."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    file: str
+    to: str = "outbox"
+    format: Literal["json"]
+    layout: Literal["array", "lines"] = "array"
+    per: Literal["input", "record"] = "input"
+    columns: dict[str, ColumnSpec]
+    rows: list[RowSpec] = Field(default_factory=lambda: [RowSpec()])
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
 
 
 class TemplateOutput(Strict):
@@ -117,13 +203,15 @@ class TemplateOutput(Strict):
         return _check_encoding(v)
 
 
-OutputSpec = Annotated[CsvOutput | TemplateOutput, Field(discriminator="format")]
+OutputSpec = Annotated[CsvOutput | JsonOutput | TemplateOutput, Field(discriminator="format")]
+RowOutput = CsvOutput | JsonOutput
 
 
 class MappingSpec(Strict):
     description: str = ""
-    input: XmlInput
+    input: InputSpec
     key: KeySpec | None = None
+    skip: list[SkipRule] = Field(default_factory=list)
     settings: dict[str, str] = Field(default_factory=dict)
     lookups: dict[str, Lookup] = Field(default_factory=dict)
     outputs: list[OutputSpec] = Field(min_length=1)

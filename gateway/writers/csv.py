@@ -16,12 +16,13 @@ from ..errors import MappingError
 class _EncodingSink:
     """What csv.writer writes to: encodes each finished line straight into the binary file."""
 
-    def __init__(self, out: BinaryIO, encoding: str) -> None:
+    def __init__(self, out: BinaryIO, encoding: str, errors: str) -> None:
         self.out = out
         self.encoding = encoding
+        self.errors = errors
 
     def write(self, text: str) -> int:
-        self.out.write(text.encode(self.encoding))
+        self.out.write(text.encode(self.encoding, self.errors))
         return len(text)
 
 
@@ -35,10 +36,11 @@ class CsvWriter:
         delimiter: str = ";",
         header: bool = True,
         line_end: str = "\r\n",
+        replace_unencodable: bool = False,
     ) -> None:
         self.columns = columns
         self.encoding = encoding
-        self._sink = _EncodingSink(out, encoding)
+        self._sink = _EncodingSink(out, encoding, "replace" if replace_unencodable else "strict")
         self._writer = csv.writer(self._sink, delimiter=delimiter, quotechar='"',
                                   quoting=csv.QUOTE_MINIMAL, lineterminator=line_end)
         self.rows = 0
@@ -59,6 +61,9 @@ class CsvWriter:
                 "change the text in the source system or map it to another character",
                 record=record, field=field,
             ) from exc
+
+    def close(self) -> None:
+        """Nothing to finish: a CSV file is complete after its last row."""
 
     def _find_unencodable(self, values: list[str]) -> tuple[str | None, str]:
         for name, value in zip(self.columns, values, strict=False):

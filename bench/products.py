@@ -1,0 +1,130 @@
+"""SOL articles (artikel.csv) → Rakuten.de product CSV: the real engine beside a hand-written converter.
+
+    .venv/bin/python bench/products.py [--articles 200000] [--repeat 3]
+
+Both run in child processes, each measured alone (time, peak RSS). The baseline is what a
+programmer would write for this one file with the csv module, doing the same work (same
+columns, same cuts, same lookup). The engine's figure includes everything a real run does:
+claim, journal, hashing, staging, fsync, atomic delivery and archiving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HEADER = ("Mandant;Artikelnummer;Bezeichnung1;Bezeichnung2;Matchcode;Langtext;LangtextHTML;Artikelgruppe;"
+          "Hauptartikelgruppe;Vaterartikelgruppe;Hersteller;HArtikelnummer;Steuerklasse;Basismengeneinheit;"
+          "Verkaufsmengeneinheit;Gewicht;Gewichtseinheit;EANNummer;Stuecklistentyp;Variante;Artikelart;Aktiv;"
+          "IstVerkaufsartikel;MetaTitel;MetaBeschreibung;MetaKeywords;GeaendertAm")
+
+BASELINE = r'''
+import csv, sys
+src, dst = sys.argv[1], sys.argv[2]
+MWST = {"1": "1", "2": "2", "3": "3"}
+COLS = ["id", "variante_zu_id", "artikelnummer", "produkt_bestellbar", "produktname", "hersteller", "beschreibung",
+        "variante", "variantenwert", "isbn_ean", "lagerbestand", "preis", "grundpreis_inhalt", "grundpreis_einheit",
+        "reduzierter_preis", "bezug_reduzierter_preis", "mwst_klasse", "bestandsverwaltung_aktiv", "bild1", "bild2",
+        "bild3", "bild4", "bild5", "kategorien", "lieferzeit", "tradoria_kategorie", "sichtbar"]
+with open(src, encoding="cp1252", newline="") as fin, open(dst, "w", encoding="utf-8", newline="") as fout:
+    w = csv.writer(fout, delimiter=";", lineterminator="\n")
+    w.writerow(COLS)
+    for r in csv.DictReader(fin, delimiter=";"):
+        w.writerow([r["Artikelnummer"], "", r["Artikelnummer"][:30], "1", r["Bezeichnung1"][:100],
+                    r["Hersteller"][:30], r["LangtextHTML"], "", "", r["EANNummer"], "0", "", "", "", "", "",
+                    MWST[r["Steuerklasse"]], "1", "", "", "", "", "", r["Artikelgruppe"], "", "", "1"])
+'''
+
+ENGINE = r'''
+import sys
+from pathlib import Path
+from gateway import Engine, load_installation
+inst = load_installation(Path(sys.argv[1]))
+summary = Engine(inst).run_once(inst.select([]), wait_for_settle=False)
+assert summary.done == 1, summary
+'''
+
+TIME_AND_MEMORY = r'''
+import resource, runpy, sys, time
+start = time.perf_counter()
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+exec(compile(open(sys.argv[0]).read(), sys.argv[0], "exec"), {"__name__": "__main__"})
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+'''
+
+
+def generate(path: Path, articles: int, seed: int = 11) -> None:
+    rnd = random.Random(seed)
+    makers = ["Müller & Söhne", "Weiß GmbH", "Öko-Gläser AG", "Groß & Klein", "Bäckerei-Bedarf"]
+    with open(path, "w", encoding="cp1252", newline="") as fh:
+        fh.write(HEADER + "\r\n")
+        for n in range(articles):
+            text = f"Spülmaschinenfest; für {rnd.randint(1, 12)} Personen. Maße {rnd.randint(5, 90)} cm."
+            fh.write(
+                f'123;{100000 + n};Kaffeebecher „Büro“ Nr. {n};Steingut, 300 ml;BECHER{n};"{text}";'
+                f'"<p>{text}</p>";{rnd.randint(100, 999):04d};01;01;{rnd.choice(makers)};MS-{n};'
+                f"{rnd.choice('1112')};Stk;Stk;0,{rnd.randint(100, 999)};kg;400638{n:07d};0;0;0;-1;-1;"
+                f"Becher kaufen;Becher aus Steingut;becher,kaffee;14.11.2026\r\n"
+            )
+
+
+def child(code: str, *args: str) -> tuple[float, float]:
+    """Run ``code`` in a fresh interpreter; its own time (imports included) and peak RSS in MB."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(code)
+    proc = subprocess.run([sys.executable, "-c", TIME_AND_MEMORY, fh.name, *args],
+                          capture_output=True, text=True, check=False)
+    Path(fh.name).unlink()
+    if proc.returncode:
+        sys.exit(proc.stderr)
+    seconds, mb = proc.stdout.split()[-2:]
+    return float(seconds), float(mb)
+
+
+def engine_once(work: Path, data: Path) -> tuple[float, float]:
+    root = work / f"inst-{time.monotonic_ns()}"
+    (root / "mappings").mkdir(parents=True)
+    shutil.copy(REPO / "bench" / "products-mapping.yaml", root / "mappings" / "products.yaml")
+    (root / "gateway.yaml").write_text(
+        "settle_seconds: 0\nflows:\n  products:\n    mapping: mappings/products.yaml\n"
+        "    source: {folder: inbox}\n    outbox: {folder: outbox}\n", encoding="utf-8")
+    (root / "inbox").mkdir()
+    shutil.copy(data, root / "inbox" / "artikel.csv")
+    result = child(ENGINE, str(root / "gateway.yaml"))
+    shutil.rmtree(root)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--articles", type=int, nargs="+", default=[200_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for count in args.articles:
+            data = work / "artikel.csv"
+            generate(data, count)
+            print(f"{count} articles, {data.stat().st_size / 1e6:.0f} MB (Windows-1252), median of {args.repeat}")
+            runs: dict[str, list[tuple[float, float]]] = {"baseline": [], "engine": []}
+            for _ in range(args.repeat):
+                runs["baseline"].append(child(BASELINE, str(data), str(work / "out.csv")))
+                runs["engine"].append(engine_once(work, data))
+            for label, results in (("hand-written csv module", runs["baseline"]), ("gateway engine", runs["engine"])):
+                secs = statistics.median(r[0] for r in results)
+                mem = max(r[1] for r in results)
+                print(f"  {label:24s} {secs:6.2f} s  {count / secs:9.0f} records/s  peak RSS {mem:6.0f} MB")
+            ratio = statistics.median(r[0] for r in runs["engine"]) / statistics.median(r[0] for r in runs["baseline"])
+            print(f"  engine / baseline: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

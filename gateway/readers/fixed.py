@@ -1,0 +1,147 @@
+"""Fixed-width text records: fields found by their position in the line.
+
+Older ERP exports (and the bank and EDI formats they imitate) have no separators: each
+field fills a fixed range of characters, padded with blanks. Nothing in the file says
+where a field begins, so the columns come from the configuration, and ``check_columns``
+lets the configuration check report a wrong one before any file is read. Lines are read
+one at a time, so memory stays flat however long the export is.
+
+Limits:
+
+* positions count characters after decoding, from 1; a tab counts as one character;
+* the encoding must write a line break as the single byte ``\\n`` (Windows-1252,
+  ISO-8859-x, CP850, UTF-8 and the like); UTF-16 and EBCDIC cannot be read line by line
+  and are refused;
+* a line ends with LF or CRLF; a lone CR (old Mac files) does not end a line;
+* columns that are wrong (see ``check_columns``) or an unknown encoding raise
+  ``ValueError``: they are configuration errors, not faults of the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReadError
+from ..mapping.values import MISSING, Record
+
+_DOS_END_OF_FILE = "\x1a"  # Ctrl-Z, which some DOS-era exports still put on the last line
+
+
+@dataclass(frozen=True)
+class FixedColumn:
+    """A field named ``name``: ``length`` characters from the 1-based position ``start``."""
+
+    name: str
+    start: int  # 1-based position of the first character
+    length: int
+
+    @property
+    def end(self) -> int:
+        """The 1-based position of the last character: the line length the column needs."""
+        return self.start + self.length - 1
+
+
+def check_columns(columns: Sequence[FixedColumn]) -> list[str]:
+    """Problems with the column layout, in plain words; empty if it is usable.
+
+    Overlapping columns are allowed on purpose: an export may hold a date that is also
+    wanted as its year alone.
+    """
+    problems: list[str] = []
+    if not columns:
+        problems.append("no columns are given")
+    seen: set[str] = set()
+    doubled: set[str] = set()
+    for number, column in enumerate(columns, start=1):
+        label = f"column '{column.name}'" if column.name.strip() else f"column {number}"
+        if not column.name.strip():
+            problems.append(f"column {number} has no name")
+        if column.start < 1:
+            problems.append(f"{label} starts at {column.start}; positions count from 1")
+        if column.length < 1:
+            problems.append(f"{label} is {column.length} characters long; it must be at least 1")
+        if column.name.strip() and column.name in seen and column.name not in doubled:
+            doubled.add(column.name)
+            problems.append(f"the column name '{column.name}' is used more than once")
+        seen.add(column.name)
+    return problems
+
+
+def _line_codec(encoding: str) -> str:
+    """The codec's name, if its lines can be split at the byte ``\\n``."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}") from None
+    try:
+        splits_at_newline = b"\r\n".decode(name) == "\r\n"
+    except UnicodeDecodeError:
+        splits_at_newline = False
+    if not splits_at_newline:
+        raise ValueError(f"the encoding {encoding!r} cannot be read line by line; fixed-width files must be "
+                         "in an encoding like windows-1252, iso-8859-15 or utf-8")
+    return name
+
+
+def read_fixed_records(
+    path: Path,
+    shown_as: str,
+    columns: Sequence[FixedColumn],
+    *,
+    encoding: str = "windows-1252",
+    skip_lines: int = 0,
+    strict_length: bool = False,
+) -> Iterator[Record]:
+    """Yield one record per line, a field per column, values without surrounding blanks.
+
+    The first ``skip_lines`` lines (headers) and blank lines are skipped. A line too short
+    for a column leaves that field empty (a cut-off column keeps what it has), unless
+    ``strict_length``, which refuses the line instead.
+    """
+    problems = check_columns(columns)
+    if problems:
+        raise ValueError("the fixed-width columns are wrong: " + "; ".join(problems))
+    codec = _line_codec(encoding)
+    slices = [(c.name, c.start - 1, c.end) for c in columns]  # (name, first index, index after the last)
+    widest = max(c.end for c in columns)
+    try:
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                if number <= skip_lines:
+                    continue
+                line = _decode(raw, number, codec, encoding, shown_as)
+                if number == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                if not line.strip() or line == _DOS_END_OF_FILE:
+                    continue
+                if strict_length and len(line) < widest:
+                    short = next(c for c in columns if c.end > len(line))
+                    raise ReadError(
+                        f"line {number} is {len(line)} characters long, column '{short.name}' needs {short.end}",
+                        file=shown_as, line=number,
+                    )
+                fields: dict[str, Any] = {}
+                for name, first, after in slices:
+                    fields[name] = line[first:after].strip() or MISSING
+                yield Record(fields, line=number)
+    except OSError as exc:
+        raise ReadError(f"the file cannot be read: {exc}", file=shown_as) from None
+
+
+def _decode(raw: bytes, number: int, codec: str, encoding: str, shown_as: str) -> str:
+    """The line as text, without its line end."""
+    if raw.endswith(b"\n"):
+        raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        column = len(raw[: exc.start].decode(codec, "replace")) + 1
+        raise ReadError(
+            f"line {number} cannot be read as {encoding}: the byte 0x{raw[exc.start]:02X} at position {column} "
+            "is not a character of that encoding (is the encoding in the configuration right?)",
+            file=shown_as, line=number, column=column,
+        ) from None
