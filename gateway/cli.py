@@ -80,7 +80,16 @@ def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
 @click.pass_obj
 def check(obj: _Obj) -> None:
     """Validate gateway.yaml and every mapping; print each problem as FILE:LINE:COL: message."""
+    from .fieldcheck import unknown_fields
+    from .golden import examples_dir
+
     inst = obj.installation()
+    for flow in inst.flows.values():
+        folder = examples_dir(inst) / flow.name
+        examples = sorted(folder.glob("*/input/*")) if folder.is_dir() else []
+        if examples:
+            for problem in unknown_fields(flow, examples[0]):
+                click.echo(str(problem), err=True)
     click.echo(f"{inst.path.name}: OK ({len(inst.flows)} flow(s): {', '.join(inst.flows) or 'none'})")
 
 

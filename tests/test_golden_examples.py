@@ -84,3 +84,20 @@ def test_preview_save_writes_the_exact_bytes_a_golden_example_needs(gw: Install)
         REPO / "examples" / "rakuten-orders" / "sample" / "expected" / "auftraege_orders_de_1.csv"
     ).read_bytes()
     assert gw.cli("test").exit_code == 0
+
+
+def test_check_warns_about_a_field_the_example_input_never_has(gw: Install) -> None:
+    text = _mapping(gw).read_text(encoding="utf-8")
+    _mapping(gw).write_text(text.replace("order.client.city }}", "order.client.citty }}"), encoding="utf-8")
+    result = gw.cli("check")
+    assert result.exit_code == 0  # a warning: the field might just be absent from every example
+    lines = [ln for ln in result.output.splitlines() if "warning" in ln]
+    assert len(lines) == 1
+    assert "rakuten-orders.yaml:" in lines[0]
+    expected = "warning: the field 'citty' does not occur in the example sample/orders_de.xml (did you mean 'city'?)"
+    assert expected in lines[0]
+
+
+def test_check_is_silent_when_every_field_occurs_in_the_example(gw: Install) -> None:
+    result = gw.cli("check")
+    assert result.exit_code == 0 and "warning" not in result.output
