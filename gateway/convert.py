@@ -90,6 +90,18 @@ def convert(
     label = mapping.spec.key.label if mapping.spec.key else "key"
     base_context = mapping.context(Record({}), input_info, settings)
     row_outputs = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledOutput)]
+    templates = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledTemplate)]
+    if not row_outputs and mapping.key_template is None and not mapping.skip_rules:
+        # Only templates, nothing to decide per record first: one pass, the template's own.
+        for i, tout in templates:
+            staged = _render_output(mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}",
+                                    input_info, settings, skipped_records)
+            result.records = max(result.records, staged.rows)
+            if staged.rows:
+                result.outputs.append(staged)
+            else:
+                staged.path.unlink()
+        return result
     with ExitStack() as stack:
         per_input: list[_OpenOutput] = []
         for i, out in row_outputs:
@@ -133,7 +145,6 @@ def convert(
             staged = handle.finish()
             if staged is not None:
                 result.outputs.append(staged)
-    templates = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledTemplate)]
     if templates and result.records:
         for i, tout in templates:
             result.outputs.append(_render_output(

@@ -207,3 +207,20 @@ outputs:
     root = run(tmp_path, mapping, "r.jsonl", '{"n": "Łódź €"}\n'.encode())
     (out,) = (root / "outbox").iterdir()
     assert out.read_bytes() == b"n\r\n?\xf3d? \x80\r\n"
+
+
+def test_a_template_only_flow_streams_in_one_pass_and_writes_nothing_for_no_records(tmp_path: Path) -> None:
+    mapping = """
+input: { format: csv, as: r }
+outputs:
+  - { name: feed, file: "feed_{{ input.id }}.xml", format: template, template: templates/feed.xml.j2 }
+"""
+    template = b"<feed>{% for r in records %}<p n=\"{{ r.n }}\">{{ r.t }}</p>{% endfor %}</feed>\n"
+    files = {"templates/feed.xml.j2": template}
+    root = run(tmp_path, mapping, "a.csv", "n;t\r\n1;Müller & Söhne\r\n2;<b>\r\n".encode("cp1252"), files)
+    (out,) = (root / "outbox").iterdir()
+    assert out.read_text(encoding="utf-8") == '<feed><p n="1">Müller &amp; Söhne</p><p n="2">&lt;b&gt;</p></feed>\n'
+    empty = run(tmp_path / "empty", mapping, "b.csv", b"n;t\r\n", files)
+    assert not (empty / "outbox").exists() or list((empty / "outbox").iterdir()) == []
+    (entry,) = journal(empty)
+    assert entry["state"] == "done" and entry["outputs"] == []
