@@ -142,9 +142,9 @@ def convert(
             if on_record is not None:
                 on_record()
         for handle in per_input:
-            staged = handle.finish()
-            if staged is not None:
-                result.outputs.append(staged)
+            finished = handle.finish()
+            if finished is not None:
+                result.outputs.append(finished)
     if templates and result.records:
         for i, tout in templates:
             result.outputs.append(_render_output(
