@@ -26,7 +26,7 @@ from ..errors import ConfigError, InputError, MappingError, Problem, ReadError
 from ..validation import validate
 from ..xmlcheck import check_schema
 from ..yamlload import Loc, YamlDocument, load_yaml
-from .fastpath import compile_fast
+from .fastpath import compile_fast, compile_fast_expression
 from .model import (
     Column,
     ColumnSpec,
@@ -85,6 +85,21 @@ class Block:
         for fn in self.fast:
             values.append(fn(local) if fn is not None else next(rest))
         return values
+
+
+def _with_fallback(fast: Callable[..., Any] | None, jinja: Callable[..., Any]) -> Callable[..., Any]:
+    """The fast expression, or Jinja's where it fails: Jinja's exception is the one that explains."""
+    if fast is None:
+        return jinja
+    quick = fast
+
+    def evaluate(**context: Any) -> Any:
+        try:
+            return quick(**context)
+        except Exception:
+            return jinja(**context)
+
+    return evaluate
 
 
 def _render_one(col: CompiledColumn, local: dict[str, Any]) -> str:
@@ -229,6 +244,9 @@ class Mapping:
     settings: dict[str, str] = field(default_factory=dict)
     skip_rules: list[tuple[Callable[..., Any], jinja2.Template, str]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._fast_key = compile_fast(self.env, self.spec.key.value) if self.spec.key is not None else None
+
     def records(self, path: Path, shown_as: str) -> Iterator[Record]:
         """The input's records, streamed by the reader its ``input.format`` names (grouped if asked)."""
         records = self._read(path, shown_as)
@@ -283,7 +301,15 @@ class Mapping:
         if self.key_template is None:
             return None
         try:
-            key = self.key_template.render(context).strip()
+            key = None
+            if self._fast_key is not None:
+                try:
+                    key = self._fast_key(context)
+                except Exception:  # Jinja says what is wrong, below
+                    key = None
+            if key is None:
+                key = self.key_template.render(context)
+            key = key.strip()
         except Exception as exc:
             raise _as_mapping_error(exc).located(field=self._key_label, mapping=self.where(("key", "value"))) from None
         if not key:
@@ -431,7 +457,8 @@ class _Compiler:
             return None  # already explained; compiling would only fail again in Jinja's words
         try:
             if expression:
-                return self.env.compile_expression(source, undefined_to_none=False)
+                jinja = self.env.compile_expression(source, undefined_to_none=False)
+                return _with_fallback(compile_fast_expression(self.env, source), jinja)
             return self.env.from_string(text)
         except jinja2.TemplateSyntaxError as exc:
             line, col = self.doc.where(loc)

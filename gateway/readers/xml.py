@@ -41,14 +41,23 @@ def _path_of(el: etree._Element) -> list[str]:
 
 
 def element_to_record(el: etree._Element) -> Record:
-    """Children become fields; a repeated child becomes a list; attributes are ``@name`` fields."""
+    """Children become fields; a repeated child becomes a list; attributes are ``@name`` fields.
+
+    This runs for every element of every record, so it is written for speed: the local
+    names are cached, and an element without children or attributes is read as text at once.
+    """
     fields: dict[str, Any] = {}
-    for attr_name, attr_value in el.attrib.items():
-        fields["@" + _local(attr_name)] = str(attr_value)
+    if el.attrib:
+        for attr_name, attr_value in el.attrib.items():
+            fields["@" + _local(attr_name)] = str(attr_value)
+    names = _LOCAL_NAMES
     for child in el:
-        name = _local(child.tag)
-        if not name:
-            continue
+        tag = child.tag
+        name = names.get(tag) if type(tag) is str else None
+        if name is None:
+            name = _local(tag)
+            if not name:
+                continue  # comments and processing instructions
         value: Any
         if len(child) or child.attrib:
             value = element_to_record(child)
@@ -57,15 +66,15 @@ def element_to_record(el: etree._Element) -> Record:
         else:
             # An empty element (<company/>) has no value, like a missing one: fields of it are
             # empty too, so <items/> loops zero times instead of failing.
-            value = (child.text or "").strip() or MISSING
-        if name in fields:
-            existing = fields[name]
-            if isinstance(existing, list):
-                existing.append(value)
-            else:
-                fields[name] = [existing, value]
-        else:
+            text = child.text
+            value = (text.strip() or MISSING) if text else MISSING
+        existing = fields.get(name)
+        if existing is None:
             fields[name] = value
+        elif type(existing) is list:
+            existing.append(value)
+        else:
+            fields[name] = [existing, value]
     line: Any = el.sourceline  # lxml-stubs type it oddly; it is an int or None
     return Record(fields, line=line)
 
