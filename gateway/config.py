@@ -33,6 +33,7 @@ class FolderSource(Strict):
     include: list[str] = Field(default_factory=lambda: ["*"])
     settle_seconds: float | None = Field(default=None, ge=0)
     marker: str | None = None  # e.g. ".ok": file X is taken at once when X.ok exists
+    batch_marker: str | None = None  # e.g. "export.done": a folder is one input once this file is in it
 
 
 class FolderDestination(Strict):

@@ -110,7 +110,7 @@ def convert(
                 stack.callback(handle.file.close)
                 per_input.append(handle)
         per_record = [(i, o) for i, o in row_outputs if o.spec.per == "record"]
-        for index, record in enumerate(mapping.records(source, shown_as), start=1):
+        for index, record in enumerate(mapping.records(source, shown_as, stage_dir / ".reader"), start=1):
             context = mapping.context(record, input_info, settings)
             key = None
             try:
@@ -185,7 +185,7 @@ def _render_output(
     """A template output: a second streamed pass over the input, leaving out the skipped records."""
 
     def records() -> Iterator[tuple[str, Any]]:
-        for index, record in enumerate(mapping.records(source, shown_as), start=1):
+        for index, record in enumerate(mapping.records(source, shown_as, path.parent / f".reader-{out.name}"), start=1):
             if index not in skipped:
                 context = mapping.context(record, input_info, settings)
                 yield mapping.describe(mapping.key_of(context), index), record

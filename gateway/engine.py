@@ -86,12 +86,17 @@ class Progress:
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
+    """The content's hash and size; for a batch folder, over its files' names and contents."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
+    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if file != path:
+            digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        with open(file, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
     return digest.hexdigest(), size
 
 
@@ -130,7 +135,7 @@ class Engine:
 
     def source(self, flow: Flow) -> FolderSource:
         src = flow.config.source
-        return FolderSource(flow.source_folder, src.include, flow.settle_seconds, src.marker)
+        return FolderSource(flow.source_folder, src.include, flow.settle_seconds, src.marker, src.batch_marker)
 
     def destination(self, flow: Flow, name: str) -> Destination:
         key = (flow.name, name)
@@ -169,7 +174,7 @@ class Engine:
         work = self.work_dir(flow)
         if not work.is_dir():
             return summary
-        for path in sorted(p for p in work.iterdir() if p.is_file() and not p.name.startswith(".")):
+        for path in sorted(p for p in work.iterdir() if not p.name.startswith(".")):
             self._count(summary, self.handle(flow, path))
         # Inputs whose work file is gone but whose journal row is unfinished (a crash between
         # the archive move and nothing else is impossible, so this is a crash mid-finalize).
@@ -427,7 +432,7 @@ class Engine:
         if row.flow not in self.inst.flows:
             raise InputError(f"input {row.id} belongs to flow '{row.flow}', which is no longer configured")
         stored = Path(row.stored_path or "")
-        if not stored.is_file():
+        if not stored.exists():
             raise InputError(f"input {row.id}: the file {stored} is no longer there (archive retention?)")
         flow = self.inst.flows[row.flow]
         token = time.strftime("%Y%m%dT%H%M%S") + "-retry"

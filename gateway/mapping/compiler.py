@@ -28,6 +28,7 @@ from ..xmlcheck import check_schema
 from ..yamlload import Loc, YamlDocument, load_yaml
 from .fastpath import compile_fast, compile_fast_expression
 from .model import (
+    BatchInput,
     Column,
     ColumnSpec,
     CsvInput,
@@ -247,12 +248,34 @@ class Mapping:
     def __post_init__(self) -> None:
         self._fast_key = compile_fast(self.env, self.spec.key.value) if self.spec.key is not None else None
 
-    def records(self, path: Path, shown_as: str) -> Iterator[Record]:
-        """The input's records, streamed by the reader its ``input.format`` names (grouped if asked)."""
-        records = self._read(path, shown_as)
+    def records(self, path: Path, shown_as: str, work_dir: Path | None = None) -> Iterator[Record]:
+        """The input's records, streamed by the reader its ``input.format`` names (grouped if asked).
+
+        ``work_dir`` is a private folder for readers that need room (a batch's join database).
+        """
+        records = self._read(path, shown_as, work_dir)
         if self.spec.input.group_by:
             return group_records(records, self.spec.input.group_by, shown_as, self.spec.input.label)
         return records
+
+    @staticmethod
+    def _read_batch(spec: BatchInput, path: Path, shown_as: str, work_dir: Path | None) -> Iterator[Record]:
+        from ..readers.batch import Relation, TableSpec, read_batch_records
+
+        tables = {name: TableSpec(file=t.file, encoding=t.encoding, delimiter=t.delimiter,
+                                  required=tuple(t.required), optional=t.optional)
+                  for name, t in spec.tables.items()}
+        relations = {table: {field: Relation(r.table, tuple(r.on.items())) for field, r in fields.items()}
+                     for table, fields in spec.relations.items()}
+        if work_dir is not None:
+            yield from read_batch_records(path, shown_as, tables=tables, records=spec.records,
+                                          relations=relations, work_dir=work_dir)
+            return
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="gateway-batch-") as tmp:
+            yield from read_batch_records(path, shown_as, tables=tables, records=spec.records,
+                                          relations=relations, work_dir=Path(tmp))
 
     def skip_reason(self, context: dict[str, Any]) -> str | None:
         """Why the record is not to be converted, by the mapping's ``skip`` rules; ``None`` to convert it."""
@@ -264,8 +287,10 @@ class Mapping:
                 raise _as_mapping_error(exc).located(field="skip", mapping=where) from None
         return None
 
-    def _read(self, path: Path, shown_as: str) -> Iterator[Record]:
+    def _read(self, path: Path, shown_as: str, work_dir: Path | None) -> Iterator[Record]:
         spec = self.spec.input
+        if isinstance(spec, BatchInput):
+            return self._read_batch(spec, path, shown_as, work_dir)
         if isinstance(spec, XmlInput):
             from ..readers.xml import read_xml_records
 
@@ -421,6 +446,23 @@ class _Compiler:
                 self.problems.append(self.doc.problem(loc, str(exc)))
         values.update(table.values)
         return values
+
+    def check_batch(self) -> None:
+        spec = self.spec.input
+        if not isinstance(spec, BatchInput):
+            return
+        known = ", ".join(spec.tables)
+        if spec.records not in spec.tables:
+            self.problems.append(self.doc.problem(("input", "records"),
+                                                  f"there is no table '{spec.records}' (tables: {known})"))
+        for table, fields in spec.relations.items():
+            if table not in spec.tables:
+                self.problems.append(self.doc.problem(("input", "relations", table),
+                                                      f"there is no table '{table}' (tables: {known})"))
+            for field_name, rel in fields.items():
+                if rel.table not in spec.tables:
+                    self.problems.append(self.doc.problem(("input", "relations", table, field_name, "table"),
+                                                          f"there is no table '{rel.table}' (tables: {known})"))
 
     def skip_rules(self) -> list[tuple[Callable[..., Any], jinja2.Template, str]]:
         names = {self.spec.input.as_, "record", "settings", "input"}
@@ -662,6 +704,7 @@ def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path) -> Mapping
         if name in names[:i]:
             compiler.problems.append(doc.problem(("outputs", i, "name"), f"two outputs are named '{name}'"))
     skip_rules = compiler.skip_rules()
+    compiler.check_batch()
     if compiler.problems:
         raise ConfigError(_one_per_place(compiler.problems))
     return Mapping(

@@ -81,7 +81,40 @@ class FixedInput(InputBase):
         return _check_encoding(v)
 
 
-InputSpec = Annotated[XmlInput | CsvInput | JsonInput | JsonLinesInput | FixedInput, Field(discriminator="format")]
+class BatchTable(Strict):
+    file: str  # the file's name in the batch (ZIP or folder), e.g. artikel.csv; case does not matter
+    encoding: str = "auto"
+    delimiter: str = ";"
+    required: list[str] = Field(default_factory=list)
+    optional: bool = False  # a missing optional file is an empty table
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        return v if v == "auto" else _check_encoding(v)
+
+
+class BatchRelation(Strict):
+    table: str
+    on: dict[str, str] = Field(min_length=1)  # column of this table: column of the related table
+
+
+class BatchInput(InputBase):
+    """Several CSV tables delivered together (a ZIP, or a folder completed by a marker file).
+
+    Records are the rows of the table ``records``; ``relations`` make the related rows of
+    other tables fields of a row (``a.varianten``), also of related rows (``v.lager``).
+    """
+
+    format: Literal["batch"]
+    records: str
+    tables: dict[str, BatchTable] = Field(min_length=1)
+    relations: dict[str, dict[str, BatchRelation]] = Field(default_factory=dict)
+
+
+InputSpec = Annotated[
+    XmlInput | CsvInput | JsonInput | JsonLinesInput | FixedInput | BatchInput, Field(discriminator="format")
+]
 
 
 class KeySpec(Strict):

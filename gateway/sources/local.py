@@ -37,11 +37,15 @@ class Candidate:
 
 
 class FolderSource:
-    def __init__(self, folder: Path, include: list[str], settle_seconds: float, marker: str | None) -> None:
+    def __init__(
+        self, folder: Path, include: list[str], settle_seconds: float, marker: str | None,
+        batch_marker: str | None = None,
+    ) -> None:
         self.folder = folder
         self.include = include
         self.settle_seconds = settle_seconds
         self.marker = marker
+        self.batch_marker = batch_marker  # a folder is one input (a batch) once this file is in it
 
     def describe(self) -> str:
         return f"folder {self.folder}"
@@ -67,6 +71,11 @@ class FolderSource:
             if not self._wanted(entry.name):
                 continue
             try:
+                if entry.is_dir(follow_symlinks=False):
+                    batch = self._batch(Path(entry.path))
+                    if batch is not None:
+                        found.append(batch)
+                    continue
                 if not entry.is_file(follow_symlinks=False):
                     continue
                 st = entry.stat(follow_symlinks=False)
@@ -76,6 +85,13 @@ class FolderSource:
             found.append(Candidate(Path(entry.path), st.st_size, max(st.st_mtime, st.st_ctime), marked))
         found.sort(key=lambda c: (c.changed, c.name))
         return found
+
+    def _batch(self, folder: Path) -> Candidate | None:
+        """A folder counts once the producer's marker file is in it; until then it is still being written."""
+        if self.batch_marker is None or not (folder / self.batch_marker).is_file():
+            return None
+        st = folder.stat()
+        return Candidate(folder, 0, max(st.st_mtime, st.st_ctime), marked=True)
 
     def is_settled(self, candidate: Candidate, at: float | None = None) -> bool:
         return candidate.marked or (at if at is not None else time.time()) - candidate.changed >= self.settle_seconds
@@ -96,7 +112,7 @@ class FolderSource:
             os.rename(candidate.path, target)
         except FileNotFoundError:
             return None
-        if self.marker and candidate.marked:
+        if self.marker and candidate.marked and not target.is_dir():
             (candidate.path.parent / (candidate.name + self.marker)).unlink(missing_ok=True)
         return target
 
