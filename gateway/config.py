@@ -8,11 +8,11 @@ silently falling back to a default is how files end up in the wrong place.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from .errors import ConfigError, Problem
 from .mapping.compiler import Mapping, load_mapping
@@ -50,6 +50,85 @@ class FolderDestination(Strict):
         return v
 
 
+class SftpDestination(Strict):
+    """A folder on a partner's SFTP server (the partner is described under ``partners``)."""
+
+    sftp: str
+    folder: str
+    marker: str | None = None
+
+
+class SmtpDestination(Strict):
+    """E-mail, sent through the server under ``smtp`` in gateway.yaml."""
+
+    smtp: Literal[True]
+
+
+def _destination_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        if "sftp" in value:
+            return "tag:sftp"
+        if "smtp" in value:
+            return "tag:smtp"
+    return "tag:folder"
+
+
+Destination = Annotated[
+    Annotated[FolderDestination, Tag("tag:folder")]
+    | Annotated[SftpDestination, Tag("tag:sftp")]
+    | Annotated[SmtpDestination, Tag("tag:smtp")],
+    Discriminator(_destination_kind),
+]
+
+
+class SftpSource(Strict):
+    """A folder on a partner's SFTP server that the partner drops files into."""
+
+    sftp: str
+    folder: str
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    settle_seconds: float | None = Field(default=None, ge=0)
+    archive: str | None = None  # remote folder processed files are moved to; without it they are deleted
+
+
+def _source_kind(value: Any) -> str:
+    return "tag:sftp" if isinstance(value, dict) and "sftp" in value else "tag:folder"
+
+
+Source = Annotated[
+    Annotated[FolderSource, Tag("tag:folder")] | Annotated[SftpSource, Tag("tag:sftp")],
+    Discriminator(_source_kind),
+]
+
+
+class SftpPartner(Strict):
+    """An SFTP server of a partner: where, who we are, and which host key we trust."""
+
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str
+    key_file: str  # our private key, relative to gateway.yaml's folder
+    known_hosts: str  # the partner's host key (``gateway sftp trust PARTNER`` writes it)
+    passphrase_env: str | None = None  # the environment variable holding the key's passphrase
+    rename: Literal["posix", "plain"] = "posix"  # servers without posix-rename need "plain"
+    timeout: float = Field(default=15, gt=0)
+
+
+class SmtpServer(Strict):
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    user: str | None = None
+    password_env: str | None = None  # the environment variable holding the password, never the password
+    sender: str  # From: of every message, e.g. "Shop <shop@example.org>"
+    domain: str = "gateway.invalid"  # right-hand side of Message-IDs
+
+
+class ScheduleConfig(Strict):
+    every_minutes: float | None = Field(default=None, gt=0)
+    at: list[str] = Field(default_factory=list)  # local times of day, "06:00"
+
+
 class Archive(Strict):
     folder: str = "archive"
     keep_days: int = Field(default=30, ge=0)
@@ -58,9 +137,11 @@ class Archive(Strict):
 class FlowConfig(Strict):
     mapping: str
     enabled: bool = True
-    source: FolderSource
-    outbox: FolderDestination
+    source: Source
+    outbox: Destination
+    destinations: dict[str, Destination] = Field(default_factory=dict)  # more places outputs can go ('to:')
     settings: dict[str, str] = Field(default_factory=dict)
+    schedule: ScheduleConfig | None = None  # without one, the flow runs whenever input arrives
 
 
 class GatewayFile(Strict):
@@ -68,6 +149,10 @@ class GatewayFile(Strict):
     quarantine: str = "quarantine"
     archive: Archive = Archive()
     settle_seconds: float = Field(default=2.0, ge=0)
+    watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
+    rescan_seconds: float = Field(default=60.0, gt=0)
+    partners: dict[str, SftpPartner] = Field(default_factory=dict)
+    smtp: SmtpServer | None = None
     flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
 
 
@@ -78,9 +163,16 @@ class Flow:
     name: str
     config: FlowConfig
     mapping: Mapping
-    source_folder: Path
-    outbox_folder: Path
+    source_folder: Path | None  # a local inbox, or None for a partner's SFTP folder
+    outbox_folder: Path | None  # a local outbox, or None when the outbox is SFTP or e-mail
     settle_seconds: float
+
+    def folder_of(self, destination: str) -> Path | None:
+        """The local folder of a destination (``outbox`` or a named one), or None when it is remote."""
+        spec = self.config.outbox if destination == "outbox" else self.config.destinations.get(destination)
+        return self.root / spec.folder if isinstance(spec, FolderDestination) else None
+
+    root: Path = Path()
 
     @property
     def settings(self) -> dict[str, str]:
@@ -98,6 +190,10 @@ class Installation:
     archive_dir: Path
     keep_days: int
     flows: dict[str, Flow]
+    partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
+    smtp: SmtpServer | None = None
+    watch: str = "auto"
+    rescan_seconds: float = 60.0
 
     @property
     def journal_path(self) -> Path:
@@ -165,17 +261,35 @@ def load_installation(path: Path) -> Installation:
                 known = ", ".join(mapping.settings) or "none"
                 problems.append(doc.problem(("flows", name, "settings", key),
                                             f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
+        _check_endpoints(doc, name, fc, conf, problems)
+        destinations = {"outbox", *fc.destinations}
+        for i, out in enumerate(mapping.spec.outputs):
+            if out.to not in destinations:
+                problems.append(mapping.doc.problem(
+                    ("outputs", i, "to"),
+                    f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
         flows[name] = Flow(
             name=name,
             config=fc,
             mapping=mapping,
-            source_folder=(root / fc.source.folder).resolve(),
-            outbox_folder=(root / fc.outbox.folder).resolve(),
+            source_folder=(root / fc.source.folder).resolve() if isinstance(fc.source, FolderSource) else None,
+            outbox_folder=(root / fc.outbox.folder).resolve() if isinstance(fc.outbox, FolderDestination) else None,
             settle_seconds=fc.source.settle_seconds if fc.source.settle_seconds is not None else default_settle,
+            root=root,
         )
     _check_folders(doc, root, configs, problems)
+    if conf is not None:
+        for pname, partner in conf.partners.items():
+            if not (root / partner.key_file).is_file():
+                problems.append(doc.problem(("partners", pname, "key_file"),
+                                            f"the key file {partner.key_file} does not exist"))
     if problems or conf is None:
         raise ConfigError(problems)
+    partners = {
+        n: p.model_copy(update={"key_file": str((root / p.key_file).resolve()),
+                                "known_hosts": str((root / p.known_hosts).resolve())})
+        for n, p in conf.partners.items()
+    }
     return Installation(
         path=path,
         root=root,
@@ -184,13 +298,35 @@ def load_installation(path: Path) -> Installation:
         archive_dir=(root / conf.archive.folder).resolve(),
         keep_days=conf.archive.keep_days,
         flows=flows,
+        partners=partners,
+        smtp=conf.smtp,
+        watch=conf.watch,
+        rescan_seconds=conf.rescan_seconds,
     )
+
+
+def _check_endpoints(doc: YamlDocument, name: str, fc: FlowConfig, conf: GatewayFile | None,
+                     problems: list[Problem]) -> None:
+    """SFTP partners and the SMTP server a flow names must be described in gateway.yaml."""
+    partners = conf.partners if conf else {}
+    places: list[tuple[tuple[str | int, ...], Any]] = [(("source",), fc.source), (("outbox",), fc.outbox)]
+    places += [(("destinations", d), spec) for d, spec in fc.destinations.items()]
+    for loc, spec in places:
+        if isinstance(spec, (SftpSource, SftpDestination)) and spec.sftp not in partners:
+            known = ", ".join(partners) or "none yet"
+            problems.append(doc.problem(("flows", name, *loc, "sftp"),
+                                        f"no partner named '{spec.sftp}' under 'partners' (partners: {known})"))
+        if isinstance(spec, SmtpDestination) and (conf is None or conf.smtp is None):
+            problems.append(doc.problem(("flows", name, *loc, "smtp"),
+                                        "e-mail needs the mail server described under 'smtp' in gateway.yaml"))
 
 
 def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], problems: list[Problem]) -> None:
     """Two flows sharing an inbox would steal each other's files; an outbox that is an inbox loops."""
     inboxes: dict[Path, str] = {}
     for name, fc in configs.items():
+        if not isinstance(fc.source, FolderSource):
+            continue
         folder = (root / fc.source.folder).resolve()
         other = inboxes.get(folder)
         if other:
@@ -198,6 +334,8 @@ def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig]
                                         f"flow '{other}' already reads from this folder; give each flow its own"))
         inboxes[folder] = name
     for name, fc in configs.items():
+        if not isinstance(fc.outbox, FolderDestination):
+            continue
         reader = inboxes.get((root / fc.outbox.folder).resolve())
         if reader:
             problems.append(doc.problem(("flows", name, "outbox", "folder"),

@@ -30,6 +30,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -38,13 +39,20 @@ from pathlib import Path
 from typing import Any
 
 from .config import Flow, Installation
+from .config import SftpDestination as SftpDestinationConfig
+from .config import SftpSource as SftpSourceConfig
+from .config import SmtpDestination as SmtpDestinationConfig
 from .convert import Conversion, convert
 from .crashpoints import crashpoint
 from .destinations.base import Destination
+from .destinations.email import SmtpDestination
 from .destinations.local import FolderDestination, fsync_dir
+from .destinations.sftp import SftpDestination
 from .errors import DeliveryError, InputError
 from .journal import InputRow, Journal, now
-from .sources.local import Candidate, FolderSource, original_name
+from .sftp import SftpEndpoint
+from .sources.local import FolderSource, original_name
+from .sources.sftp import SftpSource
 
 log = logging.getLogger("gateway")
 
@@ -125,25 +133,66 @@ class Engine:
         self.journal = Journal(installation.journal_path)
         self.progress = progress or Progress()
         self._destinations: dict[tuple[str, str], Destination] = {}
+        self._sources: dict[str, FolderSource | SftpSource] = {}
+        self._endpoints: dict[str, SftpEndpoint] = {}
 
     def close(self) -> None:
         for dest in self._destinations.values():
             dest.close()
+        for source in self._sources.values():
+            if isinstance(source, SftpSource):
+                source.close()
+        for endpoint in self._endpoints.values():
+            endpoint.close()
         self.journal.close()
 
     # -- wiring -------------------------------------------------------------------------
 
-    def source(self, flow: Flow) -> FolderSource:
-        src = flow.config.source
-        return FolderSource(flow.source_folder, src.include, flow.settle_seconds, src.marker, src.batch_marker)
+    def endpoint(self, partner: str) -> SftpEndpoint:
+        """One connection per SFTP partner, shared by its sources and destinations."""
+        if partner not in self._endpoints:
+            p = self.inst.partners[partner]
+            self._endpoints[partner] = SftpEndpoint(p.host, p.port, p.user, p.key_file, p.known_hosts,
+                                                    p.passphrase_env, p.timeout, partner=partner)
+        return self._endpoints[partner]
+
+    def source(self, flow: Flow) -> FolderSource | SftpSource:
+        """The flow's source; kept between passes (an SFTP source remembers what its scans saw)."""
+        if flow.name not in self._sources:
+            src = flow.config.source
+            if isinstance(src, SftpSourceConfig):
+                self._sources[flow.name] = SftpSource(self.endpoint(src.sftp), src.folder, src.include,
+                                                      flow.settle_seconds, src.archive)
+            else:
+                assert flow.source_folder is not None  # noqa: S101 - a folder source always has one
+                self._sources[flow.name] = FolderSource(flow.source_folder, src.include, flow.settle_seconds,
+                                                        src.marker, src.batch_marker)
+        return self._sources[flow.name]
 
     def destination(self, flow: Flow, name: str) -> Destination:
         key = (flow.name, name)
         if key not in self._destinations:
-            if name != "outbox":
+            spec = flow.config.outbox if name == "outbox" else flow.config.destinations.get(name)
+            if spec is None:
                 raise DeliveryError(f"flow {flow.name} has no destination '{name}'")
-            self._destinations[key] = FolderDestination(flow.outbox_folder)
+            dest: Destination
+            if isinstance(spec, SftpDestinationConfig):
+                partner = self.inst.partners[spec.sftp]
+                dest = SftpDestination(self.endpoint(spec.sftp), spec.folder, partner.rename)
+            elif isinstance(spec, SmtpDestinationConfig):
+                smtp = self.inst.smtp
+                if smtp is None:
+                    raise DeliveryError("e-mail needs the mail server described under 'smtp' in gateway.yaml")
+                dest = SmtpDestination(smtp.host, smtp.port, spool=self.inst.state_dir / "spool" / flow.name / name,
+                                       security=smtp.security, user=smtp.user, password_env=smtp.password_env)
+            else:
+                dest = FolderDestination((flow.root / spec.folder).resolve())
+            self._destinations[key] = dest
         return self._destinations[key]
+
+    def marker_of(self, flow: Flow, name: str) -> str | None:
+        spec = flow.config.outbox if name == "outbox" else flow.config.destinations.get(name)
+        return getattr(spec, "marker", None)
 
     def set_destination(self, flow: str, name: str, destination: Destination) -> None:
         """Replace a destination (tests use a ``MemoryDestination``)."""
@@ -194,10 +243,18 @@ class Engine:
         """Take every complete file waiting in the flow's inbox."""
         summary = RunSummary()
         source = self.source(flow)
-        flow.source_folder.mkdir(parents=True, exist_ok=True)  # so that a partner has somewhere to drop
+        if flow.source_folder is not None:
+            flow.source_folder.mkdir(parents=True, exist_ok=True)  # so that a partner has somewhere to drop
         deadline = time.monotonic() + max(10 * source.settle_seconds, 5.0)
         while True:
-            candidates = source.scan()
+            try:
+                candidates: list[Any] = list(source.scan())
+            except DeliveryError as exc:
+                # A partner that is down delays only its own flows.
+                log.warning("%s: %s", flow.name, exc)
+                summary.pending += 1
+                summary.messages.append(str(exc))
+                return summary
             now = time.time()
             settled = [c for c in candidates if source.is_settled(c, now)]
             for cand in settled:
@@ -207,16 +264,40 @@ class Engine:
                 for cand in unsettled:
                     log.info("%s: %s is still being written; left for the next run", flow.name, cand.name)
                 return summary
-            wait = min(source.settle_seconds - (now - c.changed) for c in unsettled)
+            wait = min(source.settle_remaining(c) for c in unsettled)
             time.sleep(min(max(wait, 0.05), 1.0))
 
-    def take(self, flow: Flow, source: FolderSource, cand: Candidate) -> str | None:
+    def take(self, flow: Flow, source: FolderSource | SftpSource, cand: Any) -> str | None:
+        if isinstance(source, SftpSource):
+            return self._take_remote(flow, source, cand)
         work = source.claim(cand, self.work_dir(flow))
         if work is None:
             return None
         fsync_dir(work.parent)
         crashpoint("claimed")
         return self.handle(flow, work, source=source.describe())
+
+    def _take_remote(self, flow: Flow, source: SftpSource, cand: Any) -> str | None:
+        """Download into the work folder, process, and only then move or delete the remote file.
+
+        A crash before the remote step leaves the file there: it is downloaded again next
+        time, recognised by its content as already delivered, and only then finalized.
+        """
+        token = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+        work = self.work_dir(flow) / f"{token}--{cand.name}"
+        try:
+            source.download(cand, work)
+        except DeliveryError as exc:
+            log.warning("%s: %s", flow.name, exc)
+            return "waiting"
+        crashpoint("claimed")
+        state = self.handle(flow, work, source=f"{source.describe()}/{cand.name}")
+        if state in ("done", "duplicate", "failed"):
+            try:
+                source.finalize(cand)
+            except DeliveryError as exc:
+                log.warning("%s: %s (the file is finalized after the next download)", flow.name, exc)
+        return state
 
     @staticmethod
     def _count(summary: RunSummary, state: str | None) -> None:
@@ -361,8 +442,8 @@ class Engine:
         return self._finish_done(flow, row, work)
 
     def _deliver(self, flow: Flow, row: InputRow) -> None:
-        marker = flow.config.outbox.marker
         for out in self.journal.outputs(row.id):
+            marker = self.marker_of(flow, out.destination)
             dest = self.destination(flow, out.destination)
             state = out.state
             if state == "staged":

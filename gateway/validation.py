@@ -161,6 +161,8 @@ def _real_loc(err_loc: tuple[int | str, ...], data: Any) -> Loc | None:
         if isinstance(current, dict) and part not in current and current.get("format") == part:
             continue  # the tag of a union chosen by 'format' (csv, template, …)
         if isinstance(part, str) and not (isinstance(current, dict) and part in current):
+            if part.startswith("tag:"):
+                continue  # the alternative chosen by the data's own keys (a folder, sftp or smtp destination)
             if part in _SCALAR_TAGS or "[" in part or part.startswith(("function-", "constrained-")):
                 if isinstance(current, dict):
                     return None

@@ -542,9 +542,6 @@ class _Compiler:
     def template_output(self, index: int, out: TemplateOutput) -> CompiledTemplate | None:
         base: Loc = ("outputs", index)
         file_template = self.template(out.file, (*base, "file"), {"settings", "input"})
-        if out.to != "outbox":
-            self.problems.append(self.doc.problem((*base, "to"),
-                                                  f"unknown destination '{out.to}' (destinations: outbox)"))
         path = (self.root / out.template).resolve()
         template: jinja2.Template | None = None
         if not path.is_relative_to(self.root.resolve()) or not path.is_file():
@@ -585,9 +582,6 @@ class _Compiler:
         record_names = {self.spec.input.as_, "record", "settings", "input"}
         file_names = {"settings", "input"} | (record_names if out.per == "record" else set())
         file_template = self.template(out.file, (*base, "file"), file_names)
-        if out.to != "outbox":
-            self.problems.append(self.doc.problem((*base, "to"),
-                                                  f"unknown destination '{out.to}' (destinations: outbox)"))
         rows: list[CompiledRow] = []
         record_level = self._record_level_columns(out)
         position = {name: i for i, name in enumerate(out.columns)}

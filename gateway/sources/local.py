@@ -93,6 +93,12 @@ class FolderSource:
         st = folder.stat()
         return Candidate(folder, 0, max(st.st_mtime, st.st_ctime), marked=True)
 
+    def settle_remaining(self, candidate: Candidate) -> float:
+        """Seconds until ``candidate`` counts as complete if nothing changes (0 when it does)."""
+        if candidate.marked:
+            return 0.0
+        return max(0.0, self.settle_seconds - (time.time() - candidate.changed))
+
     def is_settled(self, candidate: Candidate, at: float | None = None) -> bool:
         return candidate.marked or (at if at is not None else time.time()) - candidate.changed >= self.settle_seconds
 

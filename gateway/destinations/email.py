@@ -1,0 +1,359 @@
+"""An SMTP server as a destination: every output is one complete e-mail (``.eml``).
+
+The two steps of a destination map onto mail like this:
+
+``upload``
+    copies the staged message into this destination's private spool folder as
+    ``<spool>/<name>`` (written as ``.<name>.part``, then renamed). The spool file is
+    the message's "temporary name": while it is there the message is owed.
+``publish``
+    sends the spooled bytes unchanged to the server, then deletes the spool file. A
+    spool file that is gone therefore means "sent", which is exactly what the engine
+    asks ``has_upload`` after a crash.
+
+Sending is not a rename, so one window remains where a crash produces a second
+e-mail: the server has accepted the message (its reply to the end of DATA) but the
+process dies — or the connection breaks while that reply is on its way — before the
+spool file is deleted. The next run sends the spooled message again. It is the same
+file, so it carries the same ``Message-ID``, and mail clients show the two as one
+message. SMTP offers nothing better: no server lets a client ask "did you take
+message X?". Every other failure (server down, login refused, recipient refused, time
+out) happens before the server accepted anything; it raises ``DeliveryError``, the
+spool file stays, and the engine sends it on a later run.
+
+Calling ``publish`` for a name whose message was already sent (no spool file) raises
+``DeliveryError`` and sends nothing; the engine never does this, because it asks
+``has_upload`` first and takes ``location`` instead. Refusing loudly rather than
+returning quietly keeps a caller bug from being mistaken for a delivery.
+
+The connection is kept open between messages (an input with 500 shipments is 500
+e-mails), checked with NOOP before each use and opened afresh when the server has
+dropped it; after any error it is closed, so the next attempt starts clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import smtplib
+import socket
+import ssl
+from email import policy as email_policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.parser import HeaderParser
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Literal
+
+from ..errors import DeliveryError
+from ..writers.email import address_problem
+from .base import Destination, temp_name
+from .local import fsync_dir
+
+log = logging.getLogger("gateway")
+
+Security = Literal["starttls", "ssl", "none"]
+
+_AGAIN = "the message is kept and sent again on the next run"
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    words = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return f"{code} {' '.join(words.split())}".strip()
+
+
+class SmtpDestination(Destination):
+    """Send each output as one e-mail through an SMTP server (the company's relay).
+
+    ``security``: ``starttls`` (port 587, the default) or ``ssl`` (implicit TLS, port
+    465) verify the server's certificate against the system's trusted CAs, or
+    ``ca_file`` for a company CA; ``none`` sends in the clear (a relay on the same
+    host or a trusted network only — with ``user`` set, the password, too).
+    The password is read at send time from the environment variable ``password_env``,
+    never from the configuration, so it does not end up in gateway.yaml or backups.
+    ``sender_override`` replaces the envelope sender (``MAIL FROM``, where bounces go);
+    the From header in the message is left as it is.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        spool: Path,
+        security: Security = "starttls",
+        user: str | None = None,
+        password_env: str | None = None,
+        timeout: float = 30,
+        sender_override: str | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
+        if security not in ("starttls", "ssl", "none"):
+            raise ValueError(f"security must be 'starttls', 'ssl' or 'none', not {security!r}")
+        if (user is None) != (password_env is None):
+            raise ValueError("an SMTP login needs both user and password_env (the variable holding the password)")
+        if not 0 < port < 65536:
+            raise ValueError(f"{port} is not a TCP port")
+        self.host = host
+        self.port = port
+        self.spool = spool
+        self.security: Security = security
+        self.user = user
+        self.password_env = password_env
+        self.timeout = timeout
+        if sender_override is not None and (problem := address_problem(sender_override, "sender_override")):
+            raise ValueError(problem)
+        self.sender_override = (
+            parseaddr(sender_override)[1] if sender_override is not None else None  # the bare user@domain
+        )
+        self.ca_file = ca_file
+        self._smtp: smtplib.SMTP | None = None
+
+    # -- what and where -----------------------------------------------------------------
+
+    @property
+    def _server(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def describe(self) -> str:
+        return f"SMTP server {self._server} ({self.security})"
+
+    def _spooled(self, name: str) -> Path:
+        if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+            raise DeliveryError(f"{name!r} cannot be the name of an e-mail output (it must be a plain file name)")
+        return self.spool / name
+
+    def location(self, name: str) -> str:
+        """``smtp://host:port/<Message-ID without brackets>``, or the output name once the spool file is gone."""
+        try:
+            headers = self._headers(self._spooled(name).read_bytes(), name)
+            message_id = str(headers.get("Message-ID", "")).strip().strip("<>")
+        except (OSError, DeliveryError):
+            message_id = ""
+        return f"smtp://{self._server}/{message_id or name}"
+
+    # -- upload -------------------------------------------------------------------------
+
+    def upload(self, staged: Path, name: str) -> None:
+        target = self._spooled(name)
+        temp = self.spool / temp_name(name)
+        try:
+            data = staged.read_bytes()
+        except OSError as exc:
+            raise DeliveryError(f"the staged e-mail {staged} cannot be read: {exc.strerror or exc}") from None
+        self._envelope(self._headers(data, name), name)  # refuse now what could never be sent
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+            with open(temp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temp, target)
+            fsync_dir(self.spool)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write to the e-mail spool {self.spool}: {exc.strerror or exc}") from None
+
+    def has_upload(self, name: str) -> bool:
+        return self._spooled(name).exists()
+
+    def write_marker(self, name: str, suffix: str) -> None:
+        """Nothing to do: an e-mail has no importer that waits for a marker file."""
+
+    # -- publish ------------------------------------------------------------------------
+
+    def _headers(self, data: bytes, name: str) -> EmailMessage:
+        # Headers are ASCII or, in an SMTPUTF8 message, UTF-8. The bytes parser would keep
+        # UTF-8 as surrogates, which cannot be sent, so the text is decoded first.
+        head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        headers = HeaderParser(policy=email_policy.default).parsestr(head.decode("utf-8", "replace") + "\n\n")
+        for field in ("From", "To", "Message-ID"):
+            if not str(headers.get(field, "")).strip():
+                raise DeliveryError(
+                    f"the e-mail {name} has no {field} header; it cannot be sent "
+                    "(it was not built by the gateway's e-mail writer?)"
+                )
+        return headers
+
+    def _envelope(self, headers: EmailMessage, name: str) -> tuple[str, list[str]]:
+        """``MAIL FROM`` and ``RCPT TO`` from the message's own From, To and Cc."""
+        try:
+            senders: list[Address] = list(headers["From"].addresses)
+            recipients: list[Address] = [
+                addr for field in ("To", "Cc") if headers[field] for addr in headers[field].addresses
+            ]
+        except (AttributeError, TypeError, ValueError):
+            senders, recipients = [], []
+        if len(senders) != 1 or not senders[0].domain or not recipients or any(not r.domain for r in recipients):
+            raise DeliveryError(f"the e-mail {name} has no valid From or To address; it cannot be sent")
+        return self.sender_override or senders[0].addr_spec, [r.addr_spec for r in recipients]
+
+    def _password(self) -> str | None:
+        if self.user is None or self.password_env is None:
+            return None
+        password = os.environ.get(self.password_env)
+        if not password:
+            raise DeliveryError(
+                f"the SMTP password for user {self.user!r} is missing: set the environment variable "
+                f"{self.password_env} for the gateway (it is never read from gateway.yaml); {_AGAIN}"
+            )
+        return password
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+
+    def _connect(self, password: str | None) -> smtplib.SMTP:
+        smtp: smtplib.SMTP
+        if self.security == "ssl":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls_context())
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            smtp.ehlo()
+            if self.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise DeliveryError(
+                        f"the mail server {self._server} does not offer STARTTLS, so the connection cannot be "
+                        "encrypted; use security 'ssl' if the port expects TLS from the start, or 'none' only on "
+                        f"a trusted network; {_AGAIN}"
+                    )
+                smtp.starttls(context=self._tls_context())
+                smtp.ehlo()
+            if self.user is not None and password is not None:
+                smtp.login(self.user, password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _connection(self, password: str | None) -> smtplib.SMTP:
+        """The open connection if the server still answers, else a new one."""
+        if self._smtp is not None:
+            try:
+                code, _ = self._smtp.noop()
+                if code == 250:
+                    return self._smtp
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._drop()
+        self._smtp = self._connect(password)
+        return self._smtp
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    def publish(self, name: str) -> str:
+        """Send the spooled message, delete the spool file, return ``smtp://host:port/<Message-ID>``."""
+        spooled = self._spooled(name)
+        try:
+            data = spooled.read_bytes()
+        except FileNotFoundError:
+            raise DeliveryError(
+                f"there is no spooled e-mail {name} to send: it was sent already or never uploaded "
+                "(nothing was sent now)"
+            ) from None
+        except OSError as exc:
+            raise DeliveryError(
+                f"the spooled e-mail {spooled} cannot be read: {exc.strerror or exc}; {_AGAIN}"
+            ) from None
+        # SMTP wants CRLF; a bare LF (from a hand-made or LF-converted file) is refused by
+        # many servers, so every line end is made CRLF here, which changes nothing else.
+        data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+        headers = self._headers(data, name)
+        envelope_from, recipients = self._envelope(headers, name)
+        head = data.split(b"\r\n\r\n", 1)[0]
+        needs_utf8 = not (envelope_from.isascii() and all(r.isascii() for r in recipients) and head.isascii())
+        password = self._password()
+        location = self.location(name)
+
+        try:
+            smtp = self._connection(password)
+            options: list[str] = []
+            if needs_utf8:
+                if not smtp.has_extn("smtputf8"):
+                    raise DeliveryError(
+                        f"the e-mail {name} has an address with non-ASCII characters (an SMTPUTF8 message), but "
+                        f"the mail server {self._server} does not support international addresses (SMTPUTF8); it "
+                        f"must be enabled on the server or the address corrected; {_AGAIN}"
+                    )
+                options.append("SMTPUTF8")
+            if not data.isascii() and smtp.has_extn("8bitmime"):
+                options.append("BODY=8BITMIME")
+            refused = smtp.sendmail(envelope_from, recipients, data, mail_options=options)
+        except DeliveryError:
+            self._drop()
+            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise DeliveryError(self._words(exc, name)) from None
+
+        # Accepted by the server: from here on, nothing may raise DeliveryError, or the
+        # message would be sent a second time.
+        try:
+            spooled.unlink()
+            fsync_dir(self.spool)
+        except OSError as exc:
+            log.warning("the e-mail %s was sent, but its spool file %s could not be removed: %s",
+                        name, spooled, exc.strerror or exc)
+        for address, (code, text) in refused.items():
+            log.warning("the e-mail %s was sent, but the mail server refused the recipient %s (%s)",
+                        name, address, _reply(code, text))
+        return location
+
+    def _words(self, exc: BaseException, name: str) -> str:
+        """What went wrong, for the admin, and that the message waits."""
+        server = f"the mail server {self._server}"
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            parts = []
+            for address, (code, text) in exc.recipients.items():
+                if 500 <= code < 600:
+                    parts.append(f"{address} permanently ({_reply(code, text)}): the address is wrong or no "
+                                 "longer exists, and every further attempt will be refused the same way")
+                else:
+                    parts.append(f"{address} for now ({_reply(code, text)})")
+            return f"{server} refused the recipient of {name}: {'; '.join(parts)}; {_AGAIN}"
+        if isinstance(exc, smtplib.SMTPSenderRefused):
+            reply = _reply(exc.smtp_code, exc.smtp_error)
+            return f"{server} refused the sender {exc.sender!r} of {name} ({reply}); {_AGAIN}"
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return (f"{server} refused the login of user {self.user!r} ({_reply(exc.smtp_code, exc.smtp_error)}); "
+                    f"check the user and the password in the environment variable {self.password_env}; {_AGAIN}")
+        if isinstance(exc, smtplib.SMTPDataError):
+            how = "permanently " if 500 <= exc.smtp_code < 600 else ""
+            return f"{server} {how}refused the e-mail {name} ({_reply(exc.smtp_code, exc.smtp_error)}); {_AGAIN}"
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return f"{server} does not support what is needed: {exc}; {_AGAIN}"
+        if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
+            return f"{server} did not answer within {self.timeout:g} seconds; {_AGAIN}"
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            return f"{server} closed the connection ({exc or 'no reason given'}); {_AGAIN}"
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return f"{server} answered with an error ({_reply(exc.smtp_code, exc.smtp_error)}); {_AGAIN}"
+        if isinstance(exc, smtplib.SMTPException):
+            return f"{server} failed: {exc}; {_AGAIN}"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return (f"the certificate of {server} is not trusted ({exc.verify_message}); if the server uses a "
+                    f"company CA, give its certificate as ca_file; {_AGAIN}")
+        if isinstance(exc, ssl.SSLError):
+            return f"the TLS connection to {server} failed ({exc.reason or exc}); check security and port; {_AGAIN}"
+        if isinstance(exc, TimeoutError):
+            return f"{server} did not answer within {self.timeout:g} seconds; {_AGAIN}"
+        if isinstance(exc, ConnectionRefusedError):
+            return f"cannot connect to {server}: connection refused (is it running, is the port right?); {_AGAIN}"
+        if isinstance(exc, socket.gaierror):
+            return f"the mail server name {self.host!r} cannot be resolved ({exc.strerror}); {_AGAIN}"
+        if isinstance(exc, OSError):
+            return f"cannot talk to {server}: {exc.strerror or exc}; {_AGAIN}"
+        return f"{server}: {exc}; {_AGAIN}"
+
+    def close(self) -> None:
+        """Say goodbye to the server, if a connection is open; a failing QUIT changes nothing."""
+        if self._smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._smtp.quit()
+            self._drop()
