@@ -27,8 +27,9 @@ from rich.table import Table
 
 from .config import Installation, load_installation
 from .convert import convert
-from .engine import Engine, Progress, RunSummary
+from .engine import Engine, Progress, RunSummary, mail_settings
 from .errors import ConfigError, GatewayError, InputError
+from .golden import EXAMPLE_DATE
 from .journal import Journal
 
 err_console = Console(stderr=True)
@@ -301,13 +302,13 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
     with tempfile.TemporaryDirectory(prefix="gateway-preview-") as tmp:
         try:
             result = convert(selected.mapping, input_file, input_file.name, Path(tmp), info, selected.settings,
-                             key_delivered=lambda key: None)
+                             key_delivered=lambda key: None, mail=mail_settings(inst, EXAMPLE_DATE))
         except GatewayError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(1) from None
         specs = {o.name: o.spec for o in selected.mapping.outputs}
         for staged in result.outputs:
-            encoding = specs[staged.output].encoding
+            encoding = getattr(specs[staged.output], "encoding", "utf-8")
             click.echo(f"==> {staged.name} ({staged.rows} rows, {encoding}) <==", err=True)
             click.echo(staged.path.read_bytes().decode(encoding), nl=False)
             if save_dir is not None:

@@ -61,7 +61,14 @@ class SftpDestination(Strict):
 class SmtpDestination(Strict):
     """E-mail, sent through the server under ``smtp`` in gateway.yaml."""
 
-    smtp: Literal[True]
+    smtp: bool
+
+    @field_validator("smtp")
+    @classmethod
+    def _yes(cls, v: bool) -> bool:
+        if not v:
+            raise ValueError("write 'smtp: yes' to send through the mail server under 'smtp'")
+        return v
 
 
 def _destination_kind(value: Any) -> str:
@@ -122,6 +129,16 @@ class SmtpServer(Strict):
     password_env: str | None = None  # the environment variable holding the password, never the password
     sender: str  # From: of every message, e.g. "Shop <shop@example.org>"
     domain: str = "gateway.invalid"  # right-hand side of Message-IDs
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_is_an_address(cls, v: str) -> str:
+        from .writers.email import address_problem
+
+        problem = address_problem(v, "sender")
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class ScheduleConfig(Strict):

@@ -7,6 +7,7 @@ and reported, not treated as errors: the rest of the file goes through.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -15,10 +16,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import InputError
-from .mapping.compiler import CompiledOutput, CompiledTemplate, Mapping
+from .mapping.compiler import CompiledEmail, CompiledOutput, CompiledTemplate, Mapping
 from .mapping.model import CsvOutput
 from .mapping.values import Record
 from .writers.csv import CsvWriter
+from .writers.email import build_message, message_id_for
 from .writers.json import JsonWriter
 from .writers.template import RecordFeed, render_template
 from .xmlcheck import validate_xml
@@ -82,6 +84,7 @@ def convert(
     settings: dict[str, str],
     key_delivered: Callable[[str], int | None],
     on_record: Callable[[], None] | None = None,
+    mail: MailSettings | None = None,
 ) -> Conversion:
     """Convert ``source`` into staged files in ``stage_dir``; raise ``InputError`` for a bad input."""
     result = Conversion()
@@ -90,8 +93,9 @@ def convert(
     label = mapping.spec.key.label if mapping.spec.key else "key"
     base_context = mapping.context(Record({}), input_info, settings)
     row_outputs = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledOutput)]
+    emails = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledEmail)]
     templates = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledTemplate)]
-    if not row_outputs and mapping.key_template is None and not mapping.skip_rules:
+    if not row_outputs and not emails and mapping.key_template is None and not mapping.skip_rules:
         # Only templates, nothing to decide per record first: one pass, the template's own.
         for i, tout in templates:
             staged = _render_output(mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}",
@@ -135,6 +139,11 @@ def convert(
                 for i, out in per_record:
                     result.outputs.extend(_one_record_output(out, context, stage_dir / f"{i:02d}-{out.name}-{index}",
                                                              record_name))
+                for i, email in emails:
+                    staged_mail = _one_email(email, context, stage_dir / f"{i:02d}-{email.name}-{index}",
+                                             mail or MailSettings(), input_info, index)
+                    if staged_mail is not None:
+                        result.outputs.append(staged_mail)
             except InputError as exc:
                 record_name = mapping.describe(key, index)
                 raise exc.located(file=shown_as, record=record_name, line=record.line) from None
@@ -157,6 +166,39 @@ def convert(
                          "make the 'file' names differ (per-record outputs need the record in the name)",
                          file=shown_as)
     return result
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """What e-mails take from gateway.yaml: the sender and the domain of Message-IDs."""
+
+    sender: str = "gateway@localhost"
+    domain: str = "gateway.invalid"
+    date: dt.datetime | None = None  # fixed for golden examples; otherwise the time of building
+
+
+def _one_email(email: CompiledEmail, context: dict[str, Any], path: Path, mail: MailSettings,
+               input_info: dict[str, Any], index: int) -> StagedOutput | None:
+    """The e-mail of one record, complete, as an .eml file (none when ``when`` is false)."""
+    if not email.wanted(context):
+        return None
+    message_id = message_id_for(mail.domain, str(input_info.get("flow", "flow")), int(input_info.get("id", 0)),
+                                email.name, index)
+    data = build_message(
+        sender=email.spec.sender or mail.sender,
+        to=email.render("recipient", context).strip(),
+        subject=email.render("subject", context).strip(),
+        text=email.render("text", context),
+        html=email.render("html", context) if email.html is not None else None,
+        reply_to=email.spec.reply_to,
+        message_id=message_id,
+        date=mail.date,
+    )
+    path.write_bytes(data)
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+    return StagedOutput(output=email.name, destination=email.spec.to, name=email.file_name(context),
+                        path=path, rows=1)
 
 
 def _one_record_output(out: CompiledOutput, context: dict[str, Any], path: Path, record: str) -> list[StagedOutput]:

@@ -42,7 +42,7 @@ from .config import Flow, Installation
 from .config import SftpDestination as SftpDestinationConfig
 from .config import SftpSource as SftpSourceConfig
 from .config import SmtpDestination as SmtpDestinationConfig
-from .convert import Conversion, convert
+from .convert import Conversion, MailSettings, convert
 from .crashpoints import crashpoint
 from .destinations.base import Destination
 from .destinations.email import SmtpDestination
@@ -106,6 +106,12 @@ def sha256_of(path: Path) -> tuple[str, int]:
                 digest.update(chunk)
                 size += len(chunk)
     return digest.hexdigest(), size
+
+
+def mail_settings(inst: Installation, date: dt.datetime | None = None) -> MailSettings:
+    if inst.smtp is None:
+        return MailSettings(date=date)
+    return MailSettings(sender=inst.smtp.sender, domain=inst.smtp.domain, date=date)
 
 
 def _move(src: Path, dst: Path) -> None:
@@ -411,6 +417,7 @@ class Engine:
             mapping, work, row.name, stage, info, flow.settings,
             key_delivered=lambda key: self.journal.key_owner(scope, key),
             on_record=self.progress.record_done,
+            mail=mail_settings(self.inst),
         )
 
     def _commit(self, flow: Flow, row: InputRow, sha: str, result: Conversion) -> bool:

@@ -19,7 +19,7 @@ from jinja2 import nodes
 
 from .config import Flow
 from .errors import GatewayError, Problem
-from .mapping.model import Column, TemplateOutput
+from .mapping.model import Column, EmailOutput, TemplateOutput
 from .mapping.values import Record
 from .yamlload import Loc
 
@@ -52,7 +52,7 @@ def _templates(flow: Flow) -> Iterator[tuple[str, Loc]]:
         yield "{{ " + rule.when + " }}", ("skip", i, "when")
         yield rule.reason, ("skip", i, "reason")
     for i, out in enumerate(spec.outputs):
-        if isinstance(out, TemplateOutput):
+        if isinstance(out, (TemplateOutput, EmailOutput)):
             continue
         for name, col in out.columns.items():
             yield (col.value if isinstance(col, Column) else col), ("outputs", i, "columns", name)
@@ -69,7 +69,7 @@ def _record_names(flow: Flow) -> set[str]:
     spec = flow.mapping.spec
     names = {spec.input.as_, "record"}
     for out in spec.outputs:
-        if not isinstance(out, TemplateOutput):
+        if not isinstance(out, (TemplateOutput, EmailOutput)):
             names |= {row.as_ for row in out.rows if row.for_each}
     return names
 

@@ -13,6 +13,7 @@ deliveries, and touches no inbox, outbox or journal.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import tempfile
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from .config import Flow, Installation
 from .convert import convert
+from .engine import mail_settings
 from .errors import GatewayError
 
 
@@ -44,11 +46,14 @@ def run_examples(inst: Installation, flows: list[Flow]) -> list[CaseResult]:
         folder = examples_dir(inst) / flow.name
         cases = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
         for case in cases:
-            results.append(run_case(flow, case))
+            results.append(run_case(inst, flow, case))
     return results
 
 
-def run_case(flow: Flow, case: Path) -> CaseResult:
+EXAMPLE_DATE = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)  # e-mails of examples carry a fixed date
+
+
+def run_case(inst: Installation, flow: Flow, case: Path) -> CaseResult:
     result = CaseResult(flow.name, case.name)
     inputs = sorted(p for p in (case / "input").glob("*") if p.is_file()) if (case / "input").is_dir() else []
     if len(inputs) != 1:
@@ -60,11 +65,11 @@ def run_case(flow: Flow, case: Path) -> CaseResult:
     stem, _, suffix = source.name.rpartition(".")
     info = {"id": 1, "name": source.name, "stem": stem or source.name, "suffix": suffix,
             "received_at": "", "flow": flow.name}
-    encodings = {o.name: o.spec.encoding for o in flow.mapping.outputs}
+    encodings = {o.name: getattr(o.spec, "encoding", "utf-8") for o in flow.mapping.outputs}
     with tempfile.TemporaryDirectory(prefix="gateway-test-") as tmp:
         try:
             conversion = convert(flow.mapping, source, source.name, Path(tmp), info, flow.settings,
-                                 key_delivered=lambda key: None)
+                                 key_delivered=lambda key: None, mail=mail_settings(inst, EXAMPLE_DATE))
         except GatewayError as exc:
             if "error.txt" in expected:
                 _compare_error(result, str(exc), expected.pop("error.txt"))

@@ -33,6 +33,7 @@ from .model import (
     ColumnSpec,
     CsvInput,
     CsvOutput,
+    EmailOutput,
     JsonInput,
     JsonLinesInput,
     JsonOutput,
@@ -175,6 +176,44 @@ class CompiledOutput:
 
 
 @dataclass
+class CompiledEmail:
+    """An output of one e-mail per record."""
+
+    spec: EmailOutput
+    file_template: jinja2.Template
+    when: Callable[..., Any] | None
+    recipient: jinja2.Template
+    subject: jinja2.Template
+    text: jinja2.Template
+    html: jinja2.Template | None
+    where: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def file_name(self, context: dict[str, Any]) -> str:
+        return _output_file_name(self.file_template, context, self.where)
+
+    def wanted(self, context: dict[str, Any]) -> bool:
+        if self.when is None:
+            return True
+        try:
+            return bool(self.when(**context))
+        except Exception as exc:
+            raise _as_mapping_error(exc).located(field="when", mapping=self.where) from None
+
+    def render(self, part: str, context: dict[str, Any]) -> str:
+        template = {"recipient": self.recipient, "subject": self.subject, "text": self.text, "html": self.html}[part]
+        if template is None:
+            return ""
+        try:
+            return template.render(context)
+        except Exception as exc:
+            raise _as_mapping_error(exc).located(field=part, mapping=self.where) from None
+
+
+@dataclass
 class CompiledTemplate:
     """An output rendered by a template file over all records of the input."""
 
@@ -241,7 +280,7 @@ class Mapping:
     doc: YamlDocument
     env: ImmutableSandboxedEnvironment
     key_template: jinja2.Template | None
-    outputs: list[CompiledOutput | CompiledTemplate]
+    outputs: list[CompiledOutput | CompiledTemplate | CompiledEmail]
     settings: dict[str, str] = field(default_factory=dict)
     skip_rules: list[tuple[Callable[..., Any], jinja2.Template, str]] = field(default_factory=list)
 
@@ -560,7 +599,28 @@ class _Compiler:
         return CompiledTemplate(spec=out, file_template=file_template, template=template,
                                 where=self.where((*base, "template")), schema=schema)
 
-    def _template_file(self, name: str, loc: Loc) -> jinja2.Template | None:
+    def email_output(self, index: int, out: EmailOutput) -> CompiledEmail | None:
+        base: Loc = ("outputs", index)
+        names = {self.spec.input.as_, "record", "settings", "input"}
+        file_template = self.template(out.file, (*base, "file"), names)
+        when = self.expression(out.when, (*base, "when"), names) if out.when else None
+        recipient = self.template(out.recipient, (*base, "recipient"), names)
+        subject = self.template(out.subject, (*base, "subject"), names)
+        bodies: dict[str, jinja2.Template | None] = {"text": None, "html": None}
+        for part, path in (("text", out.text), ("html", out.html)):
+            if path is None:
+                continue
+            if not (self.root / path).is_file():
+                self.problems.append(self.doc.problem((*base, part), f"the template {path} does not exist"))
+                continue
+            bodies[part] = self._template_file(path, (*base, part), names)
+        text = bodies["text"]
+        if file_template is None or recipient is None or subject is None or text is None:
+            return None
+        return CompiledEmail(spec=out, file_template=file_template, when=when, recipient=recipient,
+                             subject=subject, text=text, html=bodies["html"], where=self.where(base))
+
+    def _template_file(self, name: str, loc: Loc, names: set[str] | None = None) -> jinja2.Template | None:
         try:
             template = self.env.get_template(Path(name).as_posix())
         except jinja2.TemplateSyntaxError as exc:
@@ -571,7 +631,7 @@ class _Compiler:
             ast = self.env.parse(source)
         except jinja2.TemplateSyntaxError:  # pragma: no cover - get_template parsed it already
             return None
-        names = {"records", "settings", "input"}
+        names = names or {"records", "settings", "input"}
         for unknown in sorted(meta.find_undeclared_variables(ast) - names):
             self.problems.append(self.doc.problem(
                 loc, f"{name} uses the unknown name '{unknown}' (known there: {', '.join(sorted(names))})"))
@@ -685,10 +745,12 @@ def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path) -> Mapping
     key_template = None
     if spec.key is not None:
         key_template = compiler.template(spec.key.value, ("key", "value"), record_names)
-    outputs: list[CompiledOutput | CompiledTemplate] = []
+    outputs: list[CompiledOutput | CompiledTemplate | CompiledEmail] = []
     for i, out in enumerate(spec.outputs):
         if isinstance(out, TemplateOutput):
-            compiled: CompiledOutput | CompiledTemplate | None = compiler.template_output(i, out)
+            compiled: CompiledOutput | CompiledTemplate | CompiledEmail | None = compiler.template_output(i, out)
+        elif isinstance(out, EmailOutput):
+            compiled = compiler.email_output(i, out)
         else:
             compiled = compiler.output(i, out)
         if compiled is not None:

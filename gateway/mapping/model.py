@@ -236,7 +236,28 @@ class TemplateOutput(Strict):
         return _check_encoding(v)
 
 
-OutputSpec = Annotated[CsvOutput | JsonOutput | TemplateOutput, Field(discriminator="format")]
+class EmailOutput(Strict):
+    """One e-mail per record (tracking codes, payment requests), built from templates.
+
+    ``recipient`` and ``subject`` are one-line templates; ``text`` and ``html`` name
+    template files. Records for which ``when`` is false get no e-mail. The message goes
+    to the destination ``to`` (an SMTP server, or a folder that collects .eml files).
+    """
+
+    name: str = Field(pattern=NAME_PATTERN)
+    format: Literal["email"]
+    to: str = "mail"
+    file: str  # the message's name while staged or in a folder destination: "zahlung_{{ order.order_no }}.eml"
+    when: str | None = None
+    recipient: str
+    subject: str
+    text: str  # a template file, e.g. templates/zahlung.txt.j2
+    html: str | None = None  # a template file, e.g. templates/zahlung.html.j2
+    sender: str | None = None  # default: smtp.sender of gateway.yaml
+    reply_to: str | None = None
+
+
+OutputSpec = Annotated[CsvOutput | JsonOutput | TemplateOutput | EmailOutput, Field(discriminator="format")]
 RowOutput = CsvOutput | JsonOutput
 
 
