@@ -185,6 +185,7 @@ def status(obj: _Obj, as_json: bool) -> None:
     engine = Engine(inst)
     try:
         counts = engine.journal.counts()
+        health = engine.journal.health()
         rows = []
         for name, flow in inst.flows.items():
             c = counts.get(name, {"states": {}, "last_run": None})
@@ -198,6 +199,10 @@ def status(obj: _Obj, as_json: bool) -> None:
                 "duplicate": states.get("duplicate", 0),
                 "failed": states.get("failed", 0),
                 "last_run": c["last_run"],
+                "places": [
+                    {k: h[k] for k in ("place", "last_ok", "last_error", "error", "failing_since")}
+                    for h in health if h["flow"] == name
+                ],
             })
     finally:
         engine.close()
@@ -211,6 +216,13 @@ def status(obj: _Obj, as_json: bool) -> None:
         table.add_row(name, str(r["waiting"]), str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
                       str(r["failed"]), r["last_run"] or "never")
     Console().print(table)
+    places = [p for r in rows for p in r["places"]]
+    if places:
+        health_table = Table("source / destination", "last reached", "failing since", "last error")
+        for p in places:
+            health_table.add_row(p["place"], p["last_ok"] or "never", p["failing_since"] or "",
+                                 p["error"] or "")
+        Console().print(health_table)
 
 
 @cli.command()
@@ -345,6 +357,43 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
     failed = sum(not r.passed for r in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     raise SystemExit(1 if failed else 0)
+
+
+@cli.group()
+def sftp() -> None:
+    """SFTP partners: review and record their host keys."""
+
+
+@sftp.command("trust")
+@click.argument("partner")
+@click.option("--yes", is_flag=True, help="Record the key without asking (only after checking the fingerprint).")
+@click.pass_obj
+def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
+    """Show the partner's host key fingerprint and record it in the partner's known_hosts after confirmation.
+
+    Compare the fingerprint with the one the partner tells you on another channel (phone,
+    letter): a connection is only as safe as this comparison.
+    """
+    from .sftp import fetch_host_key, key_fingerprint, trust
+
+    inst = obj.installation()
+    if partner not in inst.partners:
+        known = ", ".join(inst.partners) or "none"
+        click.echo(f"no partner named '{partner}' in {inst.path.name} (partners: {known})", err=True)
+        raise SystemExit(2)
+    p = inst.partners[partner]
+    try:
+        key = fetch_host_key(p.host, p.port, p.timeout)
+    except GatewayError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{partner}: {p.host}:{p.port} presents a {key.get_name()} key")
+    click.echo(f"    fingerprint {key_fingerprint(key)}")
+    if not yes and not click.confirm("Is this the fingerprint the partner gave you?", default=False):
+        click.echo("nothing recorded")
+        raise SystemExit(1)
+    line = trust(p.known_hosts, p.host, p.port, key)
+    click.echo(f"recorded in {p.known_hosts}: {line.split()[0]} {line.split()[1]}")
 
 
 def main() -> None:

@@ -141,6 +141,21 @@ class SmtpServer(Strict):
         return v
 
 
+class AlertsConfig(Strict):
+    email: str  # who is told about quarantined inputs and partners that stay unreachable
+    after_minutes: float = Field(default=30, gt=0)  # how long a source or destination may fail before an alert
+
+    @field_validator("email")
+    @classmethod
+    def _an_address(cls, v: str) -> str:
+        from .writers.email import address_problem
+
+        problem = address_problem(v, "alert address")
+        if problem:
+            raise ValueError(problem)
+        return v
+
+
 class ScheduleConfig(Strict):
     every_minutes: float | None = Field(default=None, gt=0)
     at: list[str] = Field(default_factory=list)  # local times of day, "06:00"
@@ -170,6 +185,7 @@ class GatewayFile(Strict):
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
     smtp: SmtpServer | None = None
+    alerts: AlertsConfig | None = None
     flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
 
 
@@ -209,6 +225,7 @@ class Installation:
     flows: dict[str, Flow]
     partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
     smtp: SmtpServer | None = None
+    alerts: AlertsConfig | None = None
     watch: str = "auto"
     rescan_seconds: float = 60.0
 
@@ -295,6 +312,8 @@ def load_installation(path: Path) -> Installation:
             root=root,
         )
     _check_folders(doc, root, configs, problems)
+    if conf is not None and conf.alerts is not None and conf.smtp is None:
+        problems.append(doc.problem(("alerts",), "alerts are sent by e-mail: describe the mail server under 'smtp'"))
     if conf is not None:
         for pname, partner in conf.partners.items():
             if not (root / partner.key_file).is_file():
@@ -317,6 +336,7 @@ def load_installation(path: Path) -> Installation:
         flows=flows,
         partners=partners,
         smtp=conf.smtp,
+        alerts=conf.alerts,
         watch=conf.watch,
         rescan_seconds=conf.rescan_seconds,
     )

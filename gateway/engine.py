@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alerts import Alerts
 from .config import Flow, Installation
 from .config import SftpDestination as SftpDestinationConfig
 from .config import SftpSource as SftpSourceConfig
@@ -49,7 +50,7 @@ from .destinations.email import SmtpDestination
 from .destinations.local import FolderDestination, fsync_dir
 from .destinations.sftp import SftpDestination
 from .errors import DeliveryError, InputError
-from .journal import InputRow, Journal, now
+from .journal import InputRow, Journal, OutputRow, now
 from .sftp import SftpEndpoint
 from .sources.local import FolderSource, original_name
 from .sources.sftp import SftpSource
@@ -140,6 +141,8 @@ class Engine:
         self.progress = progress or Progress()
         self._destinations: dict[tuple[str, str], Destination] = {}
         self._sources: dict[str, FolderSource | SftpSource] = {}
+        self._places: dict[str, bool] = {}  # last known state of each source/destination (True = works)
+        self.alerts = Alerts(installation, self.journal)
         self._endpoints: dict[str, SftpEndpoint] = {}
 
     def close(self) -> None:
@@ -257,10 +260,11 @@ class Engine:
                 candidates: list[Any] = list(source.scan())
             except DeliveryError as exc:
                 # A partner that is down delays only its own flows.
-                log.warning("%s: %s", flow.name, exc)
+                self.place_failed(f"source of {flow.name}", flow, exc)
                 summary.pending += 1
                 summary.messages.append(str(exc))
                 return summary
+            self.place_ok(f"source of {flow.name}", flow)
             now = time.time()
             settled = [c for c in candidates if source.is_settled(c, now)]
             for cand in settled:
@@ -294,7 +298,7 @@ class Engine:
         try:
             source.download(cand, work)
         except DeliveryError as exc:
-            log.warning("%s: %s", flow.name, exc)
+            self.place_failed(f"source of {flow.name}", flow, exc)
             return "waiting"
         crashpoint("claimed")
         state = self.handle(flow, work, source=f"{source.describe()}/{cand.name}")
@@ -442,34 +446,63 @@ class Engine:
         try:
             self._deliver(flow, row)
         except DeliveryError as exc:
-            log.warning("%s: %s: %s (will be tried again)", flow.name, row.name, exc)
+            log.debug("%s: %s: %s (will be tried again)", flow.name, row.name, exc)
             self.journal.delivery_failed(row.id, f"delivery waits: {exc}")
             return "delivering"
         shutil.rmtree(self.stage_dir(flow, row.id), ignore_errors=True)
         return self._finish_done(flow, row, work)
 
+    def place_ok(self, place: str, flow: Flow) -> None:
+        """Note that a source or destination works; logged (and told) only when that is news."""
+        if self._places.get(place) is True:
+            return
+        if self.journal.place_ok(place, flow.name):
+            log.info("%s works again", place)
+            if self.alerts.enabled:
+                self.alerts.recovered(place, flow.name)
+        self._places[place] = True
+
+    def place_failed(self, place: str, flow: Flow, exc: Exception) -> None:
+        """Note a failure; logged as a warning once when it starts, then quietly until it ends."""
+        if self.journal.place_failed(place, flow.name, str(exc)) or self._places.get(place) is not False:
+            log.warning("%s fails: %s (tried again automatically)", place, exc)
+        else:
+            log.debug("%s still fails: %s", place, exc)
+        self._places[place] = False
+        self.alerts.check_places()
+
     def _deliver(self, flow: Flow, row: InputRow) -> None:
         for out in self.journal.outputs(row.id):
-            marker = self.marker_of(flow, out.destination)
-            dest = self.destination(flow, out.destination)
-            state = out.state
-            if state == "staged":
-                if not Path(out.staged_path).exists():
-                    raise DeliveryError(f"the staged output {out.staged_path} is missing")
-                dest.upload(Path(out.staged_path), out.name)
-                crashpoint("uploaded")
-                self.journal.output_uploaded(out.id)
-                state = "uploaded"
-            if state == "uploaded":
-                # The temporary file gone means the rename happened before the crash: published.
-                location = dest.publish(out.name) if dest.has_upload(out.name) else dest.location(out.name)
-                crashpoint("published")
-                self.journal.output_delivered(out.id, location)
-                log.info("%s: %s → %s", flow.name, row.name, location)
-                state = "delivered"
-            if state == "delivered" and marker:
-                dest.write_marker(out.name, marker)
-                self.journal.output_marked(out.id)
+            place = f"destination {out.destination} of {flow.name}"
+            try:
+                self._deliver_one(flow, row, out)
+            except DeliveryError as exc:
+                self.place_failed(place, flow, exc)
+                raise
+            self.place_ok(place, flow)
+
+    def _deliver_one(self, flow: Flow, row: InputRow, out: OutputRow) -> None:
+        """Take one output as far as the journal says it has not got yet (see the module docstring)."""
+        marker = self.marker_of(flow, out.destination)
+        dest = self.destination(flow, out.destination)
+        state = out.state
+        if state == "staged":
+            if not Path(out.staged_path).exists():
+                raise DeliveryError(f"the staged output {out.staged_path} is missing")
+            dest.upload(Path(out.staged_path), out.name)
+            crashpoint("uploaded")
+            self.journal.output_uploaded(out.id)
+            state = "uploaded"
+        if state == "uploaded":
+            # The temporary file gone means the rename happened before the crash: published.
+            location = dest.publish(out.name) if dest.has_upload(out.name) else dest.location(out.name)
+            crashpoint("published")
+            self.journal.output_delivered(out.id, location)
+            log.info("%s: %s → %s", flow.name, row.name, location)
+            state = "delivered"
+        if state == "delivered" and marker:
+            dest.write_marker(out.name, marker)
+            self.journal.output_marked(out.id)
 
     # -- endings ------------------------------------------------------------------------
 
@@ -499,6 +532,8 @@ class Engine:
         shutil.rmtree(self.stage_dir(flow, row.id), ignore_errors=True)
         log.error("%s: %s quarantined: %s", flow.name, row.name, error)
         self._store_quarantined(work, target, error)
+        if self.alerts.enabled:
+            self.alerts.quarantined(flow.name, row.name, row.id, error)
         return "failed"
 
     def _store_quarantined(self, work: Path, target: Path, error: str) -> None:

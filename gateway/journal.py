@@ -62,6 +62,15 @@ CREATE TABLE IF NOT EXISTS outputs (
     delivered_at TEXT
 );
 CREATE INDEX IF NOT EXISTS outputs_by_input ON outputs (input_id);
+CREATE TABLE IF NOT EXISTS health (
+    place         TEXT PRIMARY KEY,
+    flow          TEXT NOT NULL,
+    last_ok       TEXT,
+    last_error    TEXT,
+    error         TEXT,
+    failing_since TEXT,
+    alerted       INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS record_keys (
     scope    TEXT NOT NULL,
     key      TEXT NOT NULL,
@@ -276,6 +285,46 @@ class Journal:
             if row["last"] and (entry["last_run"] is None or row["last"] > entry["last_run"]):
                 entry["last_run"] = row["last"]
         return result
+
+    # -- health of sources and destinations -------------------------------------------------
+
+    def place_ok(self, place: str, flow: str) -> bool:
+        """Record that ``place`` answered; ``True`` when it had been failing (a change of state)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT failing_since FROM health WHERE place = ?", (place,)).fetchone()
+            db.execute(
+                "INSERT INTO health (place, flow, last_ok) VALUES (?, ?, ?) ON CONFLICT (place) DO UPDATE SET "
+                "last_ok = excluded.last_ok, error = NULL, failing_since = NULL, alerted = 0",
+                (place, flow, now()),
+            )
+        return bool(row and row["failing_since"])
+
+    def place_failed(self, place: str, flow: str, error: str) -> bool:
+        """Record a failure of ``place``; ``True`` when it had been fine until now (a change of state)."""
+        stamp = now()
+        with self.transaction() as db:
+            row = db.execute("SELECT failing_since FROM health WHERE place = ?", (place,)).fetchone()
+            db.execute(
+                "INSERT INTO health (place, flow, last_error, error, failing_since) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (place) DO UPDATE SET last_error = excluded.last_error, error = excluded.error, "
+                "failing_since = COALESCE(health.failing_since, excluded.failing_since)",
+                (place, flow, stamp, error, stamp),
+            )
+        return not (row and row["failing_since"])
+
+    def health(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM health ORDER BY place")]
+
+    def due_alerts(self, older_than: str) -> list[dict[str, Any]]:
+        """Places failing since before ``older_than`` that no alert was sent for yet."""
+        rows = self.db.execute(
+            "SELECT * FROM health WHERE failing_since IS NOT NULL AND failing_since <= ? AND alerted = 0",
+            (older_than,),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def alerted(self, place: str) -> None:
+        self.db.execute("UPDATE health SET alerted = 1 WHERE place = ?", (place,))
 
     # -- outputs --------------------------------------------------------------------------
 

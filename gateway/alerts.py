@@ -1,0 +1,87 @@
+"""Telling the admin by e-mail what needs a person: a quarantined input, a partner that stays down.
+
+Each alert is sent once per change of state: one message when an input is quarantined,
+one when a source or destination has been failing for longer than ``alerts.after_minutes``
+(not one per poll), and one when it works again. An alert that cannot be sent is logged;
+it never stops the processing it reports on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import tempfile
+from pathlib import Path
+
+from .config import Installation
+from .destinations.email import SmtpDestination
+from .errors import GatewayError
+from .journal import Journal
+from .writers.email import build_message
+
+log = logging.getLogger("gateway")
+
+
+class Alerts:
+    def __init__(self, inst: Installation, journal: Journal) -> None:
+        self.inst = inst
+        self.journal = journal
+
+    @property
+    def enabled(self) -> bool:
+        return self.inst.alerts is not None and self.inst.smtp is not None
+
+    def quarantined(self, flow: str, name: str, input_id: int, error: str) -> None:
+        self._send(
+            f"Gateway: {flow}: {name} was quarantined",
+            f"The input {name} of the flow {flow} could not be processed and was put aside:\n\n"
+            f"    {error}\n\n"
+            f"What to do: correct the file or the mapping, then run\n\n"
+            f"    gateway retry {input_id}\n\n"
+            f"Other inputs are processed as usual.\n",
+        )
+
+    def check_places(self) -> None:
+        """Alert for every source or destination failing longer than the configured time."""
+        if not self.enabled or self.inst.alerts is None:
+            return
+        limit = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=self.inst.alerts.after_minutes)
+        for place in self.journal.due_alerts(limit.isoformat(timespec="seconds")):
+            sent = self._send(
+                f"Gateway: {place['place']} has been failing since {place['failing_since']}",
+                f"{place['place']} (flow {place['flow']}) has been failing since {place['failing_since']}.\n"
+                f"The last error was:\n\n    {place['error']}\n\n"
+                f"Inputs and outputs wait and are tried again automatically; nothing is lost. Check the\n"
+                f"connection, the partner's server or the credentials named in the error.\n",
+            )
+            if sent:
+                self.journal.alerted(place["place"])
+
+    def recovered(self, place: str, flow: str) -> None:
+        self._send(f"Gateway: {place} works again", f"{place} (flow {flow}) works again.\n")
+
+    def _send(self, subject: str, text: str) -> bool:
+        alerts, smtp = self.inst.alerts, self.inst.smtp
+        if alerts is None or smtp is None:
+            return False
+        spool = self.inst.state_dir / "spool" / "alerts"
+        name = f"alert-{secrets.token_hex(8)}.eml"
+        try:
+            data = build_message(sender=smtp.sender, to=alerts.email, subject=subject, text=text,
+                                 message_id=f"<gw.alert.{secrets.token_hex(12)}@{smtp.domain}>")
+            destination = SmtpDestination(smtp.host, smtp.port, spool=spool, security=smtp.security,
+                                          user=smtp.user, password_env=smtp.password_env)
+            with tempfile.TemporaryDirectory() as tmp:
+                staged = Path(tmp) / name
+                staged.write_bytes(data)
+                destination.upload(staged, name)
+            try:
+                destination.publish(name)
+            finally:
+                destination.close()
+        except GatewayError as exc:
+            log.warning("could not send the alert '%s': %s", subject, exc)
+            (spool / name).unlink(missing_ok=True)
+            return False
+        return True
