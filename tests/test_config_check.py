@@ -104,7 +104,8 @@ def test_unknown_field_without_a_close_match_lists_the_allowed_fields(gw: Instal
     text = write_gateway(gw, GATEWAY_YAML + "colour: red\n")
     assert problems(gw) == [
         f"gateway.yaml:{at(text, 'colour')}: unknown field 'colour' "
-        "(allowed here: state, quarantine, archive, settle_seconds, watch, rescan_seconds, partners, smtp, flows)"
+        "(allowed here: state, quarantine, archive, settle_seconds, watch, rescan_seconds, partners, smtp, alerts, "
+        "flows)"
     ]
 
 
