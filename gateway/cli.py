@@ -310,7 +310,7 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
         raise SystemExit(2) from None
     stem, _, suffix = input_file.name.rpartition(".")
     info = {"id": 1, "name": input_file.name, "stem": stem or input_file.name, "suffix": suffix,
-            "received_at": "", "flow": flow}
+            "received_at": "", "flow": flow, "today": EXAMPLE_DATE.date().isoformat()}
     with tempfile.TemporaryDirectory(prefix="gateway-preview-") as tmp:
         try:
             result = convert(selected.mapping, input_file, input_file.name, Path(tmp), info, selected.settings,

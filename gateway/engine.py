@@ -416,6 +416,7 @@ class Engine:
         info: dict[str, Any] = {
             "id": row.id, "name": row.name, "stem": stem, "suffix": suffix,
             "received_at": row.received_at, "flow": flow.name,
+            "today": dt.date.today().isoformat(),  # the local date: promotions are valid by it
         }
         return convert(
             mapping, work, row.name, stage, info, flow.settings,

@@ -64,7 +64,7 @@ def run_case(inst: Installation, flow: Flow, case: Path) -> CaseResult:
     expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
     stem, _, suffix = source.name.rpartition(".")
     info = {"id": 1, "name": source.name, "stem": stem or source.name, "suffix": suffix,
-            "received_at": "", "flow": flow.name}
+            "received_at": "", "flow": flow.name, "today": EXAMPLE_DATE.date().isoformat()}
     encodings = {o.name: getattr(o.spec, "encoding", "utf-8") for o in flow.mapping.outputs}
     with tempfile.TemporaryDirectory(prefix="gateway-test-") as tmp:
         try:
