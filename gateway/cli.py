@@ -26,7 +26,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from .config import Installation, load_installation
-from .convert import convert
+from .convert import convert, input_info
 from .engine import Engine, Progress, RunSummary, mail_settings
 from .errors import ConfigError, GatewayError, InputError
 from .golden import EXAMPLE_DATE
@@ -308,9 +308,7 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
-    stem, _, suffix = input_file.name.rpartition(".")
-    info = {"id": 1, "name": input_file.name, "stem": stem or input_file.name, "suffix": suffix,
-            "received_at": "", "flow": flow, "today": EXAMPLE_DATE.date().isoformat()}
+    info = input_info(1, input_file.name, flow, "", EXAMPLE_DATE.date())
     with tempfile.TemporaryDirectory(prefix="gateway-preview-") as tmp:
         try:
             result = convert(selected.mapping, input_file, input_file.name, Path(tmp), info, selected.settings,

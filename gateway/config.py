@@ -181,6 +181,7 @@ class GatewayFile(Strict):
     quarantine: str = "quarantine"
     archive: Archive = Archive()
     settle_seconds: float = Field(default=2.0, ge=0)
+    record_seconds: float = Field(default=30.0, ge=0)  # time limit for converting one record (0: none)
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
@@ -226,6 +227,7 @@ class Installation:
     partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
+    record_seconds: float = 30.0
     watch: str = "auto"
     rescan_seconds: float = 60.0
 
@@ -337,6 +339,7 @@ def load_installation(path: Path) -> Installation:
         partners=partners,
         smtp=conf.smtp,
         alerts=conf.alerts,
+        record_seconds=conf.record_seconds,
         watch=conf.watch,
         rescan_seconds=conf.rescan_seconds,
     )

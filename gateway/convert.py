@@ -15,15 +15,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import InputError
+from .errors import InputError, MappingError
 from .mapping.compiler import CompiledEmail, CompiledOutput, CompiledTemplate, Mapping
 from .mapping.model import CsvOutput
 from .mapping.values import Record
+from .sources.local import safe_stem
+from .timelimit import DEFAULT_SECONDS, RecordClock, RecordTimeout
 from .writers.csv import CsvWriter
 from .writers.email import build_message, message_id_for
 from .writers.json import JsonWriter
 from .writers.template import RecordFeed, render_template
 from .xmlcheck import validate_xml
+
+
+def input_info(input_id: int, name: str, flow: str, received_at: str, today: dt.date) -> dict[str, Any]:
+    """What templates know of the input (``input.…``).
+
+    ``stem`` is cleaned for use in output file names: a partner's file name may hold
+    characters (colons, control characters) that no outbox should get.
+    """
+    suffix = name.rpartition(".")[2] if "." in name else ""
+    return {"id": input_id, "name": name, "stem": safe_stem(name), "suffix": suffix,
+            "received_at": received_at, "flow": flow, "today": today.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,7 @@ def convert(
     key_delivered: Callable[[str], int | None],
     on_record: Callable[[], None] | None = None,
     mail: MailSettings | None = None,
+    record_seconds: float = DEFAULT_SECONDS,
 ) -> Conversion:
     """Convert ``source`` into staged files in ``stage_dir``; raise ``InputError`` for a bad input."""
     result = Conversion()
@@ -99,7 +113,7 @@ def convert(
         # Only templates, nothing to decide per record first: one pass, the template's own.
         for i, tout in templates:
             staged = _render_output(mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}",
-                                    input_info, settings, skipped_records)
+                                    input_info, settings, skipped_records, record_seconds)
             result.records = max(result.records, staged.rows)
             if staged.rows:
                 result.outputs.append(staged)
@@ -114,9 +128,11 @@ def convert(
                 stack.callback(handle.file.close)
                 per_input.append(handle)
         per_record = [(i, o) for i, o in row_outputs if o.spec.per == "record"]
+        clock = stack.enter_context(RecordClock(record_seconds))
         for index, record in enumerate(mapping.records(source, shown_as, stage_dir / ".reader"), start=1):
             context = mapping.context(record, input_info, settings)
             key = None
+            clock.start()
             try:
                 key = mapping.key_of(context)
                 reason = mapping.skip_reason(context)
@@ -147,6 +163,9 @@ def convert(
             except InputError as exc:
                 record_name = mapping.describe(key, index)
                 raise exc.located(file=shown_as, record=record_name, line=record.line) from None
+            except RecordTimeout:
+                raise MappingError(clock.message(), file=shown_as, record=mapping.describe(key, index),
+                                   line=record.line) from None
             result.records += 1
             if on_record is not None:
                 on_record()
@@ -158,7 +177,7 @@ def convert(
         for i, tout in templates:
             result.outputs.append(_render_output(
                 mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}", input_info, settings,
-                skipped_records))
+                skipped_records, record_seconds))
     names = [o.name for o in result.outputs]
     if len(set(names)) != len(names):
         doubled = sorted({n for n in names if names.count(n) > 1})
@@ -223,6 +242,7 @@ def _render_output(
     input_info: dict[str, Any],
     settings: dict[str, str],
     skipped: set[int],
+    record_seconds: float = DEFAULT_SECONDS,
 ) -> StagedOutput:
     """A template output: a second streamed pass over the input, leaving out the skipped records."""
 
@@ -230,16 +250,22 @@ def _render_output(
         for index, record in enumerate(mapping.records(source, shown_as, path.parent / f".reader-{out.name}"), start=1):
             if index not in skipped:
                 context = mapping.context(record, input_info, settings)
+                clock.start()
                 yield mapping.describe(mapping.key_of(context), index), record
 
     base_context = mapping.context(Record({}), input_info, settings)
     name = out.file_name(base_context)
     context = {"settings": base_context["settings"], "input": base_context["input"]}
+    clock = RecordClock(record_seconds)
+    feed = RecordFeed(records())
     try:
-        count = render_template(out.template, RecordFeed(records()), context, path, out.spec.encoding)
+        with clock:
+            count = render_template(out.template, feed, context, path, out.spec.encoding)
         if out.schema is not None or out.spec.template.endswith((".xml.j2", ".xml")):
             validate_xml(path, out.schema, out.name)
     except InputError as exc:
         raise exc.located(file=shown_as) from None
+    except RecordTimeout:
+        raise MappingError(clock.message(), file=shown_as, record=feed.current) from None
     return StagedOutput(output=out.name, destination=out.spec.to, name=name, path=path, rows=count)
 

@@ -43,7 +43,7 @@ from .config import Flow, Installation
 from .config import SftpDestination as SftpDestinationConfig
 from .config import SftpSource as SftpSourceConfig
 from .config import SmtpDestination as SmtpDestinationConfig
-from .convert import Conversion, MailSettings, convert
+from .convert import Conversion, MailSettings, convert, input_info
 from .crashpoints import crashpoint
 from .destinations.base import Destination
 from .destinations.email import SmtpDestination
@@ -52,7 +52,7 @@ from .destinations.sftp import SftpDestination
 from .errors import DeliveryError, InputError
 from .journal import InputRow, Journal, OutputRow, now
 from .sftp import SftpEndpoint
-from .sources.local import FolderSource, original_name
+from .sources.local import FolderSource, original_name, printable, work_name
 from .sources.sftp import SftpSource
 
 log = logging.getLogger("gateway")
@@ -272,7 +272,7 @@ class Engine:
             unsettled = [c for c in candidates if not source.is_settled(c, now)]
             if not unsettled or not wait_for_settle or time.monotonic() > deadline:
                 for cand in unsettled:
-                    log.info("%s: %s is still being written; left for the next run", flow.name, cand.name)
+                    log.info("%s: %s is still being written; left for the next run", flow.name, printable(cand.name))
                 return summary
             wait = min(source.settle_remaining(c) for c in unsettled)
             time.sleep(min(max(wait, 0.05), 1.0))
@@ -285,7 +285,7 @@ class Engine:
             return None
         fsync_dir(work.parent)
         crashpoint("claimed")
-        return self.handle(flow, work, source=source.describe())
+        return self.handle(flow, work, source=source.describe(), name=cand.name)
 
     def _take_remote(self, flow: Flow, source: SftpSource, cand: Any) -> str | None:
         """Download into the work folder, process, and only then move or delete the remote file.
@@ -294,14 +294,14 @@ class Engine:
         time, recognised by its content as already delivered, and only then finalized.
         """
         token = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
-        work = self.work_dir(flow) / f"{token}--{cand.name}"
+        work = self.work_dir(flow) / f"{token}--{work_name(cand.name)}"
         try:
             source.download(cand, work)
         except DeliveryError as exc:
             self.place_failed(f"source of {flow.name}", flow, exc)
             return "waiting"
         crashpoint("claimed")
-        state = self.handle(flow, work, source=f"{source.describe()}/{cand.name}")
+        state = self.handle(flow, work, source=f"{source.describe()}/{cand.name}", name=cand.name)
         if state in ("done", "duplicate", "failed"):
             try:
                 source.finalize(cand)
@@ -322,7 +322,7 @@ class Engine:
 
     # -- one input ----------------------------------------------------------------------
 
-    def handle(self, flow: Flow, work: Path, source: str | None = None) -> str | None:
+    def handle(self, flow: Flow, work: Path, source: str | None = None, name: str | None = None) -> str | None:
         """Process the input at ``work`` if no other process holds it; return its final state."""
         try:
             fd = os.open(work, os.O_RDONLY)
@@ -342,7 +342,7 @@ class Engine:
             if row is None:
                 st = os.fstat(fd)
                 row = self.journal.register(
-                    flow.name, source or f"folder {flow.source_folder}", original_name(work),
+                    flow.name, source or f"folder {flow.source_folder}", name or original_name(work),
                     str(work), st.st_size, now(),
                 )
                 crashpoint("registered")
@@ -351,12 +351,14 @@ class Engine:
                 state = self._resume(flow, row, work)
             except OSError as exc:
                 # A full disk or a vanished folder is not the input's fault: it waits for the next run.
-                log.error("%s: %s: %s; the input stays and is tried again", flow.name, row.name, exc)
+                log.error("%s: %s: %s; the input stays and is tried again",
+                          flow.name, printable(row.name), printable(str(exc)))
                 self.journal.delivery_failed(row.id, f"waiting: {exc}")
                 state = "processing"
             except Exception:
                 # A bug must not quarantine the input, nor stop the other inputs of the run.
-                log.exception("%s: %s: unexpected error; the input stays and is tried again", flow.name, row.name)
+                log.exception("%s: %s: unexpected error; the input stays and is tried again",
+                              flow.name, printable(row.name))
                 self.journal.delivery_failed(row.id, "waiting: unexpected error (see the log)")
                 state = "processing"
             self.progress.input_finished(flow.name, row.name, state)
@@ -412,17 +414,13 @@ class Engine:
     def _convert(self, flow: Flow, row: InputRow, work: Path, stage: Path) -> Conversion:
         mapping = flow.mapping
         scope = mapping.key_scope or flow.name
-        stem, _, suffix = row.name.rpartition(".") if "." in row.name else (row.name, "", "")
-        info: dict[str, Any] = {
-            "id": row.id, "name": row.name, "stem": stem, "suffix": suffix,
-            "received_at": row.received_at, "flow": flow.name,
-            "today": dt.date.today().isoformat(),  # the local date: promotions are valid by it
-        }
+        info = input_info(row.id, row.name, flow.name, row.received_at, dt.date.today())
         return convert(
             mapping, work, row.name, stage, info, flow.settings,
             key_delivered=lambda key: self.journal.key_owner(scope, key),
             on_record=self.progress.record_done,
             mail=mail_settings(self.inst),
+            record_seconds=self.inst.record_seconds,
         )
 
     def _commit(self, flow: Flow, row: InputRow, sha: str, result: Conversion) -> bool:
@@ -447,7 +445,7 @@ class Engine:
         try:
             self._deliver(flow, row)
         except DeliveryError as exc:
-            log.debug("%s: %s: %s (will be tried again)", flow.name, row.name, exc)
+            log.debug("%s: %s: %s (will be tried again)", flow.name, printable(row.name), printable(str(exc)))
             self.journal.delivery_failed(row.id, f"delivery waits: {exc}")
             return "delivering"
         shutil.rmtree(self.stage_dir(flow, row.id), ignore_errors=True)
@@ -499,7 +497,7 @@ class Engine:
             location = dest.publish(out.name) if dest.has_upload(out.name) else dest.location(out.name)
             crashpoint("published")
             self.journal.output_delivered(out.id, location)
-            log.info("%s: %s → %s", flow.name, row.name, location)
+            log.info("%s: %s → %s", flow.name, printable(row.name), printable(location))
             state = "delivered"
         if state == "delivered" and marker:
             dest.write_marker(out.name, marker)
@@ -523,7 +521,7 @@ class Engine:
                           skipped: list[dict[str, str]] | None = None) -> str:
         target = self._archive_path(flow, row)
         self.journal.finish(row.id, "duplicate", str(target), note=note, skipped=skipped)
-        log.info("%s: %s is a duplicate (%s); nothing delivered", flow.name, row.name, note)
+        log.info("%s: %s is a duplicate (%s); nothing delivered", flow.name, printable(row.name), note)
         _move(work, target)
         return "duplicate"
 
@@ -531,7 +529,7 @@ class Engine:
         target = self.inst.quarantine_dir / flow.name / f"{row.id}--{row.name}"
         self.journal.finish(row.id, "failed", str(target), error=error)
         shutil.rmtree(self.stage_dir(flow, row.id), ignore_errors=True)
-        log.error("%s: %s quarantined: %s", flow.name, row.name, error)
+        log.error("%s: %s quarantined: %s", flow.name, printable(row.name), printable(error))
         self._store_quarantined(work, target, error)
         if self.alerts.enabled:
             self.alerts.quarantined(flow.name, row.name, row.id, error)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Flow, Installation
-from .convert import convert
+from .convert import convert, input_info
 from .engine import mail_settings
 from .errors import GatewayError
 
@@ -62,9 +62,7 @@ def run_case(inst: Installation, flow: Flow, case: Path) -> CaseResult:
     source = inputs[0]
     expected_dir = case / "expected"
     expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
-    stem, _, suffix = source.name.rpartition(".")
-    info = {"id": 1, "name": source.name, "stem": stem or source.name, "suffix": suffix,
-            "received_at": "", "flow": flow.name, "today": EXAMPLE_DATE.date().isoformat()}
+    info = input_info(1, source.name, flow.name, "", EXAMPLE_DATE.date())
     encodings = {o.name: getattr(o.spec, "encoding", "utf-8") for o in flow.mapping.outputs}
     with tempfile.TemporaryDirectory(prefix="gateway-test-") as tmp:
         try:

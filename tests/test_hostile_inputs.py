@@ -363,11 +363,6 @@ def test_10000_levels_of_nesting_are_quarantined(install: Install) -> None:
     assert_contained(install)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "readers/xml.py element_to_record() reads attributes with el.attrib.items(), which lxml answers in "
-    "quadratic time (each value is looked up by name): 10k attributes 0.14 s, 40k 2.8 s, 100k (a 1.3 MB file) "
-    "about 17 s, so a few MB of attributes block the gateway for hours; a limit on attributes per element "
-    "(or iterating el.items() once) is missing"))
 def test_100000_attributes_on_one_element_are_handled_within_seconds(install: Install) -> None:
     attributes = " ".join(f'a{i}="{i}"' for i in range(100_000))
     order = order_xml("100-000-100").replace("<order>", f"<order {attributes}>", 1)
@@ -390,10 +385,6 @@ def test_100000_attributes_on_one_element_are_handled_within_seconds(install: In
 # -- what the reasons say --------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "readers/xml.py passes libxml2's own words through: a billion-laughs file (a DTD with entities) is "
-    "reported as 'Maximum entity amplification factor exceeded, see xmlCtxtSetMaxAmplification.' instead of "
-    "'the XML declares a DTD', because libxml2 stops before the first record where _refuse_dtd() runs"))
 def test_billion_laughs_reason_says_dtds_are_not_accepted(install: Install) -> None:
     install.drop("laughs.xml", billion_laughs())
     run_in_process(install)
@@ -401,10 +392,6 @@ def test_billion_laughs_reason_says_dtds_are_not_accepted(install: Install) -> N
     assert "DTD" in error and "xmlCtxt" not in error, error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "readers/xml.py passes libxml2's own words through, which tell the admin to switch on a parser option "
-    "that would open the gateway to the attack: 'Excessive depth in document: 256, use XML_PARSE_HUGE option' "
-    "and 'Resource limit exceeded: Text node too long, try XML_PARSE_HUGE'"))
 @pytest.mark.parametrize("kind", ["deep", "long-text"])
 def test_parser_limit_reasons_do_not_advise_xml_parse_huge(install: Install, kind: str) -> None:
     if kind == "deep":
@@ -417,11 +404,6 @@ def test_parser_limit_reasons_do_not_advise_xml_parse_huge(install: Install, kin
     assert "XML_PARSE_HUGE" not in error, error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the reason for a UTF-8-declared file holding Windows-1252 bytes is libxml2's 'Invalid bytes in "
-    "character encoding': it does not say which encoding the file declares (UTF-8) nor suggest what it may "
-    "really be, as the CSV reader does ('not a UTF-8 character (was the file saved as Windows-1252?)'); the "
-    "UnicodeDecodeError branch in read_xml_records() that would say so is never reached"))
 def test_encoding_mismatch_reason_names_the_declared_encoding(install: Install) -> None:
     install.drop("latin.xml", windows_1252_declared_utf8())
     run_in_process(install)
@@ -429,10 +411,6 @@ def test_encoding_mismatch_reason_names_the_declared_encoding(install: Install) 
     assert "UTF-8" in error.upper().replace("UTF8", "UTF-8"), error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an entity used without any DTD (<city>&xxe;</city>) is reported as 'the XML is broken: no element found' "
-    "without a line: lxml's iterparse raises a generic error whose real cause (ERR_UNDECLARED_ENTITY, line 3) "
-    "is only in iterparse's error_log, which read_xml_records() does not consult"))
 def test_undeclared_entity_reason_names_the_entity_and_line(install: Install) -> None:
     order = order_xml("100-000-110", client={"city": "@CITY@"}).replace("@CITY@", "&xxe;")
     install.drop("entity.xml", orders_file(order))
@@ -443,10 +421,6 @@ def test_undeclared_entity_reason_names_the_entity_and_line(install: Install) ->
     assert "line 3" in error and "xxe" in error, error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an element that has child elements where the mapping expects text (<city>Berlin<xi:include .../></city>) "
-    "becomes a values.Record, and the CSV column gets its Python repr \"Record({'include': Record({'@href': "
-    "...})})\": Python internals in the output; it should be the element's text or a quarantine naming the field"))
 def test_elements_where_text_is_expected_do_not_put_python_reprs_into_outputs(install: Install) -> None:
     order = order_xml("100-000-120", client={"city": "@CITY@"}).replace(
         "@CITY@", 'Berlin<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd"/>')
@@ -513,12 +487,6 @@ NAMES_REFUSED = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the output name is built from the partner's name (auftraege_{{ input.stem }}_…) and then refused by "
-    "compiler._output_file_name, so a valid order file whose name has a control character or a colon (an ISO "
-    "timestamp, common from SFTP partners) is quarantined; retry cannot help (the name stays), and the reason "
-    "\"field 'file': the output file name must be a plain name …\" does not even name the input file "
-    "(convert() computes per-input file names outside the block that adds file=shown_as)"))
 @pytest.mark.parametrize("name", NAMES_REFUSED.values(), ids=NAMES_REFUSED.keys())
 def test_partner_file_names_with_characters_outputs_cannot_hold_are_still_processed(install: Install,
                                                                                     name: str) -> None:
@@ -534,9 +502,6 @@ def test_partner_file_names_with_characters_outputs_cannot_hold_are_still_proces
     assert_contained(install)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "log lines carry the partner's file name raw: a name holding a newline writes a second, forged log "
-    "line (and escape sequences would reach the admin's terminal); names must be shown escaped, e.g. repr()"))
 def test_a_newline_in_a_file_name_cannot_forge_a_log_line(install: Install) -> None:
     install.drop("x\nFORGED INFO all inputs delivered.xml", orders_file(order_xml("100-000-230")))
     drop_good(install)
@@ -547,11 +512,6 @@ def test_a_newline_in_a_file_name_cannot_forge_a_log_line(install: Install) -> N
     assert not [line for line in result.stderr.splitlines() if line.startswith("FORGED")], result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a 250-character partner file name crashes the whole run: sources/local.py claim() renames it into the "
-    "work folder as '<token>--<name>' (26 characters longer, over NAME_MAX 255) and only catches "
-    "FileNotFoundError, so OSError ENAMETOOLONG escapes drain() as a traceback (exit 1 like 'quarantined'); "
-    "the good file is never taken, and every later run dies on the same file. Names over 229 characters fail"))
 def test_a_250_character_file_name_does_not_stop_the_run(install: Install) -> None:
     name = "L" * 246 + ".xml"
     temp = install.inbox() / ".long.part"
@@ -584,22 +544,21 @@ PYTHON_INTERNALS = re.compile(r"<class |<function |<module |__builtins__|__globa
 
 
 @pytest.mark.parametrize("template", SANDBOX_ESCAPES.values(), ids=SANDBOX_ESCAPES.keys())
-def test_template_trying_to_escape_the_sandbox_is_refused(install: Install, template: str) -> None:
+def test_template_trying_to_escape_the_sandbox_is_refused_before_anything_moves(install: Install,
+                                                                                template: str) -> None:
     line = set_kopftext(install, template)
     drop_good(install)
-    result = run(install)
-    error = assert_quarantined(install, GOOD_NAME, "field 'Kopftext'", "not allowed",
-                               f"rakuten-orders.yaml:{line}]")
+    result = install.process("run", "--once")
+    assert result.returncode == 2, result.stderr
+    assert f"rakuten-orders.yaml:{line}:" in result.stderr and "not allowed in templates" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (install.inbox() / GOOD_NAME).is_file()  # nothing moved: not even quarantined
     assert not install.outputs()
-    assert not list(install.outbox().iterdir()), "nothing at all may reach the outbox"
-    assert not PYTHON_INTERNALS.search(result.stderr.replace(error, "")), result.stderr
-    assert_contained(install)
+    others = "\n".join(ln for ln in result.stderr.splitlines() if "not allowed in templates" not in ln)
+    assert not PYTHON_INTERNALS.search(others), result.stderr
+    assert not (install.root / "state").exists()  # refused before the journal was even opened
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "`gateway check` accepts templates that read attributes starting with '_' (exit 0, 'OK'), although the "
-    "sandbox refuses every one of them at run time; so the refusal comes only when an input arrives, which is "
-    "then quarantined for the mapping's fault (Guarantee 6: bad configuration is refused before anything moves)"))
 @pytest.mark.parametrize("template", SANDBOX_ESCAPES.values(), ids=SANDBOX_ESCAPES.keys())
 def test_check_refuses_a_template_that_tries_to_escape_the_sandbox(install: Install, template: str) -> None:
     line = set_kopftext(install, template)
@@ -620,18 +579,17 @@ def test_template_looping_10_to_the_12_times_is_stopped_by_the_sandbox(install: 
     assert_contained(install)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "there is no render time limit: the sandbox caps one range() at 100,000, but two nested loops "
-    "(10**10 iterations) run for hours and the whole gateway hangs on one record; ENGINEERING.md: the sandbox "
-    "bounds neither CPU nor memory"))
 def test_template_looping_for_hours_is_stopped_by_a_time_limit(install: Install) -> None:
     set_kopftext(install, "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+    config = install.config.read_text(encoding="utf-8")
+    install.config.write_text(config.replace("settle_seconds: 0", "settle_seconds: 0\nrecord_seconds: 2"),
+                              encoding="utf-8")
     drop_good(install)
     try:
         install.process("run", "--once", timeout=10)  # the child is killed when the time is up
     except subprocess.TimeoutExpired:
         pytest.fail("`gateway run --once` was still rendering one column after 10 s")
-    assert_quarantined(install, GOOD_NAME, "field 'Kopftext'", "time")
+    assert_quarantined(install, GOOD_NAME, "order 900-000-001", "longer than 2 seconds", "loops")
 
 
 def test_lookup_file_pointing_to_the_mapping_itself_is_a_config_error(install: Install) -> None:
@@ -667,23 +625,16 @@ def add_self_including_template(install: Install) -> None:
     edit_mapping(install, "outputs:\n", SELF_INCLUDE_OUTPUT)
 
 
-def test_template_including_itself_is_quarantined_not_a_crash(install: Install) -> None:
+def test_template_including_itself_is_refused_before_anything_moves(install: Install) -> None:
     add_self_including_template(install)
     drop_good(install)
     started = time.monotonic()
-    run(install)
+    run(install, expected_exit=2)
     assert time.monotonic() - started < 30
-    # the input is quarantined for the mapping's fault, with the template and its line
-    assert_quarantined(install, GOOD_NAME, "self.txt.j2:1")
+    assert (install.inbox() / GOOD_NAME).is_file()  # the input is not blamed for the mapping's fault
     assert not install.outputs()
-    assert not [p for p in install.outbox().iterdir() if p.name.startswith("selbst")]
-    assert_contained(install)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "`gateway check` accepts a template that includes itself (exit 0); only the run finds out, quarantining "
-    "each input with 'the value could not be computed: RecursionError: maximum recursion depth exceeded "
-    "while calling a Python object' (Python words, and the input is blamed for the mapping's fault)"))
 def test_check_refuses_a_template_including_itself(install: Install) -> None:
     add_self_including_template(install)
     result = install.cli("check")
@@ -691,10 +642,6 @@ def test_check_refuses_a_template_including_itself(install: Install) -> None:
     assert "self.txt.j2" in result.output and "RecursionError" not in result.output
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lookup files are not confined to the installation: compiler._lookup_values() opens (root / file).resolve() "
-    "without the is_relative_to(root) check that template paths get, so `file: ../secret.csv` (or /etc/passwd) "
-    "is read, its values go into outputs, and on a header mismatch `gateway check` prints its first line"))
 def test_lookup_file_outside_the_installation_is_refused(install: Install) -> None:
     (install.root.parent / "secret.csv").write_text(f"Code;Wert\nPAL;{CANARY}\n", encoding="utf-8")
     edit_mapping(install, "  land:                             # ISO",

@@ -294,8 +294,8 @@ class Mapping:
         """
         records = self._read(path, shown_as, work_dir)
         if self.spec.input.group_by:
-            return group_records(records, self.spec.input.group_by, shown_as, self.spec.input.label)
-        return records
+            records = group_records(records, self.spec.input.group_by, shown_as, self.spec.input.label)
+        return _naming_the_file(records, shown_as)
 
     @staticmethod
     def _read_batch(spec: BatchInput, path: Path, shown_as: str, work_dir: Path | None) -> Iterator[Record]:
@@ -403,6 +403,14 @@ class Mapping:
         return self.spec.key.scope
 
 
+def _naming_the_file(records: Iterator[Record], shown_as: str) -> Iterator[Record]:
+    """Every reader error names the input file, also those raised deep inside a reader."""
+    try:
+        yield from records
+    except InputError as exc:
+        raise exc.located(file=shown_as) from None
+
+
 def group_records(records: Iterator[Record], by: list[str], shown_as: str, label: str) -> Iterator[Record]:
     """Consecutive records with equal ``by`` fields become one: the first one's fields plus ``rows``.
 
@@ -469,6 +477,10 @@ class _Compiler:
                 self.problems.append(self.doc.problem(loc, "a lookup file needs 'key' and 'value': the column names"))
                 return dict(table.values)
             path = (self.root / table.file).resolve()
+            if not path.is_relative_to(self.root.resolve()):
+                self.problems.append(self.doc.problem(loc, f"the lookup file {table.file} is outside the installation "
+                                                           "folder; keep lookup files inside it (e.g. lookups/)"))
+                return dict(table.values)
             if not path.is_file():
                 self.problems.append(self.doc.problem(loc, f"the lookup file {table.file} does not exist"))
                 return dict(table.values)
@@ -555,6 +567,10 @@ class _Compiler:
         for name in sorted(undeclared - names):
             self.problems.append(self.doc.problem(
                 loc, f"unknown name '{name}' (known here: {', '.join(sorted(names))})"))
+        for attr in ast.find_all(nodes.Getattr):
+            if attr.attr.startswith("_"):
+                self.problems.append(self.doc.problem(
+                    loc, f"'{attr.attr}': names starting with '_' are not allowed in templates (Python internals)"))
         for node in ast.find_all(nodes.Getattr):
             is_setting = isinstance(node.node, nodes.Name) and node.node.name == "settings"
             if is_setting and node.attr not in self.spec.settings:
@@ -631,6 +647,10 @@ class _Compiler:
             ast = self.env.parse(source)
         except jinja2.TemplateSyntaxError:  # pragma: no cover - get_template parsed it already
             return None
+        for node in ast.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+            target = getattr(node, "template", None)
+            if isinstance(target, nodes.Const) and Path(str(target.value)).as_posix() == Path(name).as_posix():
+                self.problems.append(self.doc.problem(loc, f"{name} includes itself, which would never end"))
         names = names or {"records", "settings", "input"}
         for unknown in sorted(meta.find_undeclared_variables(ast) - names):
             self.problems.append(self.doc.problem(

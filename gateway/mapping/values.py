@@ -91,6 +91,12 @@ class Record:
     def __repr__(self) -> str:
         return f"Record({self._fields!r})"
 
+    def __str__(self) -> str:
+        # A record written where text was meant (an XML element that has children or
+        # attributes) shows its own text, never Python's representation of it.
+        text = self._fields.get("text", "")
+        return text if isinstance(text, str) else ""
+
     def to_plain(self) -> dict[str, Any]:
         """The record as plain data (for JSON output and debugging)."""
         return {k: _plain(v) for k, v in self._fields.items()}

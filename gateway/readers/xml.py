@@ -8,6 +8,7 @@ so memory stays flat however many orders a file holds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,19 @@ from ..mapping.values import MISSING, Record
 _LOCAL_NAMES: dict[str, str] = {}
 
 
+def _line(el: etree._Element) -> int | None:
+    line: Any = el.sourceline  # lxml-stubs type it oddly; it is an int or None
+    return line if isinstance(line, int) else None
+
+
 def _local(tag: Any) -> str:
     """``{namespace}name`` → ``name``; namespaces are ignored when matching and naming fields."""
     if not isinstance(tag, str):  # comments and processing instructions
         return ""
     name = _LOCAL_NAMES.get(tag)
     if name is None:
+        if len(_LOCAL_NAMES) > 10_000:  # a hostile file with endless distinct names must not grow it
+            _LOCAL_NAMES.clear()
         name = _LOCAL_NAMES[tag] = tag.rpartition("}")[2]
     return name
 
@@ -48,7 +56,11 @@ def element_to_record(el: etree._Element) -> Record:
     """
     fields: dict[str, Any] = {}
     if el.attrib:
-        for attr_name, attr_value in el.attrib.items():
+        attributes = el.attrib
+        if len(attributes) > MAX_ATTRIBUTES:
+            raise ReadError(f"an element <{_local(el.tag)}> has {len(attributes)} attributes; "
+                            f"more than {MAX_ATTRIBUTES} are not accepted", line=_line(el))
+        for attr_name, attr_value in attributes.items():
             fields["@" + _local(attr_name)] = str(attr_value)
     names = _LOCAL_NAMES
     for child in el:
@@ -61,8 +73,8 @@ def element_to_record(el: etree._Element) -> Record:
         value: Any
         if len(child) or child.attrib:
             value = element_to_record(child)
-            if len(child) == 0:  # attributes only: keep the text too
-                value._fields["text"] = (child.text or "").strip()
+            # an element with children or attributes keeps its own text too: <city>Berlin<x/></city>
+            value._fields.setdefault("text", (child.text or "").strip() or MISSING)
         else:
             # An empty element (<company/>) has no value, like a missing one: fields of it are
             # empty too, so <items/> loops zero times instead of failing.
@@ -77,6 +89,42 @@ def element_to_record(el: etree._Element) -> Record:
             fields[name] = [existing, value]
     line: Any = el.sourceline  # lxml-stubs type it oddly; it is an int or None
     return Record(fields, line=line)
+
+
+MAX_ATTRIBUTES = 1000
+
+# libxml2's messages, in words an admin can act on; some of them advise an option that
+# would switch a protection off, which must not reach anybody's screen.
+_PARSER_WORDS = (
+    ("amplification factor", "the XML defines entities (a DTD); partner files must not, so it was not read"),
+    ("Excessive depth", "the XML is nested too deeply (a depth of more than 256 levels); it was not read"),
+    ("huge text", "a text in the XML is too long (over 10 MB); it was not read"),
+    ("Text node too long", "a text in the XML is too long (over 10 MB); it was not read"),
+    ("Invalid bytes in character encoding",
+     "the bytes do not match the encoding the XML declares in its first line (encoding=\"…\"); "
+     "save the file in that encoding or correct the declaration"),
+    ("not defined", "the XML uses an entity (&name;) that is not defined; only &amp; &lt; &gt; &quot; &apos; "
+     "and character references may be used"),
+)
+
+
+def _declared_encoding(path: Path) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(200)
+    found = re.search(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""", head)
+    return f'encoding="{found.group(1).decode()}"' if found else "no encoding, which means UTF-8"
+
+
+def _in_words(message: str) -> str:
+    undefined = re.search(r"Entity '([^']+)' not defined", message)
+    if undefined:
+        return (f"the XML uses the entity &{undefined.group(1)}; that is not defined; only &amp; &lt; &gt; "
+                "&quot; &apos; and character references may be used")
+    for needle, words in _PARSER_WORDS:
+        if needle in message:
+            return words
+    message = message.replace("XML_PARSE_HUGE", "").strip().rstrip(",;:")
+    return f"the XML is broken: {message or 'it ends too early'}"
 
 
 def _refuse_dtd(el: etree._Element, shown_as: str) -> None:
@@ -134,10 +182,15 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
                 )
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (exc.lineno, 0)
-        message = (exc.msg or "the XML is broken").split(", line ")[0]
-        raise ReadError(
-            f"the XML is broken: {message}", file=shown_as, line=line or None, column=column or None
-        ) from None
+        # lxml's log can hold entries of earlier documents: only this file's count
+        own = [e for e in exc.error_log if e.filename == str(path)]  # type: ignore[attr-defined]
+        message = (exc.msg or "").split(", line ")[0]
+        if own and (not message or message == "no element found"):
+            message, line, column = own[0].message, own[0].line, own[0].column
+        words = _in_words(message)
+        if "Invalid bytes" in message:
+            words = words.replace('(encoding="…")', f"({_declared_encoding(path)})")
+        raise ReadError(words, file=shown_as, line=line or None, column=column or None) from None
     except UnicodeDecodeError as exc:
         raise ReadError(f"the file is not in the encoding it declares ({exc.encoding})", file=shown_as) from None
     except OSError as exc:

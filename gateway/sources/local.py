@@ -113,7 +113,7 @@ class FolderSource:
             return None  # written to since it was seen: not complete after all
         work_dir.mkdir(parents=True, exist_ok=True)
         token = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
-        target = work_dir / f"{token}--{candidate.name}"
+        target = work_dir / f"{token}--{work_name(candidate.name)}"
         try:
             os.rename(candidate.path, target)
         except FileNotFoundError:
@@ -121,6 +121,34 @@ class FolderSource:
         if self.marker and candidate.marked and not target.is_dir():
             (candidate.path.parent / (candidate.name + self.marker)).unlink(missing_ok=True)
         return target
+
+
+def work_name(name: str, limit: int = 180) -> str:
+    """The partner's file name as the tail of a work file name, short enough for any file system.
+
+    The journal keeps the full name; a name over ``limit`` bytes is shortened in the middle.
+    """
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    head, tail = name, ""
+    if "." in name[-12:]:
+        head, dot, ext = name.rpartition(".")
+        tail = dot + ext
+    while len((head + "…" + tail).encode("utf-8")) > limit:
+        head = head[:-1]
+    return head + "…" + tail
+
+
+def safe_stem(name: str, limit: int = 100) -> str:
+    """A partner file name's stem made fit for output file names: letters, digits, spaces, ``.``, ``_``, ``-``."""
+    stem = name.rpartition(".")[0] if "." in name else name
+    cleaned = "".join(c if (c.isalnum() or c in " ._-") else "_" for c in stem).lstrip(". ")
+    return cleaned[:limit] or "input"
+
+
+def printable(name: str) -> str:
+    """A name for the log: control characters escaped, so that a file name cannot forge log lines."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
 
 
 def original_name(work_path: Path) -> str:
