@@ -176,6 +176,10 @@ def _run_forever(engine: Engine, flows: list[Any], interval: float) -> RunSummar
     return total
 
 
+def _plus(inbox: int | None, journal: int) -> int | None:
+    return None if inbox is None else inbox + journal
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per flow.")
 @click.pass_obj
@@ -193,7 +197,7 @@ def status(obj: _Obj, as_json: bool) -> None:
             rows.append({
                 "flow": name,
                 "enabled": flow.config.enabled,
-                "waiting": engine.waiting(flow) + states.get("waiting", 0),
+                "waiting": _plus(engine.waiting(flow), states.get("waiting", 0)),
                 "in_progress": states.get("processing", 0) + states.get("delivering", 0),
                 "done": states.get("done", 0),
                 "duplicate": states.get("duplicate", 0),
@@ -213,7 +217,8 @@ def status(obj: _Obj, as_json: bool) -> None:
     table = Table("flow", "waiting", "in progress", "done", "duplicate", "failed", "last run")
     for r in rows:
         name = r["flow"] + ("" if r["enabled"] else " (off)")
-        table.add_row(name, str(r["waiting"]), str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
+        waiting = "remote" if r["waiting"] is None else str(r["waiting"])
+        table.add_row(name, waiting, str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
                       str(r["failed"]), r["last_run"] or "never")
     Console().print(table)
     places = [p for r in rows for p in r["places"]]

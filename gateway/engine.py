@@ -583,8 +583,10 @@ class Engine:
                 if day < limit:
                     shutil.rmtree(day_dir, ignore_errors=True)
 
-    def waiting(self, flow: Flow) -> int:
-        return len(self.source(flow).scan())
+    def waiting(self, flow: Flow) -> int | None:
+        """Files waiting in a local inbox; ``None`` for a partner's server, which status does not dial."""
+        source = self.source(flow)
+        return len(source.scan()) if isinstance(source, FolderSource) else None
 
 
 ProgressFactory = Callable[[], Progress]

@@ -79,9 +79,9 @@ class Install:
             return []
         return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.suffix == ".csv")
 
-    def cli(self, *args: str) -> Result:
+    def cli(self, *args: str, input: str | None = None) -> Result:  # noqa: A002 - click's name for it
         """Run the command line in-process, as ``gateway --config <this> ARGS``."""
-        return CliRunner().invoke(cli, ["--config", str(self.config), *args], catch_exceptions=False)
+        return CliRunner().invoke(cli, ["--config", str(self.config), *args], input=input, catch_exceptions=False)
 
     def process(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
