@@ -79,7 +79,7 @@ class Install:
             return []
         return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.suffix == ".csv")
 
-    def cli(self, *args: str, input: str | None = None) -> Result:  # noqa: A002 - click's name for it
+    def cli(self, *args: str, input: str | None = None) -> Result:
         """Run the command line in-process, as ``gateway --config <this> ARGS``."""
         return CliRunner().invoke(cli, ["--config", str(self.config), *args], input=input, catch_exceptions=False)
 
