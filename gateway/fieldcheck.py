@@ -19,7 +19,7 @@ from jinja2 import nodes
 
 from .config import Flow
 from .errors import GatewayError, Problem
-from .mapping.model import Column, EmailOutput, TemplateOutput
+from .mapping.model import BatchInput, Column, EmailOutput, TemplateOutput
 from .mapping.values import Record
 from .yamlload import Loc
 
@@ -37,8 +37,12 @@ def _names_in(value: Any, found: set[str]) -> None:
 
 
 def sample_fields(flow: Flow, example: Path) -> set[str]:
-    """Every field name that occurs in the first records of ``example``."""
+    """Every field name that occurs in the first records of ``example`` (and a batch's relations)."""
     found: set[str] = {"rows"} if flow.mapping.spec.input.group_by else set()
+    spec = flow.mapping.spec.input
+    if isinstance(spec, BatchInput):
+        for fields in spec.relations.values():
+            found.update(fields)
     for record in itertools.islice(flow.mapping.records(example, example.name), SAMPLE_RECORDS):
         _names_in(record, found)
     return found

@@ -89,6 +89,8 @@ def _expression(env: ImmutableSandboxedEnvironment, node: nodes.Node) -> Getter 
             obj = inner(ctx)
             if type(obj) is Record:
                 return obj._fields.get(attr, MISSING)
+            if isinstance(obj, Record) and attr in obj._fields:  # a batch row's column
+                return obj._fields[attr]
             if obj is MISSING:
                 return MISSING
             return env.getattr(obj, attr)

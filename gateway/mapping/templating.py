@@ -36,6 +36,8 @@ class RecordSandbox(ImmutableSandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is Record:
             return obj._fields.get(attribute, MISSING)
+        if isinstance(obj, Record) and attribute in obj._fields:  # a batch row's column
+            return obj._fields[attribute]
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:

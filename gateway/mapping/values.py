@@ -199,6 +199,11 @@ def to_datetime(value: Any) -> dt.datetime:
     text = str(value).strip()
     if not text:
         raise MappingError("expected a date, but the field is empty")
+    if len(text) == 10 and text[2] == "." and text[5] == "." and text[:2].isdigit():
+        try:  # SOL's dd.mm.yyyy, the most common form, without strptime's cost
+            return dt.datetime(int(text[6:]), int(text[3:5]), int(text[:2]))
+        except ValueError:
+            raise MappingError("expected a date like 2026-11-27 or 27.11.2026", value=text) from None
     if _ISO_DATE.match(text):
         try:  # the common ISO forms, without strptime's cost
             return dt.datetime.fromisoformat(text)
