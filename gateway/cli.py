@@ -124,11 +124,9 @@ def _print_summary(summary: RunSummary) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Process what is waiting now, then exit.")
-@click.option("--interval", type=float, default=5.0, show_default=True,
-              help="Without --once: seconds between scans of the inboxes.")
 @click.argument("flows", nargs=-1)
 @click.pass_obj
-def run(obj: _Obj, once: bool, interval: float, flows: tuple[str, ...]) -> None:
+def run(obj: _Obj, once: bool, flows: tuple[str, ...]) -> None:
     """Process inputs: with --once everything waiting now, otherwise until stopped (Ctrl-C / SIGTERM)."""
     inst = obj.installation()
     try:
@@ -144,15 +142,22 @@ def run(obj: _Obj, once: bool, interval: float, flows: tuple[str, ...]) -> None:
     with bar:
         engine = Engine(inst, _TerminalProgress(bar))
         try:
-            summary = engine.run_once(selected) if once else _run_forever(engine, selected, interval)
+            summary = engine.run_once(selected) if once else _run_service(engine, inst, selected)
         finally:
             engine.close()
     _print_summary(summary)
     raise SystemExit(summary.exit_code if once else 0)
 
 
-def _run_forever(engine: Engine, flows: list[Any], interval: float) -> RunSummary:
-    """Scan all inboxes every ``interval`` seconds until SIGINT/SIGTERM; the input in hand is finished."""
+def _plus(inbox: int | None, journal: int) -> int | None:
+    return None if inbox is None else inbox + journal
+
+
+def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSummary:
+    """Automatic mode until SIGINT/SIGTERM; the input in hand is finished before it stops."""
+    from .schedule import Schedule
+    from .service import Service
+
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -161,23 +166,13 @@ def _run_forever(engine: Engine, flows: list[Any], interval: float) -> RunSummar
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    total = RunSummary()
-    for flow in flows:
-        total.add(engine.recover(flow))
-    while not stop.is_set():
-        for flow in flows:
-            if stop.is_set():
-                break
-            # recover() again: inputs whose delivery failed wait in the work folder
-            total.add(engine.recover(flow))
-            total.add(engine.drain(flow, wait_for_settle=False))
-        engine.purge_archive()
-        stop.wait(interval)
-    return total
-
-
-def _plus(inbox: int | None, journal: int) -> int | None:
-    return None if inbox is None else inbox + journal
+    schedules = {
+        f.name: Schedule(f.config.schedule.every_minutes, f.config.schedule.at)
+        for f in flows if f.config.schedule is not None
+    }
+    service = Service(engine, flows, watch=inst.watch, rescan_seconds=inst.rescan_seconds,
+                      schedules=schedules)
+    return service.run(stop)
 
 
 @cli.command()

@@ -160,6 +160,14 @@ class ScheduleConfig(Strict):
     every_minutes: float | None = Field(default=None, gt=0)
     at: list[str] = Field(default_factory=list)  # local times of day, "06:00"
 
+    @field_validator("at")
+    @classmethod
+    def _times(cls, v: list[str]) -> list[str]:
+        from .schedule import parse_times
+
+        parse_times(v)  # raises ValueError in plain words ("25:00" is not a time of day)
+        return v
+
 
 class Archive(Strict):
     folder: str = "archive"
@@ -228,7 +236,7 @@ class Installation:
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     record_seconds: float = 30.0
-    watch: str = "auto"
+    watch: Literal["auto", "native", "polling"] = "auto"
     rescan_seconds: float = 60.0
 
     @property
