@@ -36,7 +36,7 @@ def test_the_service_delivers_files_dropped_while_it_runs_and_stops_cleanly_on_s
         assert _wait_for(lambda: len(install.outputs()) == 2)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     numbers = sorted(r["Referenznummer"] for p in install.outputs() for r in read_csv_rows(p))
