@@ -140,7 +140,8 @@ def run(obj: _Obj, once: bool, flows: tuple[str, ...]) -> None:
         console=err_console, disable=not sys.stderr.isatty(), transient=False,
     )
     with bar:
-        engine = Engine(inst, _TerminalProgress(bar))
+        # the bar shows a manual run's inputs; a service runs for weeks and only logs
+        engine = Engine(inst, _TerminalProgress(bar) if once else None)
         try:
             summary = engine.run_once(selected) if once else _run_service(engine, inst, selected)
         finally:
@@ -170,6 +171,7 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
         f.name: Schedule(f.config.schedule.every_minutes, f.config.schedule.at)
         for f in flows if f.config.schedule is not None
     }
+    engine.stopping = stop.is_set
     service = Service(engine, flows, watch=inst.watch, rescan_seconds=inst.rescan_seconds,
                       schedules=schedules)
     return service.run(stop)

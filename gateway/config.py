@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from .errors import ConfigError, Problem
 from .mapping.compiler import Mapping, load_mapping
@@ -160,13 +160,13 @@ class ScheduleConfig(Strict):
     every_minutes: float | None = Field(default=None, gt=0)
     at: list[str] = Field(default_factory=list)  # local times of day, "06:00"
 
-    @field_validator("at")
-    @classmethod
-    def _times(cls, v: list[str]) -> list[str]:
-        from .schedule import parse_times
+    @model_validator(mode="after")
+    def _a_real_schedule(self) -> ScheduleConfig:
+        from .schedule import Schedule
 
-        parse_times(v)  # raises ValueError in plain words ("25:00" is not a time of day)
-        return v
+        # raises ValueError in plain words: "25:00" is not a time of day, or neither value given
+        Schedule(self.every_minutes, self.at or None)
+        return self
 
 
 class Archive(Strict):

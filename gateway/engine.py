@@ -142,6 +142,7 @@ class Engine:
         self._destinations: dict[tuple[str, str], Destination] = {}
         self._sources: dict[str, FolderSource | SftpSource] = {}
         self._places: dict[str, bool] = {}  # last known state of each source/destination (True = works)
+        self.stopping: Callable[[], bool] = lambda: False  # the service sets this to its stop request
         self.alerts = Alerts(installation, self.journal)
         self._endpoints: dict[str, SftpEndpoint] = {}
 
@@ -267,9 +268,11 @@ class Engine:
             self.place_ok(f"source of {flow.name}", flow)
             now = time.time()
             settled = [c for c in candidates if source.is_settled(c, now)]
-            for cand in settled:
-                self._count(summary, self.take(flow, source, cand))
             unsettled = [c for c in candidates if not source.is_settled(c, now)]
+            for cand in settled:
+                if self.stopping():
+                    return summary  # the service was asked to stop: the input in hand was finished
+                self._count(summary, self.take(flow, source, cand))
             if not unsettled or not wait_for_settle or time.monotonic() > deadline:
                 for cand in unsettled:
                     log.info("%s: %s is still being written; left for the next run", flow.name, printable(cand.name))

@@ -62,3 +62,18 @@ def test_a_manual_run_while_the_service_runs_processes_nothing_twice(install: In
     rows = [r["Referenznummer"] for p in install.outputs() for r in read_csv_rows(p)]
     assert sorted(set(rows)) == sorted(f"{n}-0-0" for n in range(20))
     assert len(rows) == 40  # one item row and one shipping row per order, none twice
+
+
+def test_a_schedule_without_times_is_refused_by_check(install: Install) -> None:
+    config = install.config.read_text(encoding="utf-8") + "    schedule: {}\n"
+    install.config.write_text(config, encoding="utf-8")
+    result = install.cli("check")
+    assert result.exit_code == 2
+    assert "gateway.yaml:" in result.output and "schedule" in result.output
+
+
+def test_a_time_of_day_that_does_not_exist_is_refused_by_check(install: Install) -> None:
+    config = install.config.read_text(encoding="utf-8") + '    schedule: { at: ["25:00"] }\n'
+    install.config.write_text(config, encoding="utf-8")
+    result = install.cli("check")
+    assert result.exit_code == 2 and "'25:00' is not a time of day" in result.output
