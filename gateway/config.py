@@ -182,6 +182,9 @@ class FlowConfig(Strict):
     destinations: dict[str, Destination] = Field(default_factory=dict)  # more places outputs can go ('to:')
     settings: dict[str, str] = Field(default_factory=dict)
     schedule: ScheduleConfig | None = None  # without one, the flow runs whenever input arrives
+    # A file with the same content as one delivered before is recorded as a duplicate. Stock and
+    # price updates repeat their content legitimately (5 → 3 → 5): switch it off for such flows.
+    same_content_is_duplicate: bool = True
 
 
 class GatewayFile(Strict):

@@ -54,6 +54,7 @@ class Conversion:
     keys: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     records: int = 0
+    already_delivered: int = 0  # of the skipped: records whose key was delivered before
 
 
 class _OpenOutput:
@@ -141,6 +142,7 @@ def convert(
                     if owner is not None or key in seen:
                         where = f"input {owner}" if owner is not None else "earlier in this file"
                         reason = f"{label} {key} was already delivered ({where})"
+                        result.already_delivered += 1
                 if reason is not None:
                     result.skipped.append({"key": key or f"{mapping.spec.input.label} no. {index}", "reason": reason})
                     skipped_records.add(index)

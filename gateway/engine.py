@@ -32,6 +32,7 @@ import logging
 import os
 import secrets
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -231,6 +232,9 @@ class Engine:
         """Finish what a crashed or interrupted run left in the work folder, oldest first."""
         summary = RunSummary()
         work = self.work_dir(flow)
+        source = self.source(flow)
+        if isinstance(source, FolderSource):
+            source.recover_claims(work)
         if not work.is_dir():
             return summary
         for path in sorted(p for p in work.iterdir() if not p.name.startswith(".")):
@@ -341,33 +345,45 @@ class Engine:
                     return None
             except FileNotFoundError:
                 return None  # finished by the previous holder of the lock
-            row = self.journal.by_work_path(str(work))
-            if row is None:
-                st = os.fstat(fd)
-                row = self.journal.register(
-                    flow.name, source or f"folder {flow.source_folder}", name or original_name(work),
-                    str(work), st.st_size, now(),
-                )
-                crashpoint("registered")
+            try:
+                row = self.journal.by_work_path(str(work))
+                if row is None:
+                    st = os.fstat(fd)
+                    row = self.journal.register(
+                        flow.name, source or f"folder {flow.source_folder}", name or original_name(work),
+                        str(work), st.st_size, now(),
+                    )
+                    crashpoint("registered")
+            except sqlite3.Error as exc:
+                log.error("%s: %s: the journal cannot be written (%s); the input waits in %s",
+                          flow.name, printable(work.name), exc, work.parent)
+                return "waiting"
             self.progress.input_started(flow.name, row.name)
             try:
                 state = self._resume(flow, row, work)
-            except OSError as exc:
+            except (OSError, sqlite3.Error) as exc:
                 # A full disk or a vanished folder is not the input's fault: it waits for the next run.
                 log.error("%s: %s: %s; the input stays and is tried again",
                           flow.name, printable(row.name), printable(str(exc)))
-                self.journal.delivery_failed(row.id, f"waiting: {exc}")
+                self._note_waiting(row.id, f"waiting: {exc}")
                 state = "processing"
             except Exception:
                 # A bug must not quarantine the input, nor stop the other inputs of the run.
                 log.exception("%s: %s: unexpected error; the input stays and is tried again",
                               flow.name, printable(row.name))
-                self.journal.delivery_failed(row.id, "waiting: unexpected error (see the log)")
+                self._note_waiting(row.id, "waiting: unexpected error (see the log)")
                 state = "processing"
             self.progress.input_finished(flow.name, row.name, state)
             return state
         finally:
             os.close(fd)
+
+    def _note_waiting(self, input_id: int, text: str) -> None:
+        """Put why an input waits into the journal, if the journal can still be written (a full disk)."""
+        try:
+            self.journal.delivery_failed(input_id, text)
+        except sqlite3.Error as exc:
+            log.error("the journal cannot be written either (%s); the input stays in the work folder", exc)
 
     def _resume(self, flow: Flow, row: InputRow, work: Path) -> str:
         if row.state in ("waiting", "processing"):
@@ -378,6 +394,7 @@ class Engine:
             _move(work, Path(row.stored_path))
             return row.state
         if row.state == "failed" and row.stored_path:
+            shutil.rmtree(self.stage_dir(flow, row.id), ignore_errors=True)  # a kill came before this step
             self._store_quarantined(work, Path(row.stored_path), row.error or "")
             return row.state
         raise RuntimeError(f"journal entry {row.id} is in an inconsistent state ({row.state})")
@@ -388,7 +405,7 @@ class Engine:
         crashpoint("started")
         stage = self.stage_dir(flow, row.id)
         for _attempt in range(COMMIT_ATTEMPTS):
-            if not row.force:
+            if not row.force and flow.config.same_content_is_duplicate:
                 earlier = self.journal.same_content_delivered(flow.name, sha, row.id)
                 if earlier is not None:
                     return self._finish_duplicate(flow, row, work, f"same content as input {earlier}")
@@ -401,10 +418,12 @@ class Engine:
             crashpoint("converted")
             if not result.outputs:
                 shutil.rmtree(stage, ignore_errors=True)
-                if result.skipped:
+                if result.skipped and result.already_delivered == len(result.skipped):
                     note = f"all {len(result.skipped)} records were delivered before"
                     return self._finish_duplicate(flow, row, work, note, result.skipped)
-                return self._finish_done(flow, row, work, note="no records to convert")
+                note = f"all {len(result.skipped)} records were skipped" if result.skipped else "no records to convert"
+                self.journal.note_skipped(row.id, result.skipped)
+                return self._finish_done(flow, row, work, note=note)
             if self._commit(flow, row, sha, result):
                 break
             log.info("%s: %s: another process delivered some of its records meanwhile; converting again",
@@ -433,7 +452,8 @@ class Engine:
             for key in result.keys:
                 if self.journal.key_owner(scope, key) is not None:
                     return False  # the transaction is committed empty; nothing was written
-            if not row.force and self.journal.same_content_delivered(flow.name, sha, row.id) is not None:
+            if (not row.force and flow.config.same_content_is_duplicate
+                    and self.journal.same_content_delivered(flow.name, sha, row.id) is not None):
                 return False
             self.journal.commit_outputs(
                 row.id,

@@ -244,6 +244,10 @@ class Journal:
             params.append(json.dumps(skipped, ensure_ascii=False))
         self.db.execute(f"UPDATE inputs SET {fields} WHERE id = ?", (*params, input_id))  # noqa: S608 - fixed text
 
+    def note_skipped(self, input_id: int, skipped: list[dict[str, str]]) -> None:
+        self.db.execute("UPDATE inputs SET skipped = ? WHERE id = ?",
+                        (json.dumps(skipped, ensure_ascii=False), input_id))
+
     def delivery_failed(self, input_id: int, error: str) -> None:
         self.db.execute("UPDATE inputs SET error = ? WHERE id = ?", (error, input_id))
 

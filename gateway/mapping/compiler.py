@@ -502,6 +502,11 @@ class _Compiler:
         spec = self.spec.input
         if not isinstance(spec, BatchInput):
             return
+        if spec.group_by:
+            self.problems.append(self.doc.problem(
+                ("input", "group_by"),
+                "group_by is not available for batch inputs (a grouped row would lose its related rows); "
+                "use a relation instead"))
         known = ", ".join(spec.tables)
         if spec.records not in spec.tables:
             self.problems.append(self.doc.problem(("input", "records"),

@@ -8,12 +8,21 @@ gateway processes, exactly one gets the file, the other gets ``FileNotFoundError
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import fnmatch
+import logging
 import os
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..destinations.local import fsync_dir
+
+CLAIM_SUFFIX = ".gw-claim"  # a file being taken from an inbox on another file system
+log = logging.getLogger("gateway")
 
 TEMPORARY_SUFFIXES = (".part", ".tmp", ".temp", ".partial", ".crdownload", ".filepart", "~")
 
@@ -28,7 +37,7 @@ def is_temporary_name(name: str) -> bool:
 class Candidate:
     path: Path
     size: int
-    changed: float  # the later of mtime and ctime: ctime cannot be set back by a copying tool
+    changed: float  # ctime: when this machine last saw the file change
     marked: bool
 
     @property
@@ -82,7 +91,9 @@ class FolderSource:
             except FileNotFoundError:
                 continue
             marked = bool(self.marker) and (entry.name + str(self.marker)) in names
-            found.append(Candidate(Path(entry.path), st.st_size, max(st.st_mtime, st.st_ctime), marked))
+            # ctime, set by this machine's clock at every write and rename, not mtime: a producer or
+            # a copying tool may set mtime to any time, also to one in the future
+            found.append(Candidate(Path(entry.path), st.st_size, st.st_ctime, marked))
         found.sort(key=lambda c: (c.changed, c.name))
         return found
 
@@ -91,7 +102,7 @@ class FolderSource:
         if self.batch_marker is None or not (folder / self.batch_marker).is_file():
             return None
         st = folder.stat()
-        return Candidate(folder, 0, max(st.st_mtime, st.st_ctime), marked=True)
+        return Candidate(folder, 0, st.st_ctime, marked=True)
 
     def settle_remaining(self, candidate: Candidate) -> float:
         """Seconds until ``candidate`` counts as complete if nothing changes (0 when it does)."""
@@ -108,8 +119,7 @@ class FolderSource:
             st = candidate.path.stat()
         except FileNotFoundError:
             return None
-        changed = max(st.st_mtime, st.st_ctime)
-        if not candidate.marked and (st.st_size != candidate.size or changed != candidate.changed):
+        if not candidate.marked and (st.st_size != candidate.size or st.st_ctime != candidate.changed):
             return None  # written to since it was seen: not complete after all
         work_dir.mkdir(parents=True, exist_ok=True)
         token = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
@@ -118,9 +128,64 @@ class FolderSource:
             os.rename(candidate.path, target)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno != errno.EXDEV or candidate.path.is_dir():
+                log.error("%s cannot be taken: %s", printable(candidate.name), exc.strerror or exc)
+                return None
+            # The inbox is on another file system (a mounted share): claim by a rename inside the
+            # inbox, which is atomic there, then copy into the work folder.
+            claimed = candidate.path.with_name(f".{target.name}{CLAIM_SUFFIX}")
+            try:
+                os.rename(candidate.path, claimed)
+            except FileNotFoundError:
+                return None
+            if not self._copy_claimed(claimed, work_dir):
+                return None
         if self.marker and candidate.marked and not target.is_dir():
             (candidate.path.parent / (candidate.name + self.marker)).unlink(missing_ok=True)
         return target
+
+
+    def _copy_claimed(self, claimed: Path, work_dir: Path) -> bool:
+        """Copy a file claimed inside the inbox into the work folder, then remove the claim.
+
+        The claim is locked while it is copied; a claim left by a crashed process is finished by
+        ``recover_claims``. The work file's name comes from the claim's, so a repeated copy
+        replaces, never doubles, it.
+        """
+        target = work_dir / claimed.name[1:-len(CLAIM_SUFFIX)]
+        try:
+            fd = os.open(claimed, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # another process is copying it
+            if not claimed.exists():
+                return False
+            temp = target.with_name("." + target.name + ".part")
+            with open(claimed, "rb") as src, open(temp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(temp, target)
+            fsync_dir(work_dir)
+            claimed.unlink()
+            return True
+        finally:
+            os.close(fd)
+
+    def recover_claims(self, work_dir: Path) -> None:
+        """Finish claims of files from another file system that a crash interrupted."""
+        try:
+            leftovers = [p for p in self.folder.iterdir() if p.name.endswith(CLAIM_SUFFIX)]
+        except FileNotFoundError:
+            return
+        for claimed in leftovers:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            self._copy_claimed(claimed, work_dir)
 
 
 def work_name(name: str, limit: int = 180) -> str:

@@ -1,0 +1,522 @@
+"""Faults of the world around the gateway: full disk, read-only outbox, locked journal, odd clocks, two processes.
+
+Every test runs the real command (``python -m gateway … run``) and ends with the checks of the crash
+campaign (tests/campaign.py, ``audit``): every order exactly once, only malformed files quarantined, no
+partial output, no temporary visible. What must hold in each case:
+
+- a full disk or a read-only outbox is not the input's fault: it waits (never quarantined), the journal
+  or the log says why in plain words, and once the fault is gone the next run delivers it, once;
+- a journal locked by another process makes the run wait, then complete;
+- the settle logic neither takes a file early (an old mtime does not make a file being written look
+  complete) nor never (a file stamped in the future is still taken);
+- two ``run --once`` on one inbox deliver every order exactly once between them.
+
+Disk full and read-only use real mounts (tmpfs, read-only bind mount): they need root, and are skipped
+with the reason where mounting is not permitted. The clock is not changed (``faketime`` is not
+installed); clock jumps are simulated with file times in the past and the future.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from campaign import (
+    Feed,
+    OutputFormat,
+    audit,
+    gateway_command,
+    journal_entries,
+    make_install,
+    malformed_content,
+    wait_until_journal_open,
+)
+from conftest import Install
+
+FLOW = "rakuten-orders"
+SUMMARY = re.compile(r"(\d+) done, (\d+) duplicate, (\d+) quarantined(?:, (\d+) waiting for delivery)?")
+NO_SPACE = "No space left on device"
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+class Mounts:
+    """Mounts made by a test, undone (in reverse order) when it ends; a refused mount skips the test."""
+
+    def __init__(self) -> None:
+        self.points: list[Path] = []
+
+    def mount(self, *args: str, point: Path) -> None:
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command")
+        result = subprocess.run(["mount", *args, str(point)], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            pytest.skip(f"mounting is not permitted here: mount {' '.join(args)}: {result.stderr.strip()}")
+        self.points.append(point)
+
+    def tmpfs(self, point: Path, size: str) -> None:
+        point.mkdir(parents=True, exist_ok=True)
+        self.mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", point=point)
+
+    def read_only(self, point: Path) -> None:
+        """``point`` made read-only by a bind mount of itself (root ignores mode bits, not a ro mount)."""
+        self.mount("--bind", str(point), point=point)
+        result = subprocess.run(["mount", "-o", "remount,bind,ro", str(point)], capture_output=True, text=True,
+                                check=False)
+        if result.returncode != 0:
+            pytest.skip(f"remounting read-only is not permitted here: {result.stderr.strip()}")
+
+    def read_write(self, point: Path) -> None:
+        subprocess.run(["mount", "-o", "remount,bind,rw", str(point)], check=True, capture_output=True)
+
+    def undo(self) -> None:
+        for point in reversed(self.points):
+            result = subprocess.run(["umount", str(point)], capture_output=True, check=False)
+            if result.returncode != 0:
+                subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def mounts() -> Iterator[Mounts]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs or a read-only bind mount needs root")
+    m = Mounts()
+    try:
+        yield m
+    finally:
+        m.undo()
+
+
+def fill(folder: Path, leave: int) -> Path:
+    """Fill the file system of ``folder`` up, then give back ``leave`` bytes; the filler file."""
+    filler = folder / ".filler"  # hidden: an importer of the outbox ignores it
+    with open(filler, "wb", buffering=0) as fh:
+        chunk = b"\0" * 65536
+        try:
+            while True:
+                fh.write(chunk)
+        except OSError as exc:
+            assert exc.errno == 28, exc
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler
+
+
+def run_once(install: Install, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return install.process("run", "--once", timeout=timeout)
+
+
+def summary(result: subprocess.CompletedProcess[str]) -> tuple[int, int, int, int]:
+    found = SUMMARY.findall(result.stderr)
+    assert found, f"no summary line:\n{result.stderr}"
+    done, duplicate, quarantined, waiting = found[-1]
+    return int(done), int(duplicate), int(quarantined), int(waiting or 0)
+
+
+def entry(install: Install, name: str) -> dict[str, object]:
+    (e,) = [e for e in journal_entries(install) if e["name"] == name]
+    return e
+
+
+def assert_all_delivered_once(install: Install, feed: Feed) -> None:
+    result = audit(install, feed)
+    assert result.ok, f"{result.line(0)}\n{result.details()}"
+
+
+def set_settle(install: Install, seconds: float) -> None:
+    text = install.config.read_text(encoding="utf-8")
+    assert "settle_seconds: 0\n" in text
+    install.config.write_text(text.replace("settle_seconds: 0\n", f"settle_seconds: {seconds}\n"), encoding="utf-8")
+
+
+def feed_for(install: Install, seed: int = 7, malformed: float = 0.0) -> Feed:
+    return Feed(install, random.Random(seed), malformed_rate=malformed)
+
+
+def visible_outputs_are_whole(install: Install) -> None:
+    """Whatever an importer can see in the outbox is a complete output (temporaries are hidden)."""
+    fmt = OutputFormat.of(install)
+    for path in install.outbox().iterdir():
+        if path.name.startswith("."):
+            continue
+        _, problem = fmt.parse(path.read_bytes())
+        assert problem is None, f"{path.name}: {problem}"
+
+
+# -- disk full ---------------------------------------------------------------------------------------------------
+
+
+def test_outbox_disk_full_the_input_waits_and_is_delivered_once_when_space_is_freed(
+    install: Install, mounts: Mounts
+) -> None:
+    mounts.tmpfs(install.outbox(), "256k")
+    feed = feed_for(install)
+    feed.drop_orders("small-1.xml", [1])
+    feed.drop_orders("small-2.xml", [2, 3])
+    feed.drop_orders("big.xml", list(range(10, 160)))  # an output of ~150 kB: more than is left
+    filler = fill(install.outbox(), leave=48 * 1024)
+
+    result = run_once(install)
+    assert result.returncode == 1, result.stderr
+    assert summary(result) == (2, 0, 0, 1)
+    assert NO_SPACE in result.stderr, result.stderr  # the log says why
+    big = entry(install, "big.xml")
+    assert big["state"] == "delivering", big
+    assert NO_SPACE in str(big["error"]), big  # and so does the journal
+    assert big["outputs"] == [] and len(big["pending_outputs"]) == 1  # type: ignore[arg-type]
+    assert not install.quarantine.exists() or not any(install.quarantine.rglob("*"))
+    visible_outputs_are_whole(install)  # the half-written output is a hidden temporary
+
+    filler.unlink()
+    result = run_once(install)
+    assert result.returncode == 0, result.stderr
+    assert summary(result) == (1, 0, 0, 0)
+    assert_all_delivered_once(install, feed)
+
+
+def full_installation_disk(tmp_path: Path, mounts: Mounts) -> tuple[Install, Feed, Path]:
+    """The whole installation (inbox, state with journal and staging, outbox) on a small disk that is
+    full but for a little room: enough for the journal, not for staging the output of big.xml."""
+    disk = tmp_path / "disk"
+    mounts.tmpfs(disk, "4m")
+    install = make_install(disk / "gw")
+    feed = feed_for(install)
+    feed.drop_orders("first.xml", [1])
+    assert run_once(install).returncode == 0  # the journal and the state folders exist
+    feed.drop_orders("big.xml", list(range(2, 302)))  # ~400 kB in, ~400 kB out
+    return install, feed, fill(disk, leave=150 * 1024)
+
+
+def test_installation_disk_full_while_staging_nothing_is_lost_and_it_is_delivered_once_freed(
+    tmp_path: Path, mounts: Mounts
+) -> None:
+    install, feed, filler = full_installation_disk(tmp_path, mounts)
+
+    result = run_once(install)
+    assert result.returncode == 1, result.stderr
+    assert NO_SPACE in result.stderr, result.stderr
+    assert not install.quarantine.exists() or not any(install.quarantine.rglob("*"))
+    waiting = [p.name for p in install.inbox().iterdir()] + [
+        p.name for p in (install.root / "state" / "work" / FLOW).iterdir() if not p.name.startswith(".")
+    ]
+    assert [n for n in waiting if n.endswith("big.xml")], "big.xml is neither in the inbox nor in the work folder"
+    assert entry(install, "big.xml")["state"] in ("waiting", "processing")
+    assert [p.name for p in install.outputs()] == ["auftraege_first_1.csv"]
+
+    filler.unlink()
+    result = run_once(install)
+    assert result.returncode == 0, result.stderr
+    assert_all_delivered_once(install, feed)
+
+
+def test_installation_disk_full_is_reported_plainly_and_recorded(tmp_path: Path, mounts: Mounts) -> None:
+    install, _feed, _filler = full_installation_disk(tmp_path, mounts)
+    result = run_once(install)
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert summary(result)[3] == 1  # big.xml waits: the closing line says so
+    # the log says it plainly; the journal records it only where the full disk still lets it write
+    assert NO_SPACE in result.stderr or "disk is full" in result.stderr, result.stderr[-3000:]
+    error = entry(install, "big.xml")["error"]
+    assert error is None or NO_SPACE in str(error) or "disk is full" in str(error), error
+
+
+def test_service_outlives_a_full_disk_and_delivers_once_space_is_freed(tmp_path: Path, mounts: Mounts) -> None:
+    install, feed, filler = full_installation_disk(tmp_path, mounts)
+    log = tmp_path / "service.log"
+    with open(log, "wb") as err:
+        config = install.config.read_text(encoding="utf-8")
+        install.config.write_text("rescan_seconds: 0.5\n" + config, encoding="utf-8")
+        proc = subprocess.Popen(gateway_command(install, "run"), stderr=err,
+                                stdout=subprocess.DEVNULL)
+    try:
+        assert wait_until_journal_open(proc, timeout=30)
+        time.sleep(2.0)  # a few cycles on the full disk
+        assert proc.poll() is None, f"the service ended with {proc.returncode}:\n{log.read_text()[-3000:]}"
+        filler.unlink()
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and entry(install, "big.xml")["state"] != "done":
+            time.sleep(0.2)
+        assert proc.poll() is None, f"the service ended with {proc.returncode}"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert_all_delivered_once(install, feed)
+
+
+# -- an inbox on another file system ------------------------------------------------------------------------------
+
+
+def test_inbox_on_another_file_system_is_processed(install: Install, mounts: Mounts) -> None:
+    mounts.tmpfs(install.inbox(), "1m")
+    feed = feed_for(install)
+    feed.drop_batch("orders", 3)
+    result = run_once(install)
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr
+    assert_all_delivered_once(install, feed)
+
+
+# -- read-only outbox -------------------------------------------------------------------------------------------
+
+
+def test_read_only_outbox_the_inputs_wait_and_are_delivered_once_when_writable_again(
+    install: Install, mounts: Mounts
+) -> None:
+    mounts.read_only(install.outbox())
+    feed = feed_for(install)
+    feed.drop_batch("orders", 6)
+
+    result = run_once(install)
+    assert result.returncode == 1, result.stderr
+    assert "Read-only file system" in result.stderr, result.stderr
+    entries = journal_entries(install)
+    assert {e["state"] for e in entries} <= {"delivering", "duplicate"}
+    delivering = [e for e in entries if e["state"] == "delivering"]
+    assert delivering and all("Read-only file system" in e["error"] for e in delivering), entries
+    assert summary(result)[3] == len(delivering)
+    assert not install.quarantine.exists() or not any(install.quarantine.rglob("*"))
+
+    mounts.read_write(install.outbox())
+    result = run_once(install)
+    assert result.returncode == 0, result.stderr
+    assert_all_delivered_once(install, feed)
+
+
+# -- a locked journal ---------------------------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("COMMIT")
+print("released", flush=True)
+"""
+
+
+def hold_journal_lock(install: Install, seconds: float) -> subprocess.Popen[str]:
+    """Another process that holds ``BEGIN EXCLUSIVE`` on the journal for ``seconds`` (returns once it has it)."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(install.root / "state" / "journal.sqlite"),
+                               str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_journal_locked_by_another_process_when_the_run_starts_it_waits_then_completes(install: Install) -> None:
+    feed = feed_for(install, malformed=0.05)
+    feed.drop_orders("first.xml", [1])
+    assert run_once(install).returncode == 0
+    feed.drop_batch("orders", 30)
+
+    holder = hold_journal_lock(install, 3.0)
+    locked_at = time.monotonic()
+    try:
+        result = run_once(install)
+    finally:
+        holder.wait(timeout=30)
+    assert time.monotonic() - locked_at >= 3.0
+    assert result.returncode in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    done, duplicate, quarantined, waiting = summary(result)
+    assert waiting == 0 and done + duplicate + quarantined == 30
+    assert_all_delivered_once(install, feed)
+
+
+def test_journal_locked_by_another_process_in_the_middle_of_a_run_it_waits_then_completes(
+    install: Install,
+) -> None:
+    feed = feed_for(install)
+    feed.drop_batch("orders", 150)
+    proc = subprocess.Popen(gateway_command(install, "run", "--once"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until_journal_open(proc, timeout=30)
+        time.sleep(0.3)
+        holder = hold_journal_lock(install, 2.5)
+        assert proc.poll() is None, "the run ended before the lock was taken: drop more files"
+        holder.wait(timeout=30)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert_all_delivered_once(install, feed)
+
+
+# -- the clock -------------------------------------------------------------------------------------------------
+#
+# What the engine does now (gateway/sources/local.py): a local file counts as complete once
+# time.time() - ctime >= settle_seconds. ctime is set by this machine's clock on every write and rename
+# and cannot be set by a producer, so mtime does not matter either way: an old mtime does not make a
+# file being written look complete, and a future one does not hold a complete file back.
+# (Until the engine change of 2026-11-27 it used max(mtime, ctime): a file stamped a day ahead was
+# "still being written" for a day, and `run --once` left it in the inbox with exit status 0.)
+# Not covered: the machine's own clock jumping back, which puts ctimes in the future (needs faketime).
+
+
+def test_file_written_slowly_with_an_old_mtime_is_not_taken_before_it_is_complete(install: Install) -> None:
+    """A producer whose clock is a day behind writes a file in place, a piece every 0.15 s (settle: 1 s)."""
+    set_settle(install, 1.0)
+    feed = feed_for(install)
+    content = feed.orders(list(range(1, 13))).encode("utf-8")
+    pieces = [content[i:i + 64] for i in range(0, len(content), 64)]
+    path = install.inbox() / "slow.xml"
+    past = time.time() - 86400
+    finish = threading.Event()
+    written: list[int] = []
+
+    def producer() -> None:
+        with open(path, "wb") as fh:
+            for n, piece in enumerate(pieces):
+                fh.write(piece if not finish.is_set() else b"".join(pieces[n:]))
+                fh.flush()
+                os.utime(fh.fileno(), (past, past))
+                written.append(n)
+                if finish.is_set():
+                    return
+                time.sleep(0.15)
+
+    writer = threading.Thread(target=producer)
+    writer.start()
+    proc = subprocess.Popen(gateway_command(install, "run", "--once"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until_journal_open(proc, timeout=30)
+        time.sleep(1.5)  # the run scans while the file grows
+        assert proc.poll() is None, "the run ended while the file was still being written"
+        assert len(written) < len(pieces), "the producer had finished: make the file bigger"
+    finally:
+        finish.set()
+        writer.join()
+    feed.files.append("slow.xml")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    slow = entry(install, "slow.xml")
+    assert slow["state"] == "done", slow
+    assert Path(str(slow["stored_path"])).read_bytes() == content
+    assert_all_delivered_once(install, feed)
+
+
+def test_file_with_an_mtime_a_few_seconds_ahead_is_taken_once_the_clock_has_passed_it(install: Install) -> None:
+    set_settle(install, 0.5)
+    feed = feed_for(install)
+    path = install.inbox() / feed.drop_orders("ahead.xml", [1, 2])
+    ahead = time.time() + 3
+    os.utime(path, (ahead, ahead))
+
+    result = run_once(install)
+    assert result.returncode == 0, result.stderr
+    assert summary(result) == (1, 0, 0, 0)
+    # settling is judged by this machine's clock (ctime), so a time stamp ahead does not delay the file
+    assert entry(install, "ahead.xml")["state"] == "done"
+    assert_all_delivered_once(install, feed)
+
+
+def test_complete_file_with_an_mtime_far_in_the_future_is_still_taken(install: Install) -> None:
+    set_settle(install, 0.5)
+    feed = feed_for(install)
+    path = install.inbox() / feed.drop_orders("future.xml", [1, 2])
+    future = time.time() + 86400
+    os.utime(path, (future, future))
+    time.sleep(1.0)  # unchanged for twice the settle time
+
+    result = run_once(install)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in install.inbox().iterdir()] == [], f"left in the inbox:\n{result.stderr}"
+    assert_all_delivered_once(install, feed)
+
+
+# -- two processes ------------------------------------------------------------------------------------------------
+
+
+def test_two_runs_on_the_same_inbox_deliver_every_order_exactly_once(install: Install) -> None:
+    feed = feed_for(install, seed=11, malformed=0.04)
+    feed.repeat_rate = 0.3  # many orders also in other files: the two processes race for their keys
+    feed.resend_rate = 0.1
+    feed.drop_batch("orders", 200)
+
+    procs = [subprocess.Popen(gateway_command(install, "run", "--once"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.communicate(timeout=120)[1], p.returncode) for p in procs]
+    counts = []
+    for stderr, status in results:
+        assert status in (0, 1), stderr
+        assert "Traceback" not in stderr, stderr
+        done, duplicate, quarantined, waiting = summary(subprocess.CompletedProcess([], status, "", stderr))
+        assert waiting == 0
+        counts.append(done + duplicate + quarantined)
+    assert sum(counts) == 200, f"inputs handled per process: {counts} (each input by exactly one)"
+    assert min(counts) > 0, f"inputs handled per process: {counts}: the two did not overlap"
+    assert_all_delivered_once(install, feed)
+
+
+# -- a kill while quarantining ------------------------------------------------------------------------------------
+
+
+def test_a_kill_while_quarantining_leaves_no_staged_output_behind(install: Install) -> None:
+    install.drop("bad.xml", malformed_content("no-order-number", 900_000))  # its first order gets staged
+    assert run_once(install).returncode == 1
+    (bad,) = journal_entries(install)
+    stored = Path(str(bad["stored_path"]))
+    reason = stored.with_name(stored.name + ".reason.txt")
+    db = sqlite3.connect(install.root / "state" / "journal.sqlite")
+    try:
+        (work_path,) = db.execute("SELECT work_path FROM inputs WHERE id = ?", (bad["id"],)).fetchone()
+    finally:
+        db.close()
+    # Killed right after journal.finish(failed): the input still in the work folder, no reason file
+    # yet, and what conversion had staged before it met the error still there.
+    os.replace(stored, work_path)
+    reason.unlink()
+    stage = install.root / "state" / "work" / FLOW / ".stage" / str(bad["id"])
+    stage.mkdir(parents=True)
+    (stage / "00-auftrag").write_text("Mandant;Belegart;Referenznummer\r\n", encoding="utf-8")
+
+    assert run_once(install).returncode == 1
+    assert stored.is_file() and reason.is_file()  # quarantined as it should be
+    assert not Path(work_path).exists()
+    assert not stage.exists(), f"left behind: {sorted(p.name for p in stage.iterdir())}"
+
+
+# -- the checks themselves ----------------------------------------------------------------------------------------
+
+
+def test_the_audit_notices_each_kind_of_failure(install: Install) -> None:
+    feed = feed_for(install, malformed=0.2)
+    feed.drop_batch("orders", 12)
+    assert feed.malformed, "the seed should give a malformed file"
+    assert run_once(install).returncode == 1
+    assert audit(install, feed).ok
+
+    first, second = install.outputs()[:2]
+    (install.outbox() / ".auftraege_x.csv.part").write_bytes(first.read_bytes())
+    first.with_name("copy.csv").write_bytes(first.read_bytes())
+    second.write_bytes(second.read_bytes()[:-2])  # the final CRLF cut off
+    quarantined = next(p for p in (install.quarantine / FLOW).iterdir() if not p.name.endswith(".txt"))
+    quarantined.unlink()
+    counts = audit(install, feed).counts()
+    assert counts == {"lost": 0, "duplicated": counts["duplicated"], "partial": 1, "wrongly_quarantined": 1,
+                      "temp_visible": 1}, counts
+    assert counts["duplicated"] >= 2  # copy.csv: not in the journal, and its orders twice
+
+    first.unlink()
+    assert audit(install, feed).counts()["lost"] >= 1
