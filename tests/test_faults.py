@@ -18,8 +18,6 @@ installed); clock jumps are simulated with file times in the past and the future
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import os
 import random
 import re
