@@ -1,0 +1,282 @@
+"""The flows rakuten-fr-orders (Rakuten France → SOL) and sol-shipping (SOL shipments → Rakuten.de
+confirmation + tracking e-mail), in throw-away installations built from the shipped mappings,
+templates and golden examples, with a real SMTP server on loopback for the e-mails."""
+
+from __future__ import annotations
+
+import email
+import json
+import shutil
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, Install, order_xml, orders_file, read_csv_rows
+from test_email import Server
+
+FLOWS = ("rakuten-orders", "rakuten-fr-orders", "sol-shipping")
+FR_SAMPLE = REPO / "examples" / "rakuten-fr-orders" / "sample" / "input" / "orders_fr.xml"
+VERSAND_SAMPLE = REPO / "examples" / "sol-shipping" / "sample" / "input" / "versand_20261127T1600.csv"
+HEADER = ("Mandant;Belegnummer;Belegdatum;Referenznummer;Kto;Versanddienstleister;Versandart;Sendungsnummer;"
+          "Versanddatum;EMail")
+
+GATEWAY_YAML = """\
+state: state
+quarantine: quarantine
+archive: {{ folder: archive, keep_days: 30 }}
+settle_seconds: 0
+smtp:
+  host: 127.0.0.1
+  port: {port}
+  security: none
+  sender: Shop Müller <shop@example.org>
+  domain: example.org
+flows:
+  rakuten-orders:
+    mapping: mappings/rakuten-orders.yaml
+    source: {{ folder: inbox/rakuten-orders, include: ["*.xml"] }}
+    outbox: {{ folder: outbox/sol-import }}
+  rakuten-fr-orders:
+    mapping: mappings/rakuten-fr-orders.yaml
+    source: {{ folder: inbox/rakuten-fr-orders, include: ["*.xml"] }}
+    outbox: {{ folder: outbox/sol-import }}
+  sol-shipping:
+    mapping: mappings/sol-shipping.yaml
+    source: {{ folder: inbox/sol-shipping, include: ["versand_*.csv"] }}
+    outbox: {{ folder: outbox/rakuten-shipping }}
+    destinations:
+      mail: {{ smtp: yes }}
+{shipping_settings}"""
+
+
+def _install(root: Path, port: int, shipping_settings: str = "") -> Install:
+    (root / "mappings").mkdir(parents=True)
+    (root / "templates").mkdir()
+    for flow in FLOWS:
+        shutil.copy(REPO / "mappings" / f"{flow}.yaml", root / "mappings")
+        shutil.copytree(REPO / "examples" / flow, root / "examples" / flow)
+    for template in (REPO / "templates").glob("sol-shipping-*.j2"):
+        shutil.copy(template, root / "templates")
+    (root / "gateway.yaml").write_text(
+        GATEWAY_YAML.format(port=port, shipping_settings=shipping_settings), encoding="utf-8")
+    return Install(root)
+
+
+@pytest.fixture
+def smtp() -> Iterator[Server]:
+    server = Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gw(tmp_path: Path, smtp: Server) -> Install:
+    return _install(tmp_path / "gw", smtp.port)
+
+
+def _journal(gw: Install) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in gw.cli("journal", "--json").output.splitlines()]
+
+
+def _run(gw: Install, expect: int = 0) -> None:
+    result = gw.cli("run", "--once")
+    assert result.exit_code == expect, result.output
+
+
+def _messages(smtp: Server) -> list[EmailMessage]:
+    return [email.message_from_bytes(data, policy=policy.default) for _, _, data, _ in smtp.mailbox.messages]
+
+
+def _sale(purchaseid: str, units: list[tuple[str, str]], first: str = "Hélène") -> str:
+    """One Rakuten France <sale>; ``units`` are (sku, price) of each unit sold."""
+    address = (f"<civility>Mme</civility><lastname>Lefèvre</lastname><firstname>{first}</firstname>"
+               "<address1>12 rue des Écoles</address1><address2></address2><zipcode>75005</zipcode>"
+               "<city>Paris</city><country>France</country><countryalpha2>FR</countryalpha2>"
+               "<phonenumber1>0601020304</phonenumber1>")
+    items = "".join(
+        f"<item><sku>{sku}</sku><itemid>{i}</itemid><headline><![CDATA[Tasse à café « {sku} »]]></headline>"
+        f"<price><amount>{price}</amount><currency>EUR</currency></price></item>"
+        for i, (sku, price) in enumerate(units, 1))
+    return (f"<sale><purchaseid>{purchaseid}</purchaseid><purchasedate>27/11/2026-08:41</purchasedate>"
+            f"<deliveryinformation><purchasebuyeremail>h@example.fr</purchasebuyeremail>"
+            f"<deliveryaddress>{address}</deliveryaddress><billingaddress>{address}</billingaddress>"
+            f"</deliveryinformation><items>{items}</items></sale>")
+
+
+def _sales(*sales: str) -> bytes:
+    return ('<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+            '<getnewsalesresult xmlns="http://pmcdn.priceminister.com/res/schema/getnewsales"><response><sales>'
+            + "".join(sales) + "</sales></response></getnewsalesresult>\n").encode("iso-8859-1")
+
+
+def _versand(*rows: str) -> bytes:
+    return ("\r\n".join((HEADER, *rows)) + "\r\n").encode("cp1252")
+
+
+def _sol_rows(gw: Install) -> list[dict[str, str]]:
+    return [row for path in gw.outputs("sol-import") for row in read_csv_rows(path)]
+
+
+# -- both flows: golden examples --------------------------------------------------------------
+
+
+def test_golden_examples_of_both_flows_pass(gw: Install) -> None:
+    assert gw.cli("check").exit_code == 0
+    result = gw.cli("test", "rakuten-fr-orders", "sol-shipping")
+    assert result.exit_code == 0, result.output
+    for case in ("rakuten-fr-orders/sample", "rakuten-fr-orders/mixed", "sol-shipping/sample",
+                 "sol-shipping/mixed", "sol-shipping/unknown-carrier"):
+        assert f"PASS  {case}" in result.output
+    assert result.output.rstrip().endswith("5 passed, 0 failed")
+
+
+# -- rakuten-fr-orders ----------------------------------------------------------------------------
+
+
+def test_an_fr_order_is_delivered_once_and_shares_its_memory_with_the_de_orders(gw: Install) -> None:
+    gw.drop("orders_fr.xml", FR_SAMPLE.read_bytes(), flow="rakuten-fr-orders")
+    gw.drop("orders_de.xml", (REPO / "examples" / "rakuten-orders" / "sample" / "input" / "orders_de.xml")
+            .read_bytes())
+    _run(gw)
+    assert len(gw.outputs("sol-import")) == 2  # DE and FR into the same SOL folder, names apart
+    assert sorted({r["Referenznummer"] for r in _sol_rows(gw)}) == ["123-456-789", "40021877", "987-654-321"]
+
+    # The same sale again, in another file with one new sale: only the new one goes to SOL.
+    gw.drop("orders_fr_2.xml", _sales(_sale("40021877", [("10001", "12.9")]), _sale("40029999", [("10002", "14.5")])),
+            flow="rakuten-fr-orders")
+    _run(gw)
+    # And a Rakuten.de file that carries the FR number: the memory is one for both flows (scope sol-orders).
+    gw.drop("orders_de_2.xml", orders_file(order_xml("40021877"), order_xml("555-666-777")))
+    _run(gw)
+    rows = _sol_rows(gw)
+    firsts = [r["Referenznummer"] for r in rows if r["Position"] == "1"]  # one per order delivered
+    assert sorted(firsts) == ["123-456-789", "40021877", "40029999", "555-666-777", "987-654-321"]
+    entries = {e["name"]: e for e in _journal(gw)}
+    fr_first = entries["orders_fr.xml"]["id"]
+    assert entries["orders_fr_2.xml"]["skipped"] == [
+        {"key": "40021877", "reason": f"order number 40021877 was already delivered (input {fr_first})"}]
+    assert entries["orders_de_2.xml"]["skipped"] == [
+        {"key": "40021877", "reason": f"order number 40021877 was already delivered (input {fr_first})"}]
+    assert entries["orders_fr_2.xml"]["state"] == entries["orders_de_2.xml"]["state"] == "done"
+
+
+def test_fr_accents_from_iso_8859_1_are_right_in_the_windows_1252_output(gw: Install) -> None:
+    gw.drop("orders_fr.xml", FR_SAMPLE.read_bytes(), flow="rakuten-fr-orders")
+    _run(gw)
+    (out,) = gw.outputs("sol-import")
+    data = out.read_bytes()
+    assert "Hélène Lefèvre;;;12 rue des Écoles".encode("cp1252") in data
+    assert b"H\xe9l\xe8ne Lef\xe8vre" in data and b"Tasse \xe0 caf\xe9 \xab Bureau \xbb" in data
+    first = read_csv_rows(out)[0]
+    assert (first["A0Anrede"], first["A0Name1"], first["A0Land"], first["Belegdatum"]) == (
+        "Frau", "Hélène Lefèvre", "F", "27.11.2026")
+    assert first["Bezeichnung1"] == "Tasse à café « Bureau »"
+    assert list(first) == list(read_csv_rows(REPO / "examples" / "rakuten-orders" / "sample" / "expected"
+                                             / "auftraege_orders_de_1.csv")[0])  # the same columns as DE
+
+
+def test_units_of_one_article_become_one_position_with_the_price_per_unit(gw: Install) -> None:
+    units = [("A-1", "12.9"), ("B-2", "3"), ("A-1", "12.9"), ("A-1", "12.9"), ("C-3", "7.5"), ("C-3", "6")]
+    gw.drop("units.xml", _sales(_sale("40030001", units, first="Zoé")), flow="rakuten-fr-orders")
+    _run(gw)
+    got = [(r["Position"], r["Artikelnummer"], r["Menge"], r["Einzelpreis"]) for r in _sol_rows(gw)]
+    # A-1: three units at 12.9 → one position; C-3 at two prices → two positions (nothing lost).
+    assert got == [("1", "A-1", "3", "12,90"), ("2", "B-2", "1", "3,00"), ("3", "C-3", "1", "6,00"),
+                   ("4", "C-3", "1", "7,50")]
+
+
+# -- sol-shipping --------------------------------------------------------------------------------
+
+
+def test_one_tracking_email_per_shipment_with_umlauts_and_none_twice(gw: Install, smtp: Server) -> None:
+    gw.drop(VERSAND_SAMPLE.name, VERSAND_SAMPLE.read_bytes(), flow="sol-shipping")
+    _run(gw)
+    mails = _messages(smtp)
+    assert [rcpt for _, rcpt, _, _ in smtp.mailbox.messages] == [["max@mustermann.example"], ["erika@example.org"]]
+    assert [str(m["Subject"]) for m in mails] == ["Ihre Bestellung 123-456-789 wurde an DHL übergeben",
+                                                  "Ihre Bestellung 987-654-321 wurde an Deutsche Post übergeben"]
+    assert str(mails[0]["From"]) == "Shop Müller <shop@example.org>"
+    text = mails[0].get_body(("plain",))
+    html = mails[0].get_body(("html",))
+    assert text is not None and html is not None
+    link = "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode=00340434161094042557"
+    for body in (text.get_content(), html.get_content()):
+        assert "übergeben" in body and "können" in body and "Grüße" in body and "Shop Müller" in body
+        assert "00340434161094042557" in body and link in body
+    assert f'<a href="{link}">' in html.get_content()
+    (confirmation,) = gw.outputs("rakuten-shipping")
+    assert [r["order_no"] for r in read_csv_rows(confirmation, "utf-8")] == ["123-456-789", "987-654-321"]
+
+    # The same file again: a duplicate, nothing sent. A re-export with one new shipment: only that one.
+    gw.drop(VERSAND_SAMPLE.name, VERSAND_SAMPLE.read_bytes(), flow="sol-shipping")
+    _run(gw)
+    assert len(smtp.mailbox.messages) == 2
+    new_row = "123;LS-2026-0817;28.11.2026;111-222-333;D1;GLS;Paket;12345678901;28.11.2026;gls@example.org\r\n"
+    again = VERSAND_SAMPLE.read_bytes() + new_row.encode("cp1252")
+    gw.drop("versand_20261128T1600.csv", again, flow="sol-shipping")
+    _run(gw)
+    assert [rcpt for _, rcpt, _, _ in smtp.mailbox.messages][2:] == [["gls@example.org"]]
+    (newest,) = [p for p in gw.outputs("rakuten-shipping") if "_versand_20261128T1600_" in p.name]
+    assert [r["order_no"] for r in read_csv_rows(newest, "utf-8")] == ["111-222-333"]
+    states = [e["state"] for e in _journal(gw)]
+    assert states == ["done", "duplicate", "done"]
+
+
+def test_a_shipment_without_tracking_code_is_skipped_with_its_reason_and_goes_later(gw: Install, smtp: Server) -> None:
+    late = "123;LS-2026-0820;28.11.2026;321-654-987;D5;DPD;Paket;{code};28.11.2026;spaet@example.org"
+    gw.drop("versand_a.csv", _versand(late.format(code=""),
+                                       "123;LS-2026-0821;28.11.2026;111-111-111;D6;Hermes;Päckchen;H0001;;h@example.org"),
+            flow="sol-shipping")
+    _run(gw)
+    (entry,) = _journal(gw)
+    assert entry["state"] == "done"
+    assert entry["skipped"] == [{"key": "LS-2026-0820", "reason": (
+        "delivery note LS-2026-0820 (order 321-654-987) has no tracking code (Sendungsnummer) yet; "
+        "it is confirmed once SOL exports it with one")}]
+    assert [rcpt for _, rcpt, _, _ in smtp.mailbox.messages] == [["h@example.org"]]
+    # Without Versanddatum the e-mail simply leaves the date out.
+    body = _messages(smtp)[0].get_body(("plain",))
+    assert body is not None and "Sendung an Hermes übergeben" in body.get_content()
+    gw.drop("versand_b.csv", _versand(late.format(code="01234567890123")), flow="sol-shipping")
+    _run(gw)
+    assert [rcpt for _, rcpt, _, _ in smtp.mailbox.messages][1:] == [["spaet@example.org"]]
+
+
+def test_an_unknown_carrier_stops_the_file_before_anything_is_sent(gw: Install, smtp: Server) -> None:
+    gw.drop("versand_c.csv", _versand(
+        "123;LS-2026-0830;28.11.2026;111-222-333;D1;DHL;Paket;00340434161094000001;28.11.2026;a@example.org",
+        "123;LS-2026-0831;28.11.2026;444-555-666;D2;Spedition Meier;Spedition;SM-1;28.11.2026;b@example.org",
+    ), flow="sol-shipping")
+    _run(gw, expect=1)
+    (entry,) = _journal(gw)
+    assert entry["state"] == "failed"
+    error = str(entry["error"])
+    assert "shipment LS-2026-0831/SM-1" in error and "line 3" in error
+    assert "field 'carrier': 'Spedition Meier' is not in the lookup table 'carrier'" in error
+    assert smtp.mailbox.messages == [] and gw.outputs("rakuten-shipping") == []
+    assert any(p.name.endswith(".reason.txt") for p in (gw.quarantine / "sol-shipping").iterdir())
+
+
+def test_only_rakuten_de_order_numbers_are_confirmed_and_dhl_follows_the_setting(tmp_path: Path, smtp: Server) -> None:
+    gw = _install(tmp_path / "gw", smtp.port, '    settings: { dhl_rahmenvertrag: "1" }\n')
+    gw.drop("versand_d.csv", _versand(
+        "123;LS-1;28.11.2026;999-888-777;D1;DHL;Paket;00340434161094000002;28.11.2026;nie-importiert@example.org",
+        "123;LS-2;28.11.2026;40021877;D2;DHL;Paket;00340434161094000003;28.11.2026;fr@example.fr",
+        "123;LS-3;28.11.2026;;D3;UPS;Paket;1Z1;28.11.2026;b2b@example.org",
+        "123;LS-4;28.11.2026;111-222-333;D4;Deutsche Post;Einschreiben;RR1DE;28.11.2026;",
+    ), flow="sol-shipping")
+    _run(gw)
+    (confirmation,) = gw.outputs("rakuten-shipping")
+    rows = read_csv_rows(confirmation, "utf-8")
+    # A never-imported Rakuten.de number is confirmed; a French purchase id and a phone order are not.
+    assert [(r["order_no"], r["carrier"], r["dhl"]) for r in rows] == [
+        ("999-888-777", "DHL", "1"), ("111-222-333", "Deutsche Post (Einschreiben)", "0")]
+    assert rows[1]["tracking_url"] == "https://www.deutschepost.de/de/s/sendungsverfolgung.html?piececode=RR1DE"
+    (entry,) = _journal(gw)
+    assert [s["key"] for s in entry["skipped"]] == ["LS-2/00340434161094000003", "LS-3/1Z1"]
+    assert "'40021877' is not a Rakuten.de order number" in entry["skipped"][0]["reason"]
+    # Only the first has an address among the confirmed rows.
+    assert [rcpt for _, rcpt, _, _ in smtp.mailbox.messages] == [["nie-importiert@example.org"]]

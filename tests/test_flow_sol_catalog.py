@@ -1,0 +1,503 @@
+"""The shipped flow sol-catalog: a SOL catalog export (batch) → the Rakuten.de product CSV and the shop's side files.
+
+The golden examples (examples/sol-catalog/) pin whole outputs; the tests here pin the rules one by
+one on small exports built to order, each converted with the shipped mapping and templates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gateway import Engine, GatewayError, load_installation
+from gateway.cli import cli
+from gateway.config import Flow
+from gateway.convert import convert
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "sol-catalog"
+TODAY = "2026-11-27"  # as in golden examples and previews
+
+GATEWAY_YAML = """\
+settle_seconds: 0
+flows:
+  sol-catalog:
+    mapping: mappings/sol-catalog.yaml
+    source: { folder: inbox/sol-catalog, include: ["katalog_*.zip", "katalog*"], batch_marker: export.done }
+    outbox: { folder: outbox/sol-catalog }
+"""
+
+# formats/README.md, "Product feed, Rakuten.de product CSV": the columns in this order
+PRODUCT_HEADER = (
+    "id;variante_zu_id;artikelnummer;produkt_bestellbar;produktname;hersteller;beschreibung;variante;variantenwert;"
+    "isbn_ean;lagerbestand;preis;grundpreis_inhalt;grundpreis_einheit;reduzierter_preis;bezug_reduzierter_preis;"
+    "mwst_klasse;bestandsverwaltung_aktiv;bild1;bild2;bild3;bild4;bild5;kategorien;lieferzeit;tradoria_kategorie;"
+    "sichtbar"
+)
+
+# One row of each table with every column the mapping reads; a test gives only what it is about.
+DEFAULTS: dict[str, dict[str, str]] = {
+    "artikel": {"Mandant": "123", "Artikelnummer": "", "Bezeichnung1": "Artikel", "Langtext": "",
+                "LangtextHTML": "", "Artikelgruppe": "01", "Hersteller": "", "Steuerklasse": "1", "EANNummer": "",
+                "Stuecklistentyp": "0", "Variante": "0", "Aktiv": "-1", "IstVerkaufsartikel": "-1"},
+    "artikelgruppen": {"Mandant": "123", "Artikelgruppe": "01", "Bezeichnung": "Küche", "Langbezeichnung": "",
+                       "VaterArtikelgruppe": "EMPTY", "Gruppenebene": "1", "Aktiv": "-1", "Bild": "",
+                       "MetaTitel": "", "MetaBeschreibung": "", "Sortierung": "10"},
+    "varianten": {"Mandant": "123", "Artikelnummer": "", "AuspraegungID": "1", "Variantenartikelnummer": "",
+                  "EANNummer": "", "Merkmale": "", "Aktiv": "-1"},
+    "preise": {"Mandant": "123", "ListeID": "1", "IstAktion": "0", "GueltigVon": "", "GueltigBis": "",
+               "Artikelnummer": "", "AuspraegungID": "0", "AbMenge": "0", "Einzelpreis": "10,00"},
+    "lager": {"Mandant": "123", "Artikelnummer": "", "AuspraegungID": "0", "Lagerkennung": "HL", "Bestand": "0"},
+    "stuecklisten": {"Mandant": "123", "Stueckliste": "", "Element": "", "AuspraegungID": "0", "Menge": "1"},
+    "zubehoer": {"Mandant": "123", "Artikelnummer": "", "Bezugsartikel": "", "Beziehung": "Zubehoer",
+                 "Sortierung": "1"},
+    "texte": {"Mandant": "123", "Artikelnummer": "", "Sprache": "en", "Bezeichnung1": "", "Langtext": "",
+              "MetaTitel": "", "MetaBeschreibung": ""},
+    "dokumente": {"Mandant": "123", "Artikelnummer": "", "Datei": "", "Titel": "", "Sprache": "de",
+                  "Sortierung": "1"},
+}
+
+
+def _install(root: Path) -> Path:
+    (root / "mappings").mkdir(parents=True)
+    shutil.copy(REPO / "mappings" / "sol-catalog.yaml", root / "mappings")
+    (root / "templates").mkdir()
+    for template in (REPO / "templates").glob("sol-catalog-*.j2"):
+        shutil.copy(template, root / "templates")
+    shutil.copytree(EXAMPLES, root / "examples" / "sol-catalog")
+    (root / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
+    (root / "inbox" / "sol-catalog").mkdir(parents=True)
+    return root / "gateway.yaml"
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _install(tmp_path_factory.mktemp("gw"))
+
+
+@pytest.fixture(scope="module")
+def flow(config: Path) -> Flow:
+    return load_installation(config).flows["sol-catalog"]
+
+
+def _write_table(path: Path, rows: list[dict[str, str]], defaults: dict[str, str]) -> None:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(defaults), delimiter=";", lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**defaults, **row})
+    path.write_bytes(out.getvalue().encode("cp1252"))  # as SOL writes: Windows-1252, CRLF
+
+
+@dataclass
+class Result:
+    files: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # output name → rows
+    raw: dict[str, bytes] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # the reasons
+
+    def products(self) -> dict[str, dict[str, str]]:
+        return {row["artikelnummer"]: row for row in self.files.get("produkte", [])}
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+def run(tmp_path: Path, flow: Flow, settings: dict[str, str] | None = None, **tables: list[dict[str, str]]) -> Result:
+    """Convert an export made of the given tables (the others present but empty), as a folder."""
+    batch = tmp_path / f"katalog_{next(_counter)}"
+    batch.mkdir()
+    tables.setdefault("artikelgruppen", [{}])
+    for name, defaults in DEFAULTS.items():
+        _write_table(batch / f"{name}.csv", tables.get(name, []), defaults)
+    (batch / "export.done").write_bytes(b"")
+    info = {"id": 1, "name": batch.name, "stem": batch.name, "suffix": "", "received_at": "",
+            "flow": "sol-catalog", "today": TODAY}
+    stage = tmp_path / f"stage-{batch.name}"
+    stage.mkdir()
+    conversion = convert(flow.mapping, batch, batch.name, stage, info, {**flow.settings, **(settings or {})},
+                         key_delivered=lambda key: None)
+    result = Result(skipped=[s["reason"] for s in conversion.skipped])
+    for staged in conversion.outputs:
+        data = staged.path.read_bytes()
+        result.raw[staged.output] = data
+        if staged.name.endswith(".csv"):
+            result.files[staged.output] = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""),
+                                                              delimiter=";"))
+    return result
+
+
+def price(nr: str, value: str = "10,00", **more: str) -> dict[str, str]:
+    return {"Artikelnummer": nr, "Einzelpreis": value, **more}
+
+
+def stock(nr: str, amount: str, where: str = "HL", **more: str) -> dict[str, str]:
+    return {"Artikelnummer": nr, "Bestand": amount, "Lagerkennung": where, **more}
+
+
+# --- the golden examples ---------------------------------------------------------------------------------------
+
+
+def test_the_golden_examples_pass(config: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(config), "test", "sol-catalog"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for case in ("sample", "edge-cases", "too-long-article-number", "unknown-tax-class"):
+        assert f"PASS  sol-catalog/{case}" in result.output
+    assert result.output.rstrip().endswith("4 passed, 0 failed")
+
+
+def test_the_mapping_passes_check(config: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(config), "check"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "OK (1 flow(s): sol-catalog)" in result.output
+
+
+def _unpack(archive: Path, folder: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            target = folder.joinpath(*info.filename.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(info))
+
+
+def test_the_sample_as_a_folder_in_the_inbox_gives_the_golden_files(tmp_path: Path) -> None:
+    config = _install(tmp_path / "gw")
+    batch = tmp_path / "gw" / "inbox" / "sol-catalog" / "katalog_sample"
+    _unpack(EXAMPLES / "sample" / "input" / "katalog_sample.zip", batch)
+    assert (batch / "export.done").exists() and (batch / "dokumente" / "10001_datenblatt.pdf").exists()
+    inst = load_installation(config)
+    engine = Engine(inst)
+    summary = engine.run_once(inst.select([]), wait_for_settle=False)
+    engine.close()
+    assert (summary.done, summary.failed) == (1, 0)
+    expected = {p.name: p.read_bytes() for p in (EXAMPLES / "sample" / "expected").iterdir()}
+    delivered = {p.name: p.read_bytes() for p in (tmp_path / "gw" / "outbox" / "sol-catalog").iterdir()
+                 if not p.name.startswith(".")}
+    assert delivered == expected  # input no. 1 named katalog_sample: the same names, byte for byte
+    journal = CliRunner().invoke(cli, ["--config", str(config), "journal", "--json"]).output
+    assert "article 99999 is not an active sales article" in journal
+
+
+# --- the product CSV ---------------------------------------------------------------------------------------
+
+
+def test_columns_are_rakutens_in_rakutens_order_utf8_with_a_decimal_point(tmp_path: Path, flow: Flow) -> None:
+    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1", "Bezeichnung1": "Becher"}],
+                 preise=[price("1", "1.234,5")])
+    raw = result.raw["produkte"]
+    assert raw.split(b"\r\n")[0].decode() == PRODUCT_HEADER
+    row = result.products()["1"]
+    assert (row["preis"], row["produkt_bestellbar"], row["sichtbar"], row["mwst_klasse"]) == ("1234.50", "1", "1", "1")
+
+
+def test_an_article_without_a_price_is_left_out_of_every_file_and_the_journal_says_why(
+    tmp_path: Path, flow: Flow
+) -> None:
+    result = run(
+        tmp_path, flow,
+        artikel=[{"Artikelnummer": "1"}, {"Artikelnummer": "2"}],
+        preise=[price("1"), price("2", "9,00", AbMenge="10"), price("2", "8,00", ListeID="20")],  # no base price
+        texte=[{"Artikelnummer": "2", "Bezeichnung1": "Mug"}],
+        zubehoer=[{"Artikelnummer": "2", "Bezugsartikel": "1"}],
+    )
+    assert list(result.products()) == ["1"]
+    assert result.skipped == ["article 2 has no price in price list 1"]
+    assert "staffelpreise" not in result.files and "texte_en" not in result.files and "beziehungen" not in result.files
+
+
+def test_only_active_sales_articles_of_the_mandant_are_sent(tmp_path: Path, flow: Flow) -> None:
+    result = run(
+        tmp_path, flow,
+        artikel=[{"Artikelnummer": "1"}, {"Artikelnummer": "2", "Aktiv": "0"},
+                 {"Artikelnummer": "3", "IstVerkaufsartikel": "0"}, {"Artikelnummer": "1", "Mandant": "456"}],
+        preise=[price("1"), price("2"), price("3"), price("1", Mandant="456")],
+        lager=[stock("1", "4"), stock("1", "50", Mandant="456")],
+    )
+    assert list(result.products()) == ["1"]
+    assert result.products()["1"]["lagerbestand"] == "4"  # not the other Mandant's 50
+    assert result.skipped == ["article 2 is not an active sales article", "article 3 is not an active sales article",
+                              "article 1 belongs to Mandant 456, this flow sends Mandant 123"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "settings", "expected"),
+    [
+        ([stock("1", "5"), stock("1", "2", "AL"), stock("1", "9", "RETOURE")], None, "7"),  # returns not counted
+        ([stock("1", "5"), stock("1", "2", "AL"), stock("1", "9", "RETOURE")], {"lager": "HL, RETOURE"}, "14"),
+        ([stock("1", "12.000"), stock("1", "5", "AL")], None, "9999"),  # 12 005 (thousands point) clipped
+        ([stock("1", "9999")], None, "9999"),
+        ([stock("1", "-3"), stock("1", "1", "AL")], None, "0"),  # negative stock is 0
+        ([stock("1", "2,5")], None, "2"),  # whole pieces, rounded down
+        ([], None, "0"),  # no stock rows at all
+    ],
+)
+def test_stock_is_the_sum_over_the_configured_warehouses_between_0_and_9999(
+    tmp_path: Path, flow: Flow, rows: list[dict[str, str]], settings: dict[str, str] | None, expected: str
+) -> None:
+    result = run(tmp_path, flow, settings, artikel=[{"Artikelnummer": "1"}], preise=[price("1")], lager=rows)
+    assert result.products()["1"]["lagerbestand"] == expected
+
+
+@pytest.mark.parametrize(
+    ("von", "bis", "sent"),
+    [
+        ("", "", True),  # both open: always valid
+        ("27.11.2026", "27.11.2026", True),  # a one-day window, today
+        ("20.11.2026", "", True),
+        ("", "27.11.2026", True),  # the last day is inclusive
+        ("", "26.11.2026", False),  # expired yesterday
+        ("28.11.2026", "", False),  # starts tomorrow
+        ("28.11.2026", "26.11.2026", False),  # an empty window: no day lies in it
+    ],
+)
+def test_a_promotion_is_sent_only_when_valid_today(tmp_path: Path, flow: Flow, von: str, bis: str, sent: bool) -> None:
+    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1"}],
+                 preise=[price("1", "12,90"), price("1", "9,99", ListeID="7", IstAktion="-1", GueltigVon=von,
+                                                   GueltigBis=bis)])
+    row = result.products()["1"]
+    assert row["preis"] == "12.90"
+    assert (row["reduzierter_preis"], row["bezug_reduzierter_preis"]) == (("9.99", "VK") if sent else ("", ""))
+
+
+def test_the_lowest_valid_promotion_of_the_shops_lists_wins(tmp_path: Path, flow: Flow) -> None:
+    promo = {"IstAktion": "-1"}
+    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1"}],
+                 preise=[price("1", "12,90"), price("1", "11,00", ListeID="7", **promo),
+                         price("1", "10,50", ListeID="8", **promo),
+                         price("1", "5,00", ListeID="9", **promo)])  # list 9 is not the shop's
+    assert result.products()["1"]["reduzierter_preis"] == "10.50"
+    other = run(tmp_path, flow, {"aktionslisten": "9"}, artikel=[{"Artikelnummer": "1"}],
+                preise=[price("1", "12,90"), price("1", "5,00", ListeID="9", **promo)])
+    assert other.products()["1"]["reduzierter_preis"] == "5.00"
+
+
+def test_umlauts_quotes_and_semicolons_survive_into_utf8(tmp_path: Path, flow: Flow) -> None:
+    name = 'Kaffeebecher „Büro“ "Spezial"; 300 ml – 5 €'
+    result = run(tmp_path, flow,
+                 artikel=[{"Artikelnummer": "1", "Bezeichnung1": name, "Hersteller": "Müller & Söhne",
+                           "Langtext": "Spülmaschinenfest;\r\nmikrowellengeeignet."}],
+                 preise=[price("1")],
+                 texte=[{"Artikelnummer": "1", "Sprache": "fr", "Bezeichnung1": 'Tasse « Bureau » "spéciale"',
+                         "Langtext": "Lave-vaisselle; micro-ondes."}])
+    row = result.products()["1"]
+    assert (row["produktname"], row["hersteller"]) == (name, "Müller & Söhne")
+    assert row["beschreibung"] == "Spülmaschinenfest;\r\nmikrowellengeeignet."
+    assert '"Kaffeebecher „Büro“ ""Spezial""; 300 ml – 5 €"'.encode() in result.raw["produkte"]
+    (text,) = result.files["texte_fr"]
+    assert text == {"artikelnummer": "1", "produktname": 'Tasse « Bureau » "spéciale"',
+                    "beschreibung": "Lave-vaisselle; micro-ondes.", "meta_titel": "", "meta_beschreibung": ""}
+    assert "texte_en" not in result.files  # no English text: no file
+
+
+def test_name_and_maker_are_cut_to_rakutens_lengths(tmp_path: Path, flow: Flow) -> None:
+    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1", "Bezeichnung1": "N" * 130, "Hersteller": "H" * 40}],
+                 preise=[price("1")])
+    row = result.products()["1"]
+    assert (row["produktname"], row["hersteller"]) == ("N" * 100, "H" * 30)
+
+
+@pytest.mark.parametrize("where", ["article", "variant"])
+def test_an_article_number_longer_than_30_stops_the_export(tmp_path: Path, flow: Flow, where: str) -> None:
+    long = "A" * 31
+    if where == "article":
+        tables = {"artikel": [{"Artikelnummer": "X" * 30}, {"Artikelnummer": long}],
+                  "preise": [price("X" * 30), price(long)]}
+    else:
+        tables = {"artikel": [{"Artikelnummer": "T", "Variante": "-1"}], "preise": [price("T")],
+                  "varianten": [{"Artikelnummer": "T", "Variantenartikelnummer": long, "Merkmale": "Größe=M"}]}
+    with pytest.raises(GatewayError) as caught:
+        run(tmp_path, flow, **tables)
+    message = str(caught.value)
+    assert "field 'artikelnummer': the value is 31 characters long, at most 30 are allowed" in message
+    assert long in message
+
+
+def test_the_category_path_follows_the_active_groups_from_the_top(tmp_path: Path, flow: Flow) -> None:
+    groups = [
+        {"Artikelgruppe": "1", "Bezeichnung": "Haus & Garten", "VaterArtikelgruppe": ""},
+        {"Artikelgruppe": "11", "Bezeichnung": "Küche", "VaterArtikelgruppe": "1", "Gruppenebene": "2"},
+        {"Artikelgruppe": "111", "Bezeichnung": "Töpfe", "VaterArtikelgruppe": "11", "Gruppenebene": "3"},
+        {"Artikelgruppe": "12", "Bezeichnung": "Alt", "VaterArtikelgruppe": "1", "Aktiv": "0"},
+        {"Artikelgruppe": "121", "Bezeichnung": "Unter Alt", "VaterArtikelgruppe": "12"},
+        {"Artikelgruppe": "7", "Bezeichnung": "Schleife", "VaterArtikelgruppe": "8"},  # a loop in the data
+        {"Artikelgruppe": "8", "Bezeichnung": "Schleife 2", "VaterArtikelgruppe": "7"},
+    ]
+    result = run(tmp_path, flow, {"kategorie_trenner": "/"},
+                 artikel=[{"Artikelnummer": "1", "Artikelgruppe": "111"},
+                          {"Artikelnummer": "2", "Artikelgruppe": "121"},
+                          {"Artikelnummer": "3", "Artikelgruppe": "7"}, {"Artikelnummer": "4", "Artikelgruppe": "99"}],
+                 preise=[price("1"), price("2"), price("3"), price("4")], artikelgruppen=groups)
+    paths = {nr: row["kategorien"] for nr, row in result.products().items()}
+    assert paths == {"1": "Haus & Garten/Küche/Töpfe", "2": "Haus & Garten", "3": "", "4": ""}
+
+
+# --- variants ----------------------------------------------------------------------------------------------------
+
+
+def _variants(tmp_path: Path, flow: Flow, **more: list[dict[str, str]]) -> Result:
+    tables: dict[str, list[dict[str, str]]] = {
+        "artikel": [{"Artikelnummer": "T", "Bezeichnung1": "Shirt", "Variante": "-1", "Langtext": "Weich."}],
+        "varianten": [
+            {"Artikelnummer": "T", "AuspraegungID": "1", "Variantenartikelnummer": "T-BL-M",
+             "Merkmale": "Farbe=Blau|Größe=M"},
+            {"Artikelnummer": "T", "AuspraegungID": "2", "Variantenartikelnummer": "T-RT-L",
+             "Merkmale": "Größe=L|Farbe=Rot"},
+            {"Artikelnummer": "T", "AuspraegungID": "3", "Variantenartikelnummer": "T-GN-S",
+             "Merkmale": "Farbe=Grün|Größe=S", "Aktiv": "0"},
+        ],
+        "preise": [price("T", "19,90"), price("T", "21,90", AuspraegungID="2"), price("T", "20,00", AuspraegungID="3"),
+                   price("T", "18,00", AuspraegungID="3", AbMenge="5"),
+                   price("T", "19,00", AuspraegungID="2", AbMenge="5")],
+        "lager": [stock("T", "3", AuspraegungID="1"), stock("T", "7", AuspraegungID="3"),
+                  stock("T", "4", "RETOURE", AuspraegungID="2")],
+    }
+    tables.update(more)
+    return run(tmp_path, flow, **tables)
+
+
+def test_variants_become_a_parent_row_and_one_row_per_active_variant(tmp_path: Path, flow: Flow) -> None:
+    result = _variants(tmp_path, flow)
+    rows = result.files["produkte"]
+    assert [r["artikelnummer"] for r in rows] == ["T", "T-BL-M", "T-RT-L"]  # T-GN-S is inactive
+    parent, blue, red = rows
+    assert (parent["id"], parent["variante_zu_id"], parent["variante"], parent["produktname"]) == (
+        "#T", "", "Farbe|Größe", "Shirt")
+    assert (parent["lagerbestand"], parent["preis"], parent["beschreibung"]) == ("", "", "Weich.")
+    assert (blue["id"], blue["variante_zu_id"], blue["variantenwert"]) == ("", "#T", "Blau|M")
+    assert (red["variantenwert"], red["produktname"], red["beschreibung"]) == ("Rot|L", "", "")  # by name, not order
+    assert (blue["lagerbestand"], red["lagerbestand"]) == ("3", "0")  # red: no stock but in RETOURE
+    assert (blue["preis"], red["preis"]) == ("19.90", "21.90")  # blue has no price of its own: the article's
+    assert result.files["staffelpreise"] == [{"artikelnummer": "T-RT-L", "ab_menge": "5", "preis": "19.00"}]
+
+
+def test_a_variant_takes_its_own_promotion_or_else_the_articles(tmp_path: Path, flow: Flow) -> None:
+    promo = {"ListeID": "7", "IstAktion": "-1", "GueltigVon": "01.11.2026", "GueltigBis": "30.11.2026"}
+    result = _variants(tmp_path, flow, preise=[
+        price("T", "19,90"), price("T", "21,90", AuspraegungID="2"),
+        price("T", "15,00", **promo), price("T", "17,50", AuspraegungID="2", **promo)])
+    prices = {r["artikelnummer"]: (r["reduzierter_preis"], r["bezug_reduzierter_preis"])
+              for r in result.files["produkte"]}
+    assert prices == {"T": ("", ""), "T-BL-M": ("15.00", "VK"), "T-RT-L": ("17.50", "VK")}
+
+
+def test_a_variant_article_without_a_sellable_variant_or_price_is_left_out(tmp_path: Path, flow: Flow) -> None:
+    result = run(
+        tmp_path, flow,
+        artikel=[{"Artikelnummer": "A", "Variante": "-1"}, {"Artikelnummer": "B", "Variante": "-1"}],
+        varianten=[{"Artikelnummer": "A", "Variantenartikelnummer": "A-1", "Merkmale": "Größe=M", "Aktiv": "0"},
+                   {"Artikelnummer": "B", "Variantenartikelnummer": "B-1", "Merkmale": "Größe=M"}],
+        preise=[price("A"), price("B", AuspraegungID="2")],  # B-1 (ID 1) has no price, nor has B itself
+    )
+    assert "produkte" not in result.files
+    assert result.skipped == ["article A has variants, but none of them is active",
+                              "article B has a variant without a price in price list 1"]
+
+
+# --- sets (trade bills of materials) ------------------------------------------------------------------------------
+
+
+def test_a_sets_stock_is_what_its_components_make_and_its_text_lists_them(tmp_path: Path, flow: Flow) -> None:
+    result = run(
+        tmp_path, flow,
+        artikel=[{"Artikelnummer": "S", "Bezeichnung1": "Set", "Stuecklistentyp": "1", "Langtext": "Ein Set."},
+                 {"Artikelnummer": "B", "Bezeichnung1": 'Becher "Büro"'},
+                 {"Artikelnummer": "T", "Bezeichnung1": "Teller", "IstVerkaufsartikel": "0"}],
+        preise=[price("S", "29,90"), price("B")],
+        lager=[stock("B", "9"), stock("B", "2", "AL"), stock("B", "100", "RETOURE"), stock("T", "7")],
+        stuecklisten=[{"Stueckliste": "S", "Element": "B", "Menge": "2"},
+                      {"Stueckliste": "S", "Element": "T", "Menge": "1"},
+                      {"Stueckliste": "S", "Element": "X", "Menge": "0"}],  # not needed: does not limit
+    )
+    row = result.products()["S"]
+    assert row["lagerbestand"] == "5"  # min(floor(11 / 2), floor(7 / 1)); RETOURE not counted
+    assert row["beschreibung"] == 'Ein Set.\n\nSet aus: 2 × Becher "Büro", 1 × Teller'
+    assert row["preis"] == "29.90"
+
+
+def test_a_set_with_a_missing_component_has_no_stock(tmp_path: Path, flow: Flow) -> None:
+    result = run(
+        tmp_path, flow,
+        artikel=[{"Artikelnummer": "S", "Stuecklistentyp": "1", "LangtextHTML": "<p>Set</p>"},
+                 {"Artikelnummer": "B", "Bezeichnung1": "Becher & Co"},
+                 {"Artikelnummer": "E", "Stuecklistentyp": "1"}],
+        preise=[price("S"), price("B"), price("E")],
+        lager=[stock("B", "50")],
+        stuecklisten=[{"Stueckliste": "S", "Element": "B"}, {"Stueckliste": "S", "Element": "GIBTSNICHT"}],
+    )
+    row = result.products()["S"]
+    assert row["lagerbestand"] == "0"
+    assert row["beschreibung"] == "<p>Set</p><p>Set aus: 1 × Becher &amp; Co, 1 × GIBTSNICHT</p>"  # HTML: escaped
+    assert result.products()["E"]["lagerbestand"] == "0"  # a set without components
+
+
+# --- the side files -----------------------------------------------------------------------------------------------
+
+
+def test_tier_prices_relations_texts_and_documents(tmp_path: Path, flow: Flow) -> None:
+    result = run(
+        tmp_path, flow,
+        artikel=[{"Artikelnummer": "1"}, {"Artikelnummer": "2"}, {"Artikelnummer": "3", "Aktiv": "0"}],
+        preise=[price("1", "12,90"), price("1", "11,50", AbMenge="10"), price("1", "6,90", AbMenge="10", ListeID="20"),
+                price("1", "9,00", AbMenge="10", ListeID="7", IstAktion="-1"), price("2"), price("3")],
+        zubehoer=[{"Artikelnummer": "1", "Bezugsartikel": "2", "Beziehung": "CrossSelling", "Sortierung": "2"},
+                  {"Artikelnummer": "1", "Bezugsartikel": "3", "Beziehung": "UpSelling"}],  # 3 is not in the shop
+        texte=[{"Artikelnummer": "1", "Sprache": "en", "Bezeichnung1": "Mug", "MetaTitel": "Buy a mug"},
+               {"Artikelnummer": "2", "Sprache": "fr", "Bezeichnung1": "Tasse"},
+               {"Artikelnummer": "3", "Sprache": "en", "Bezeichnung1": "Old"}],
+        dokumente=[{"Artikelnummer": "1", "Datei": "dokumente/1.pdf", "Titel": "Datenblatt", "Sortierung": "1"}],
+    )
+    assert result.files["staffelpreise"] == [{"artikelnummer": "1", "ab_menge": "10", "preis": "11.50"}]
+    assert result.files["beziehungen"] == [{"artikelnummer": "1", "bezug": "2", "art": "CrossSelling",
+                                            "sortierung": "2"}]
+    assert [(t["artikelnummer"], t["produktname"], t["meta_titel"]) for t in result.files["texte_en"]] == [
+        ("1", "Mug", "Buy a mug")]
+    assert [t["produktname"] for t in result.files["texte_fr"]] == ["Tasse"]
+    assert result.files["dokumente"] == [{"artikelnummer": "1", "datei": "dokumente/1.pdf", "titel": "Datenblatt",
+                                          "sprache": "de", "sortierung": "1"}]
+
+
+def test_an_unknown_kind_of_relation_stops_the_export(tmp_path: Path, flow: Flow) -> None:
+    with pytest.raises(GatewayError, match="'Ersatzteil' is not in the lookup table 'beziehung'"):
+        run(tmp_path, flow, artikel=[{"Artikelnummer": "1"}, {"Artikelnummer": "2"}], preise=[price("1"), price("2")],
+            zubehoer=[{"Artikelnummer": "1", "Bezugsartikel": "2", "Beziehung": "Ersatzteil"}])
+
+
+def _xml_groups(result_xml: bytes) -> Iterator[tuple[int, str]]:
+    import xml.etree.ElementTree as ET
+
+    def walk(element: ET.Element, depth: int) -> Iterator[tuple[int, str]]:
+        for child in element.findall("kategorie"):
+            yield depth, child.get("id", "")
+            yield from walk(child, depth + 1)
+
+    yield from walk(ET.fromstring(result_xml), 0)  # noqa: S314 - our own output
+
+
+def test_the_category_tree_holds_the_active_groups_in_their_order(tmp_path: Path, flow: Flow) -> None:
+    groups = [
+        {"Artikelgruppe": "B", "Sortierung": "10", "Bezeichnung": "B"},
+        {"Artikelgruppe": "A", "Sortierung": "9", "Bezeichnung": "A <&>"},
+        {"Artikelgruppe": "A2", "VaterArtikelgruppe": "A", "Sortierung": "2"},
+        {"Artikelgruppe": "A1", "VaterArtikelgruppe": "A", "Sortierung": "1"},
+        {"Artikelgruppe": "AX", "VaterArtikelgruppe": "A", "Aktiv": "0"},
+        {"Artikelgruppe": "AX1", "VaterArtikelgruppe": "AX"},
+        {"Artikelgruppe": "Z", "Mandant": "456"},
+    ]
+    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1", "Artikelgruppe": "A1"}], preise=[price("1")],
+                 artikelgruppen=groups)
+    xml = result.raw["kategorien"]
+    assert list(_xml_groups(xml)) == [(0, "A"), (1, "A1"), (1, "A2"), (0, "B")]
+    assert b"<name>A &lt;&amp;&gt;</name>" in xml
+
+
+def test_an_export_without_a_sendable_article_gives_no_files(tmp_path: Path, flow: Flow) -> None:
+    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1", "Aktiv": "0"}], preise=[price("1")])
+    assert result.raw == {}
+    assert result.skipped == ["article 1 is not an active sales article"]
