@@ -79,10 +79,13 @@ def test_shipped_gateway_yaml_and_mappings_pass_check(tmp_path: Path, monkeypatc
     root = tmp_path / "shipped"
     root.mkdir()
     shutil.copy(REPO / "gateway.yaml", root / "gateway.yaml")
-    shutil.copytree(REPO / "mappings", root / "mappings")
+    for folder in ("mappings", "templates", "schemas", "lookups", "examples"):
+        shutil.copytree(REPO / folder, root / folder)
     monkeypatch.chdir(root)
     result = CliRunner().invoke(cli, ["--config", "gateway.yaml", "check"], catch_exceptions=False)
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "gateway.yaml: OK (1 flow(s): rakuten-orders)\n", "")
+    flows = ", ".join(load_installation(root / "gateway.yaml").flows)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, f"gateway.yaml: OK (8 flow(s): {flows})\n", "")
+    assert CliRunner().invoke(cli, ["--config", "gateway.yaml", "test"], catch_exceptions=False).exit_code == 0
     flow = load_installation(root / "gateway.yaml").flows["rakuten-orders"]
     assert flow.source_folder == root / "inbox" / "rakuten-orders"
     assert flow.outbox_folder == root / "outbox" / "rakuten-orders"

@@ -181,8 +181,8 @@ class FolderSource:
         """Finish claims of files from another file system that a crash interrupted."""
         try:
             leftovers = [p for p in self.folder.iterdir() if p.name.endswith(CLAIM_SUFFIX)]
-        except FileNotFoundError:
-            return
+        except OSError:
+            return  # no inbox (yet), or not a folder: the scan reports that
         for claimed in leftovers:
             work_dir.mkdir(parents=True, exist_ok=True)
             self._copy_claimed(claimed, work_dir)
