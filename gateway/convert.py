@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import InputError, MappingError
-from .mapping.compiler import CompiledEmail, CompiledOutput, CompiledTemplate, Mapping
+from .mapping.compiler import CompiledEmail, CompiledFiles, CompiledOutput, CompiledTemplate, Mapping
 from .mapping.model import CsvOutput
 from .mapping.values import Record
+from .readers.batch import copy_batch_file
 from .sources.local import safe_stem
 from .timelimit import DEFAULT_SECONDS, RecordClock, RecordTimeout
 from .writers.csv import CsvWriter
@@ -109,8 +110,9 @@ def convert(
     base_context = mapping.context(Record({}), input_info, settings)
     row_outputs = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledOutput)]
     emails = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledEmail)]
+    passed_on = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledFiles)]
     templates = [(i, o) for i, o in enumerate(mapping.outputs) if isinstance(o, CompiledTemplate)]
-    if not row_outputs and not emails and mapping.key_template is None and not mapping.skip_rules:
+    if not row_outputs and not emails and not passed_on and mapping.key_template is None and not mapping.skip_rules:
         # Only templates, nothing to decide per record first: one pass, the template's own.
         for i, tout in templates:
             staged = _render_output(mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}",
@@ -157,6 +159,12 @@ def convert(
                 for i, out in per_record:
                     result.outputs.extend(_one_record_output(out, context, stage_dir / f"{i:02d}-{out.name}-{index}",
                                                              record_name))
+                for i, files in passed_on:
+                    for n, (member, name) in enumerate(files.files_for(context)):
+                        path = stage_dir / f"{i:02d}-{files.name}-{index}-{n}"
+                        copy_batch_file(source, shown_as, member, path)
+                        result.outputs.append(StagedOutput(output=files.name, destination=files.spec.to,
+                                                           name=name, path=path, rows=1))
                 for i, email in emails:
                     staged_mail = _one_email(email, context, stage_dir / f"{i:02d}-{email.name}-{index}",
                                              mail or MailSettings(), input_info, index)

@@ -19,7 +19,7 @@ from jinja2 import nodes
 
 from .config import Flow
 from .errors import GatewayError, Problem
-from .mapping.model import BatchInput, Column, EmailOutput, TemplateOutput
+from .mapping.model import BatchInput, Column, EmailOutput, FileOutput, TemplateOutput
 from .mapping.values import Record
 from .yamlload import Loc
 
@@ -56,7 +56,7 @@ def _templates(flow: Flow) -> Iterator[tuple[str, Loc]]:
         yield "{{ " + rule.when + " }}", ("skip", i, "when")
         yield rule.reason, ("skip", i, "reason")
     for i, out in enumerate(spec.outputs):
-        if isinstance(out, (TemplateOutput, EmailOutput)):
+        if isinstance(out, (TemplateOutput, EmailOutput, FileOutput)):
             continue
         for name, col in out.columns.items():
             yield (col.value if isinstance(col, Column) else col), ("outputs", i, "columns", name)
@@ -73,7 +73,7 @@ def _record_names(flow: Flow) -> set[str]:
     spec = flow.mapping.spec
     names = {spec.input.as_, "record"}
     for out in spec.outputs:
-        if not isinstance(out, (TemplateOutput, EmailOutput)):
+        if not isinstance(out, (TemplateOutput, EmailOutput, FileOutput)):
             names |= {row.as_ for row in out.rows if row.for_each}
     return names
 

@@ -140,3 +140,56 @@ def test_a_batch_without_a_required_table_is_quarantined_and_can_be_retried(tmp_
     journal = CliRunner().invoke(cli, ["--config", str(root / "gateway.yaml"), "journal", "--json"]).output
     (entry,) = [json.loads(line) for line in journal.splitlines()]
     assert entry["state"] == "done" and entry["attempts"] == 2
+
+
+DOCS_MAPPING = """
+input:
+  format: batch
+  records: artikel
+  as: a
+  tables:
+    artikel: { file: artikel.csv }
+    dokumente: { file: dokumente.csv, optional: true }
+  relations:
+    artikel:
+      dokumente: { table: dokumente, on: { Artikelnummer: Artikelnummer } }
+outputs:
+  - name: index
+    file: "dokumente_{{ input.id }}.csv"
+    format: csv
+    columns: { artikelnummer: "{{ a.Artikelnummer }}", datei: "{{ d.Datei }}", titel: "{{ d.Titel }}" }
+    rows:
+      - for_each: a.dokumente
+        as: d
+  - name: pdfs
+    format: file
+    for_each: a.dokumente
+    as: d
+    source: "dokumente/{{ d.Datei }}"
+    file: "{{ a.Artikelnummer }}_{{ d.Datei }}"
+"""
+
+
+def test_files_of_a_batch_are_passed_on_beside_their_index(tmp_path: Path) -> None:
+    root = _install(tmp_path, batch_marker=False)
+    (root / "mappings" / "katalog.yaml").write_text(DOCS_MAPPING, encoding="utf-8")
+    pdf = b"%PDF-1.4 data sheet\n%%EOF\n"
+    with zipfile.ZipFile(root / "inbox" / "katalog_3.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("artikel.csv", ARTIKEL.encode("cp1252"))
+        zf.writestr("dokumente.csv", b"Artikelnummer;Datei;Titel\r\n10001;blatt.pdf;Datenblatt\r\n")
+        zf.writestr("dokumente/blatt.pdf", pdf)
+    assert _run(root) == (1, 0)
+    assert (root / "outbox" / "10001_blatt.pdf").read_bytes() == pdf
+    assert read_csv_rows(root / "outbox" / "dokumente_1.csv", "utf-8") == [
+        {"artikelnummer": "10001", "datei": "blatt.pdf", "titel": "Datenblatt"}]
+
+
+def test_a_document_the_batch_does_not_hold_is_named_in_the_quarantine_reason(tmp_path: Path) -> None:
+    root = _install(tmp_path, batch_marker=False)
+    (root / "mappings" / "katalog.yaml").write_text(DOCS_MAPPING, encoding="utf-8")
+    with zipfile.ZipFile(root / "inbox" / "katalog_4.zip", "w") as zf:
+        zf.writestr("artikel.csv", ARTIKEL.encode("cp1252"))
+        zf.writestr("dokumente.csv", b"Artikelnummer;Datei;Titel\r\n10001;fehlt.pdf;Datenblatt\r\n")
+    assert _run(root) == (0, 1)
+    reason = next((root / "quarantine" / "katalog").glob("*.reason.txt")).read_text(encoding="utf-8")
+    assert "fehlt.pdf" in reason and "record no. 1" in reason

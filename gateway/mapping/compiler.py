@@ -34,6 +34,7 @@ from .model import (
     CsvInput,
     CsvOutput,
     EmailOutput,
+    FileOutput,
     JsonInput,
     JsonLinesInput,
     JsonOutput,
@@ -214,6 +215,40 @@ class CompiledEmail:
 
 
 @dataclass
+class CompiledFiles:
+    """An output that passes files of a batch on, one per record or per ``for_each`` entry."""
+
+    spec: FileOutput
+    for_each: Callable[..., Any] | None
+    when: Callable[..., Any] | None
+    source: jinja2.Template
+    file_template: jinja2.Template
+    where: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def files_for(self, context: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        """(file in the batch, name at the destination) for one record."""
+        try:
+            entries = [None] if self.for_each is None else as_list(self.for_each(**context))
+            for entry in entries:
+                local = dict(context)
+                if self.for_each is not None:
+                    local[self.spec.as_] = entry
+                if self.when is not None and not self.when(**local):
+                    continue
+                source = self.source.render(local).strip()
+                if source:
+                    yield source, _output_file_name(self.file_template, local, self.where)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise _as_mapping_error(exc).located(mapping=self.where) from None
+
+
+@dataclass
 class CompiledTemplate:
     """An output rendered by a template file over all records of the input."""
 
@@ -280,7 +315,7 @@ class Mapping:
     doc: YamlDocument
     env: ImmutableSandboxedEnvironment
     key_template: jinja2.Template | None
-    outputs: list[CompiledOutput | CompiledTemplate | CompiledEmail]
+    outputs: list[CompiledOutput | CompiledTemplate | CompiledEmail | CompiledFiles]
     settings: dict[str, str] = field(default_factory=dict)
     skip_rules: list[tuple[Callable[..., Any], jinja2.Template, str]] = field(default_factory=list)
 
@@ -620,6 +655,23 @@ class _Compiler:
         return CompiledTemplate(spec=out, file_template=file_template, template=template,
                                 where=self.where((*base, "template")), schema=schema)
 
+    def file_output(self, index: int, out: FileOutput) -> CompiledFiles | None:
+        base: Loc = ("outputs", index)
+        if not isinstance(self.spec.input, BatchInput):
+            self.problems.append(self.doc.problem((*base, "format"),
+                                                  "a 'file' output passes on files of a batch: the input must be "
+                                                  "format: batch"))
+        names = {self.spec.input.as_, "record", "settings", "input"}
+        for_each = self.expression(out.for_each, (*base, "for_each"), names) if out.for_each else None
+        inner = names | ({out.as_} if out.for_each else set())
+        when = self.expression(out.when, (*base, "when"), inner) if out.when else None
+        source = self.template(out.source, (*base, "source"), inner)
+        file_template = self.template(out.file, (*base, "file"), inner)
+        if source is None or file_template is None:
+            return None
+        return CompiledFiles(spec=out, for_each=for_each, when=when, source=source, file_template=file_template,
+                             where=self.where(base))
+
     def email_output(self, index: int, out: EmailOutput) -> CompiledEmail | None:
         base: Loc = ("outputs", index)
         names = {self.spec.input.as_, "record", "settings", "input"}
@@ -770,10 +822,13 @@ def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path) -> Mapping
     key_template = None
     if spec.key is not None:
         key_template = compiler.template(spec.key.value, ("key", "value"), record_names)
-    outputs: list[CompiledOutput | CompiledTemplate | CompiledEmail] = []
+    outputs: list[CompiledOutput | CompiledTemplate | CompiledEmail | CompiledFiles] = []
     for i, out in enumerate(spec.outputs):
         if isinstance(out, TemplateOutput):
-            compiled: CompiledOutput | CompiledTemplate | CompiledEmail | None = compiler.template_output(i, out)
+            compiled: CompiledOutput | CompiledTemplate | CompiledEmail | CompiledFiles | None = (
+                compiler.template_output(i, out))
+        elif isinstance(out, FileOutput):
+            compiled = compiler.file_output(i, out)
         elif isinstance(out, EmailOutput):
             compiled = compiler.email_output(i, out)
         else:

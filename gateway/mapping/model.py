@@ -257,7 +257,23 @@ class EmailOutput(Strict):
     reply_to: str | None = None
 
 
-OutputSpec = Annotated[CsvOutput | JsonOutput | TemplateOutput | EmailOutput, Field(discriminator="format")]
+class FileOutput(Strict):
+    """Files of a batch passed on as they are (PDF data sheets, invoices): one per record, or one per
+    entry of ``for_each``; ``source`` names the file in the batch, ``file`` its name at the destination."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    format: Literal["file"]
+    to: str = "outbox"
+    for_each: str | None = None
+    as_: str = Field(default="item", alias="as", pattern=NAME_PATTERN)
+    when: str | None = None
+    source: str
+    file: str
+
+
+OutputSpec = Annotated[
+    CsvOutput | JsonOutput | TemplateOutput | EmailOutput | FileOutput, Field(discriminator="format")
+]
 RowOutput = CsvOutput | JsonOutput
 
 

@@ -57,6 +57,7 @@ from __future__ import annotations
 import contextlib
 import lzma
 import os
+import shutil
 import sqlite3
 import stat
 import struct
@@ -696,3 +697,24 @@ def _size(count: int) -> str:
         if count >= factor:
             return f"{count / factor:.1f} {unit}".replace(".0 ", " ")
     return f"{count} bytes"
+
+
+def copy_batch_file(path: Path, shown_as: str, name: str, target: Path,
+                    limits: BatchLimits = BatchLimits()) -> None:
+    """Copy the batch's file ``name`` (found like a table: by its name, case does not matter) to ``target``.
+
+    For outputs that pass files of a batch on (PDF data sheets, invoices): the same member
+    checks and unpacking limits as for tables apply.
+    """
+    with _open_batch(path, shown_as, limits) as batch:
+        member = batch.find(name)
+        if member is None:
+            raise ReadError(f"the batch has no file named {name!r}; it has: {_listing(batch.files)}",
+                            file=shown_as)
+        if isinstance(batch, _FolderBatch):
+            shutil.copyfile(batch.local_path(member, target), target)
+        else:
+            batch.local_path(member, target)
+    with open(target, "rb+") as fh:  # staged outputs are on disk before the journal commits them
+        os.fsync(fh.fileno())
+
