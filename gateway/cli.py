@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -401,6 +402,12 @@ def main() -> None:
         cli(standalone_mode=True)
     except GatewayError as exc:  # pragma: no cover - every command catches its own
         click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    except sqlite3.Error as exc:
+        # the journal cannot be opened or stays locked (a full disk, another program holding it)
+        click.echo(f"error: the journal (state/journal.sqlite) cannot be used: {exc}. Nothing was lost: "
+                   "inputs wait in their inbox or work folder; free disk space or stop the program holding "
+                   "the journal, then run again.", err=True)
         raise SystemExit(1) from None
 
 

@@ -231,6 +231,21 @@ def test_installation_disk_full_is_reported_plainly_and_recorded(tmp_path: Path,
     assert error is None or NO_SPACE in str(error) or "disk is full" in str(error), error
 
 
+def test_installation_disk_completely_full_at_start_is_reported_plainly(tmp_path: Path, mounts: Mounts) -> None:
+    install, feed, _ = full_installation_disk(tmp_path, mounts)
+    filler = fill(tmp_path / "disk", leave=0)  # the same filler, now up to the last byte
+    on_full_disk = run_once(install)
+    assert on_full_disk.returncode != 0
+
+    filler.unlink()
+    result = run_once(install)
+    assert result.returncode == 0, result.stderr
+    assert_all_delivered_once(install, feed)  # nothing lost, nothing twice
+
+    assert "Traceback" not in on_full_disk.stderr, on_full_disk.stderr[-2000:]
+    assert "journal" in on_full_disk.stderr, on_full_disk.stderr
+
+
 def test_service_outlives_a_full_disk_and_delivers_once_space_is_freed(tmp_path: Path, mounts: Mounts) -> None:
     install, feed, filler = full_installation_disk(tmp_path, mounts)
     log = tmp_path / "service.log"
@@ -371,14 +386,17 @@ def test_journal_locked_by_another_process_in_the_middle_of_a_run_it_waits_then_
 # Not covered: the machine's own clock jumping back, which puts ctimes in the future (needs faketime).
 
 
-def test_file_written_slowly_with_an_old_mtime_is_not_taken_before_it_is_complete(install: Install) -> None:
-    """A producer whose clock is a day behind writes a file in place, a piece every 0.15 s (settle: 1 s)."""
+@pytest.mark.parametrize("offset", [-86400, 86400], ids=["mtime-a-day-behind", "mtime-a-day-ahead"])
+def test_file_written_slowly_with_a_wrong_mtime_is_not_taken_before_it_is_complete(
+    install: Install, offset: int
+) -> None:
+    """A producer whose clock is a day off writes a file in place, a piece every 0.15 s (settle: 1 s)."""
     set_settle(install, 1.0)
     feed = feed_for(install)
     content = feed.orders(list(range(1, 13))).encode("utf-8")
     pieces = [content[i:i + 64] for i in range(0, len(content), 64)]
     path = install.inbox() / "slow.xml"
-    past = time.time() - 86400
+    stamp = time.time() + offset
     finish = threading.Event()
     written: list[int] = []
 
@@ -387,7 +405,7 @@ def test_file_written_slowly_with_an_old_mtime_is_not_taken_before_it_is_complet
             for n, piece in enumerate(pieces):
                 fh.write(piece if not finish.is_set() else b"".join(pieces[n:]))
                 fh.flush()
-                os.utime(fh.fileno(), (past, past))
+                os.utime(fh.fileno(), (stamp, stamp))
                 written.append(n)
                 if finish.is_set():
                     return
@@ -414,7 +432,7 @@ def test_file_written_slowly_with_an_old_mtime_is_not_taken_before_it_is_complet
     assert_all_delivered_once(install, feed)
 
 
-def test_file_with_an_mtime_a_few_seconds_ahead_is_taken_once_the_clock_has_passed_it(install: Install) -> None:
+def test_file_with_an_mtime_a_few_seconds_ahead_is_taken_without_waiting_for_it(install: Install) -> None:
     set_settle(install, 0.5)
     feed = feed_for(install)
     path = install.inbox() / feed.drop_orders("ahead.xml", [1, 2])
