@@ -117,6 +117,10 @@ def run(tmp_path: Path, flow: Flow, settings: dict[str, str] | None = None, **ta
     tables.setdefault("artikelgruppen", [{}])
     for name, defaults in DEFAULTS.items():
         _write_table(batch / f"{name}.csv", tables.get(name, []), defaults)
+    for document in tables.get("dokumente", []):  # the files the documents table names are in the batch
+        if document.get("Datei"):
+            (batch / document["Datei"]).parent.mkdir(parents=True, exist_ok=True)
+            (batch / document["Datei"]).write_bytes(b"%PDF-1.4 " + document["Datei"].encode() + b"\n%%EOF\n")
     (batch / "export.done").write_bytes(b"")
     info = {"id": 1, "name": batch.name, "stem": batch.name, "suffix": "", "received_at": "",
             "flow": "sol-catalog", "today": TODAY}
@@ -461,6 +465,7 @@ def test_tier_prices_relations_texts_and_documents(tmp_path: Path, flow: Flow) -
     assert [t["produktname"] for t in result.files["texte_fr"]] == ["Tasse"]
     assert result.files["dokumente"] == [{"artikelnummer": "1", "datei": "dokumente/1.pdf", "titel": "Datenblatt",
                                           "sprache": "de", "sortierung": "1"}]
+    assert result.raw["dokumente_dateien"] == b"%PDF-1.4 dokumente/1.pdf\n%%EOF\n"  # the PDF itself is passed on
 
 
 def test_an_unknown_kind_of_relation_stops_the_export(tmp_path: Path, flow: Flow) -> None:
