@@ -121,6 +121,16 @@ class SftpPartner(Strict):
     timeout: float = Field(default=15, gt=0)
 
 
+def _an_address(value: str, what: str) -> str:
+    """An e-mail address from gateway.yaml, refused when loading rather than at the first message."""
+    from .writers.email import address_problem
+
+    problem = address_problem(value, what)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class SmtpServer(Strict):
     host: str
     port: int = Field(default=587, ge=1, le=65535)
@@ -133,12 +143,7 @@ class SmtpServer(Strict):
     @field_validator("sender")
     @classmethod
     def _sender_is_an_address(cls, v: str) -> str:
-        from .writers.email import address_problem
-
-        problem = address_problem(v, "sender")
-        if problem:
-            raise ValueError(problem)
-        return v
+        return _an_address(v, "sender")
 
 
 class AlertsConfig(Strict):
@@ -147,13 +152,8 @@ class AlertsConfig(Strict):
 
     @field_validator("email")
     @classmethod
-    def _an_address(cls, v: str) -> str:
-        from .writers.email import address_problem
-
-        problem = address_problem(v, "alert address")
-        if problem:
-            raise ValueError(problem)
-        return v
+    def _alert_address(cls, v: str) -> str:
+        return _an_address(v, "alert address")
 
 
 class ScheduleConfig(Strict):
