@@ -9,52 +9,25 @@ breaks and is then done again, which is safe because every step is idempotent.
 
 from __future__ import annotations
 
-import posixpath
 import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ..errors import DeliveryError
-from ..sftp import SftpEndpoint
+from ..sftp import RemoteFolder, SftpEndpoint
 from .base import Destination, temp_name
 
 RenameMode = Literal["posix", "plain"]
 T = TypeVar("T")
 
 
-def remote_path(folder: str, name: str) -> str:
-    return posixpath.join(folder, name) if folder not in ("", ".") else name
-
-
-def _file_words(exc: OSError, path: str, folder: str) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return f"{path}: no such file or folder on the server (does the folder {folder!r} exist there?)"
-    if isinstance(exc, PermissionError):
-        return f"{path}: permission denied by the server"
-    return f"{path}: {exc.strerror or exc}"
-
-
-class SftpDestination(Destination):
+class SftpDestination(RemoteFolder, Destination):
     def __init__(self, endpoint: SftpEndpoint, folder: str, rename: RenameMode = "posix") -> None:
         if rename not in ("posix", "plain"):
             raise ValueError(f"rename must be 'posix' or 'plain', not {rename!r}")
         self.endpoint = endpoint
         self.folder = folder
         self.rename = rename
-
-    def describe(self) -> str:
-        return f"SFTP {self.endpoint.url(self.folder)}"
-
-    def _path(self, name: str) -> str:
-        return remote_path(self.folder, name)
-
-    def _run(self, what: str, path: str, step: Callable[[Any], T]) -> T:
-        try:
-            return self.endpoint.run(what, step)
-        except OSError as exc:
-            words = _file_words(exc, path, self.folder)
-            raise DeliveryError(f"{what} on {self.endpoint.describe()}: {words}") from None
 
     def _rename(self, sftp: Any, old: str, new: str) -> None:
         if self.rename == "posix":

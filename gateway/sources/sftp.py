@@ -30,9 +30,8 @@ from typing import Any, BinaryIO, TypeVar
 
 from ..destinations.base import temp_name
 from ..destinations.local import fsync_dir
-from ..destinations.sftp import remote_path
 from ..errors import DeliveryError
-from ..sftp import SftpEndpoint
+from ..sftp import RemoteFolder, SftpEndpoint, remote_path
 from .local import is_temporary_name
 
 log = logging.getLogger("gateway")
@@ -114,7 +113,9 @@ def _fetch(sftp: Any, remote: str, size: int, writer: _Writer, progress: Callabl
                 return done
 
 
-class SftpSource:
+class SftpSource(RemoteFolder):
+    folder_hint = False  # a file may vanish between a listing and its download
+
     def __init__(
         self,
         endpoint: SftpEndpoint,
@@ -135,24 +136,6 @@ class SftpSource:
         self.clock = clock
         self._seen: dict[str, _Seen] = {}
         self._refused: set[str] = set()  # unsafe names already reported
-
-    def describe(self) -> str:
-        return f"SFTP {self.endpoint.url(self.folder)}"
-
-    def _path(self, name: str) -> str:
-        return remote_path(self.folder, name)
-
-    def _run(self, what: str, path: str, step: Callable[[Any], T]) -> T:
-        try:
-            return self.endpoint.run(what, step)
-        except OSError as exc:
-            if isinstance(exc, FileNotFoundError):
-                words = "no such file or folder on the server"
-            elif isinstance(exc, PermissionError):
-                words = "permission denied by the server"
-            else:
-                words = str(exc.strerror or exc)
-            raise DeliveryError(f"{what} on {self.endpoint.describe()}: {path}: {words}") from None
 
     def _wanted(self, name: str) -> bool:
         if is_temporary_name(name):
