@@ -15,25 +15,12 @@ import argparse
 import io
 import random
 import shutil
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from products import child
-
-REPO = Path(__file__).resolve().parents[1]
-
-ENGINE = r'''
-import sys
-from pathlib import Path
-from gateway import Engine, load_installation
-inst = load_installation(Path(sys.argv[1]))
-summary = Engine(inst).run_once(inst.select([]), wait_for_settle=False)
-assert summary.done == 1, summary
-'''
+from harness import REPO, engine
 
 ARTIKEL = ("Mandant;Artikelnummer;Bezeichnung1;Bezeichnung2;Matchcode;Langtext;LangtextHTML;Artikelgruppe;"
            "Hauptartikelgruppe;Vaterartikelgruppe;Hersteller;HArtikelnummer;Steuerklasse;Basismengeneinheit;"
@@ -101,7 +88,7 @@ def main() -> None:
         size = (root / "inbox" / "sol-catalog" / "katalog_bench.zip").stat().st_size / 1e6
         print(f"{args.articles} articles × 3 variants, 3 warehouses (2 counted), 2 languages, 2 tiers: "
               f"ZIP {size:.0f} MB, generated in {time.perf_counter() - started:.0f} s")
-        seconds, peak = child(ENGINE, str(root / "gateway.yaml"))
+        seconds, peak = engine(root / "gateway.yaml")
         outputs = sorted((root / "outbox" / "sol-catalog").iterdir())
         total = sum(p.stat().st_size for p in outputs) / 1e6
         print(f"gateway engine (sol-catalog): {seconds:.1f} s, {args.articles / seconds:.0f} articles/s, "

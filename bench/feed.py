@@ -11,15 +11,15 @@ well-formedness check before release, fsync and atomic delivery.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-from products import child, generate
+from harness import REPO, child, engine_once
+from products import generate
 
-REPO = Path(__file__).resolve().parents[1]
+FEED = REPO / "bench" / "feed"
+
 
 BASELINE = r'''
 import csv, sys
@@ -37,29 +37,6 @@ with open(src, encoding="cp1252", newline="") as fin, etree.xmlfile(dst, encodin
                 el = etree.Element("gewicht", einheit=r["Gewichtseinheit"]); el.text = r["Gewicht"]; xf.write(el)
 '''
 
-ENGINE = r'''
-import sys
-from pathlib import Path
-from gateway import Engine, load_installation
-inst = load_installation(Path(sys.argv[1]))
-summary = Engine(inst).run_once(inst.select([]), wait_for_settle=False)
-assert summary.done == 1, summary
-'''
-
-
-def engine_once(work: Path, data: Path) -> tuple[float, float]:
-    root = work / f"inst-{time.monotonic_ns()}"
-    shutil.copytree(REPO / "bench" / "feed", root)
-    (root / "gateway.yaml").write_text(
-        "settle_seconds: 0\nflows:\n  feed:\n    mapping: mappings/feed.yaml\n"
-        "    source: {folder: inbox}\n    outbox: {folder: outbox}\n", encoding="utf-8")
-    (root / "inbox").mkdir()
-    shutil.copy(data, root / "inbox" / "artikel.csv")
-    result = child(ENGINE, str(root / "gateway.yaml"))
-    shutil.rmtree(root)
-    return result
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--articles", type=int, default=200_000)
@@ -73,7 +50,8 @@ def main() -> None:
         base, eng = [], []
         for _ in range(args.repeat):
             base.append(child(BASELINE, str(data), str(work / "feed.xml")))
-            eng.append(engine_once(work, data))
+            eng.append(engine_once(work, data, flow="feed", mapping=FEED / "mappings" / "feed.yaml",
+                                   input_name="artikel.csv", files=FEED))
         for label, runs in (("hand-written csv + lxml", base), ("gateway engine, template", eng)):
             secs = statistics.median(r[0] for r in runs)
             print(f"  {label:26s} {secs:6.2f} s  {args.articles / secs:9.0f} records/s  "

@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import resource
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO, child, engine_once
 
 BASELINE = r'''
 import csv, sys
@@ -61,15 +56,6 @@ with open(dst, "w", encoding="cp1252", newline="") as fh:
             del el.getparent()[0]
 '''
 
-ENGINE = r'''
-import sys
-from pathlib import Path
-from gateway import Engine, load_installation
-inst = load_installation(Path(sys.argv[1]))
-summary = Engine(inst).run_once(inst.select([]), wait_for_settle=False)
-assert summary.done == 1, summary
-'''
-
 NAMES = ["Müller", "Schäfer", "Weiß", "Groß", "Becker", "Hoffmann", "Öztürk", "Krüger"]
 
 
@@ -105,33 +91,6 @@ def generate(path: Path, orders: int, seed: int = 7) -> None:
         fh.write("</orders></result>\n")
 
 
-def child(code: str, *args: str) -> tuple[float, float]:
-    """Run ``code`` in a fresh interpreter; return (seconds, peak RSS in MB) of that child alone."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if proc.returncode:
-        sys.exit(proc.stderr)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the max over all of them: run the small ones first or read it per run
-    return elapsed, max(peak, before) / 1024
-
-
-def engine_once(work: Path, data: Path) -> tuple[float, float]:
-    root = work / f"inst-{time.monotonic_ns()}"
-    (root / "mappings").mkdir(parents=True)
-    shutil.copy(REPO / "mappings" / "rakuten-orders.yaml", root / "mappings")
-    (root / "gateway.yaml").write_text(
-        "settle_seconds: 0\nflows:\n  rakuten-orders:\n    mapping: mappings/rakuten-orders.yaml\n"
-        "    source: {folder: inbox}\n    outbox: {folder: outbox}\n", encoding="utf-8")
-    (root / "inbox").mkdir()
-    shutil.copy(data, root / "inbox" / "orders.xml")
-    result = child(ENGINE, str(root / "gateway.yaml"))
-    shutil.rmtree(root)
-    return result
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=50_000)
@@ -149,12 +108,13 @@ def main() -> None:
             t, m = child(BASELINE, str(data), str(work / "baseline.csv"))
             base_t.append(t)
             base_m = m
-            t, m = engine_once(work, data)
+            t, m = engine_once(work, data, flow="rakuten-orders", input_name="orders.xml",
+                               mapping=REPO / "mappings" / "rakuten-orders.yaml")
             eng_t.append(t)
             eng_m = m
         for label, times, mem in (("hand-written iterparse+csv", base_t, base_m), ("gateway engine", eng_t, eng_m)):
             med = statistics.median(times)
-            print(f"{label:28s} {med:6.2f} s  {args.orders / med:8.0f} orders/s  peak RSS {mem:5.0f} MB (max so far)")
+            print(f"{label:28s} {med:6.2f} s  {args.orders / med:8.0f} orders/s  peak RSS {mem:5.0f} MB")
         print(f"engine / baseline: {statistics.median(eng_t) / statistics.median(base_t):.2f}x")
 
 

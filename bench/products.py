@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO, child, engine_once
+
+MAPPING = REPO / "bench" / "products-mapping.yaml"
 HEADER = ("Mandant;Artikelnummer;Bezeichnung1;Bezeichnung2;Matchcode;Langtext;LangtextHTML;Artikelgruppe;"
           "Hauptartikelgruppe;Vaterartikelgruppe;Hersteller;HArtikelnummer;Steuerklasse;Basismengeneinheit;"
           "Verkaufsmengeneinheit;Gewicht;Gewichtseinheit;EANNummer;Stuecklistentyp;Variante;Artikelart;Aktiv;"
@@ -43,24 +41,6 @@ with open(src, encoding="cp1252", newline="") as fin, open(dst, "w", encoding="u
                     MWST[r["Steuerklasse"]], "1", "", "", "", "", "", r["Artikelgruppe"], "", "", "1"])
 '''
 
-ENGINE = r'''
-import sys
-from pathlib import Path
-from gateway import Engine, load_installation
-inst = load_installation(Path(sys.argv[1]))
-summary = Engine(inst).run_once(inst.select([]), wait_for_settle=False)
-assert summary.done == 1, summary
-'''
-
-TIME_AND_MEMORY = r'''
-import resource, runpy, sys, time
-start = time.perf_counter()
-sys.argv = [sys.argv[1], *sys.argv[2:]]
-exec(compile(open(sys.argv[0]).read(), sys.argv[0], "exec"), {"__name__": "__main__"})
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-'''
-
-
 def generate(path: Path, articles: int, seed: int = 11) -> None:
     rnd = random.Random(seed)
     makers = ["Müller & Söhne", "Weiß GmbH", "Öko-Gläser AG", "Groß & Klein", "Bäckerei-Bedarf"]
@@ -74,33 +54,6 @@ def generate(path: Path, articles: int, seed: int = 11) -> None:
                 f"{rnd.choice('1112')};Stk;Stk;0,{rnd.randint(100, 999)};kg;400638{n:07d};0;0;0;-1;-1;"
                 f"Becher kaufen;Becher aus Steingut;becher,kaffee;14.11.2026\r\n"
             )
-
-
-def child(code: str, *args: str) -> tuple[float, float]:
-    """Run ``code`` in a fresh interpreter; its own time (imports included) and peak RSS in MB."""
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
-        fh.write(code)
-    proc = subprocess.run([sys.executable, "-c", TIME_AND_MEMORY, fh.name, *args],
-                          capture_output=True, text=True, check=False)
-    Path(fh.name).unlink()
-    if proc.returncode:
-        sys.exit(proc.stderr)
-    seconds, mb = proc.stdout.split()[-2:]
-    return float(seconds), float(mb)
-
-
-def engine_once(work: Path, data: Path) -> tuple[float, float]:
-    root = work / f"inst-{time.monotonic_ns()}"
-    (root / "mappings").mkdir(parents=True)
-    shutil.copy(REPO / "bench" / "products-mapping.yaml", root / "mappings" / "products.yaml")
-    (root / "gateway.yaml").write_text(
-        "settle_seconds: 0\nflows:\n  products:\n    mapping: mappings/products.yaml\n"
-        "    source: {folder: inbox}\n    outbox: {folder: outbox}\n", encoding="utf-8")
-    (root / "inbox").mkdir()
-    shutil.copy(data, root / "inbox" / "artikel.csv")
-    result = child(ENGINE, str(root / "gateway.yaml"))
-    shutil.rmtree(root)
-    return result
 
 
 def main() -> None:
@@ -117,7 +70,8 @@ def main() -> None:
             runs: dict[str, list[tuple[float, float]]] = {"baseline": [], "engine": []}
             for _ in range(args.repeat):
                 runs["baseline"].append(child(BASELINE, str(data), str(work / "out.csv")))
-                runs["engine"].append(engine_once(work, data))
+                runs["engine"].append(engine_once(work, data, flow="products", mapping=MAPPING,
+                                                   input_name="artikel.csv"))
             for label, results in (("hand-written csv module", runs["baseline"]), ("gateway engine", runs["engine"])):
                 secs = statistics.median(r[0] for r in results)
                 mem = max(r[1] for r in results)

@@ -1,0 +1,71 @@
+"""What every bench shares: running code in a fresh interpreter, measured alone, and the engine
+on a throw-away installation with one flow.
+
+Each child reports its own time and peak RSS (``RUSAGE_SELF``), so a baseline and the engine
+run in the same process tree do not see each other's memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+ENGINE = r'''
+import sys
+from pathlib import Path
+from gateway import Engine, load_installation
+inst = load_installation(Path(sys.argv[1]))
+summary = Engine(inst).run_once(inst.select([]), wait_for_settle=False)
+assert summary.done == 1, summary
+'''
+
+TIME_AND_MEMORY = r'''
+import resource, sys, time
+start = time.perf_counter()
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+exec(compile(open(sys.argv[0]).read(), sys.argv[0], "exec"), {"__name__": "__main__"})
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+'''
+
+
+def child(code: str, *args: str) -> tuple[float, float]:
+    """Run ``code`` in a fresh interpreter; its own time (imports included) and peak RSS in MB."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(code)
+    proc = subprocess.run([sys.executable, "-c", TIME_AND_MEMORY, fh.name, *args],
+                          capture_output=True, text=True, check=False)
+    Path(fh.name).unlink()
+    if proc.returncode:
+        sys.exit(proc.stderr)
+    seconds, mb = proc.stdout.split()[-2:]
+    return float(seconds), float(mb)
+
+
+def engine(config: Path) -> tuple[float, float]:
+    """The real engine, `run --once` on the installation of ``config``, in a child of its own."""
+    return child(ENGINE, str(config))
+
+
+def engine_once(work: Path, data: Path, *, flow: str, mapping: Path, input_name: str,
+                files: Path | None = None) -> tuple[float, float]:
+    """One flow, ``data`` dropped into its inbox as ``input_name``; ``files`` (a folder) is copied in first."""
+    root = work / f"inst-{time.monotonic_ns()}"
+    if files is not None:
+        shutil.copytree(files, root)
+    (root / "mappings").mkdir(parents=True, exist_ok=True)
+    if mapping.resolve() != (root / "mappings" / f"{flow}.yaml").resolve():
+        shutil.copy(mapping, root / "mappings" / f"{flow}.yaml")
+    (root / "gateway.yaml").write_text(
+        f"settle_seconds: 0\nflows:\n  {flow}:\n    mapping: mappings/{flow}.yaml\n"
+        "    source: {folder: inbox}\n    outbox: {folder: outbox}\n", encoding="utf-8")
+    (root / "inbox").mkdir()
+    shutil.copy(data, root / "inbox" / input_name)
+    result = engine(root / "gateway.yaml")
+    shutil.rmtree(root)
+    return result
