@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import logging
 import os
@@ -53,7 +52,7 @@ from .destinations.sftp import SftpDestination
 from .errors import DeliveryError, InputError
 from .journal import InputRow, Journal, OutputRow, now
 from .sftp import SftpEndpoint
-from .sources.local import FolderSource, original_name, printable, work_name
+from .sources.local import FolderSource, original_name, printable, try_lock, work_name
 from .sources.sftp import SftpSource
 
 log = logging.getLogger("gateway")
@@ -331,15 +330,10 @@ class Engine:
 
     def handle(self, flow: Flow, work: Path, source: str | None = None, name: str | None = None) -> str | None:
         """Process the input at ``work`` if no other process holds it; return its final state."""
+        fd = try_lock(work)
+        if fd is None:
+            return None  # finished meanwhile, or another gateway process is working on it
         try:
-            fd = os.open(work, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return None  # another gateway process is working on it
             try:
                 if os.fstat(fd).st_ino != os.stat(work).st_ino:
                     return None

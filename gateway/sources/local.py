@@ -154,15 +154,10 @@ class FolderSource:
         replaces, never doubles, it.
         """
         target = work_dir / claimed.name[1:-len(CLAIM_SUFFIX)]
+        fd = try_lock(claimed)
+        if fd is None:
+            return False  # gone, or another process is copying it
         try:
-            fd = os.open(claimed, os.O_RDONLY)
-        except FileNotFoundError:
-            return False
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False  # another process is copying it
             if not claimed.exists():
                 return False
             temp = target.with_name("." + target.name + ".part")
@@ -186,6 +181,22 @@ class FolderSource:
         for claimed in leftovers:
             work_dir.mkdir(parents=True, exist_ok=True)
             self._copy_claimed(claimed, work_dir)
+
+
+def try_lock(path: Path) -> int | None:
+    """An open descriptor of ``path`` holding an exclusive lock, or ``None`` when the file is gone or
+    another process holds it. The lock dies with its process, which is what makes a crashed
+    owner's files free again; the caller closes the descriptor to release it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def work_name(name: str, limit: int = 180) -> str:
