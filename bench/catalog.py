@@ -12,13 +12,14 @@ memory must stay bounded however large the catalog is.
 from __future__ import annotations
 
 import argparse
-import io
+import contextlib
 import random
 import shutil
 import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import TextIO
 
 from harness import REPO, engine
 
@@ -29,10 +30,24 @@ ARTIKEL = ("Mandant;Artikelnummer;Bezeichnung1;Bezeichnung2;Matchcode;Langtext;L
 
 
 def generate(path: Path, articles: int, seed: int = 5) -> None:
+    """Write the tables one line at a time to files beside ``path``, then pack them: the bench's own
+    memory stays small whatever the size."""
     rnd = random.Random(seed)
-    tables: dict[str, io.StringIO] = {name: io.StringIO(newline="") for name in (
-        "artikel", "artikelgruppen", "varianten", "preise", "lager", "stuecklisten", "zubehoer", "texte",
-        "dokumente")}
+    folder = Path(tempfile.mkdtemp(dir=path.parent))
+    names = ("artikel", "artikelgruppen", "varianten", "preise", "lager", "stuecklisten", "zubehoer", "texte",
+             "dokumente")
+    with contextlib.ExitStack() as stack:
+        tables = {name: stack.enter_context(
+            (folder / f"{name}.csv").open("w", encoding="cp1252", errors="replace", newline=""))
+            for name in names}
+        _write(tables, articles, rnd)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in names:
+            zf.write(folder / f"{name}.csv", f"{name}.csv")
+    shutil.rmtree(folder)
+
+
+def _write(tables: dict[str, TextIO], articles: int, rnd: random.Random) -> None:
     tables["artikel"].write(ARTIKEL + "\r\n")
     tables["artikelgruppen"].write("Mandant;Artikelgruppe;Bezeichnung;Langbezeichnung;VaterArtikelgruppe;"
                                    "Hauptartikelgruppe;Gruppenebene;HatUntergruppen;Aktiv;Bild;MetaTitel;"
@@ -67,9 +82,6 @@ def generate(path: Path, articles: int, seed: int = 5) -> None:
                 tables["lager"].write(f"123;{nr};{v};{store};1;{rnd.randint(0, 40)};0\r\n")
         for lang, text in (("en", "Basic T-shirt"), ("fr", "T-shirt « Basic »")):
             tables["texte"].write(f"123;{nr};{lang};{text} {n};Coton;Soft shirt.;;\r\n")
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, buffer in tables.items():
-            zf.writestr(f"{name}.csv", buffer.getvalue().encode("cp1252", errors="replace"))
 
 
 def main() -> None:

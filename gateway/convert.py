@@ -77,6 +77,14 @@ class _OpenOutput:
         else:
             self.writer = JsonWriter(self.file, out.column_names, out.column_types, layout=spec.layout)
 
+    def write(self, context: dict[str, Any], record_name: str) -> None:
+        for row in self.out.rows_for(context):
+            self.writer.write(row, record_name)
+
+    def finish_all(self) -> list[StagedOutput]:
+        staged = self.finish()
+        return [staged] if staged is not None else []
+
     def finish(self) -> StagedOutput | None:
         """Close the file (flushed to disk); ``None`` (and no file) when it got no rows."""
         self.writer.close()
@@ -88,6 +96,46 @@ class _OpenOutput:
             return None
         return StagedOutput(output=self.out.name, destination=self.out.spec.to, name=self.name,
                             path=self.path, rows=self.writer.rows)
+
+
+MAX_SPLIT_FILES = 100  # files one output may be divided into by ``split_by`` (languages, countries)
+
+
+class _SplitOutput:
+    """An output with ``split_by``: one staged file per value, opened when its first row comes.
+
+    The files stay open to the end of the input, so the values must be few (languages,
+    countries, warehouses); a value that would open more than ``MAX_SPLIT_FILES`` is refused.
+    """
+
+    def __init__(self, out: CompiledOutput, stage: Path, base_context: dict[str, Any], stack: ExitStack) -> None:
+        self.out = out
+        self.stage = stage
+        self.base_context = base_context
+        self.stack = stack
+        self.files: dict[str, _OpenOutput] = {}
+
+    def write(self, context: dict[str, Any], record_name: str) -> None:
+        for value, row in self.out.split_rows_for(context):
+            handle = self.files.get(value)
+            if handle is None:
+                handle = self._open(value)
+            handle.writer.write(row, record_name)
+
+    def _open(self, value: str) -> _OpenOutput:
+        if len(self.files) >= MAX_SPLIT_FILES:
+            raise MappingError(
+                f"'split_by' would divide the output into more than {MAX_SPLIT_FILES} files; it is meant for "
+                "values with few possibilities, such as a language", field="split_by", value=value,
+                mapping=self.out.where)
+        name = self.out.file_name({**self.base_context, "split": value})
+        handle = _OpenOutput(self.out, self.stage.with_name(f"{self.stage.name}-{len(self.files)}"), name)
+        self.stack.callback(handle.file.close)
+        self.files[value] = handle
+        return handle
+
+    def finish_all(self) -> list[StagedOutput]:
+        return [staged for handle in self.files.values() for staged in handle.finish_all()]
 
 
 def convert(
@@ -124,12 +172,16 @@ def convert(
                 staged.path.unlink()
         return result
     with ExitStack() as stack:
-        per_input: list[_OpenOutput] = []
+        per_input: list[_OpenOutput | _SplitOutput] = []
         for i, out in row_outputs:
-            if out.spec.per == "input":
-                handle = _OpenOutput(out, stage_dir / f"{i:02d}-{out.name}", out.file_name(base_context))
-                stack.callback(handle.file.close)
-                per_input.append(handle)
+            if out.spec.per != "input":
+                continue
+            if out.split is not None:
+                per_input.append(_SplitOutput(out, stage_dir / f"{i:02d}-{out.name}", base_context, stack))
+                continue
+            handle = _OpenOutput(out, stage_dir / f"{i:02d}-{out.name}", out.file_name(base_context))
+            stack.callback(handle.file.close)
+            per_input.append(handle)
         per_record = [(i, o) for i, o in row_outputs if o.spec.per == "record"]
         clock = stack.enter_context(RecordClock(record_seconds))
         for index, record in enumerate(mapping.records(source, shown_as, stage_dir / ".reader"), start=1):
@@ -153,9 +205,8 @@ def convert(
                     seen.add(key)
                     result.keys.append(key)
                 record_name = mapping.describe(key, index)
-                for handle in per_input:
-                    for row in handle.out.rows_for(context):
-                        handle.writer.write(row, record_name)
+                for output in per_input:
+                    output.write(context, record_name)
                 for i, out in per_record:
                     result.outputs.extend(_one_record_output(out, context, stage_dir / f"{i:02d}-{out.name}-{index}",
                                                              record_name))
@@ -179,10 +230,8 @@ def convert(
             result.records += 1
             if on_record is not None:
                 on_record()
-        for handle in per_input:
-            finished = handle.finish()
-            if finished is not None:
-                result.outputs.append(finished)
+        for output in per_input:
+            result.outputs.extend(output.finish_all())
     if templates and result.records:
         for i, tout in templates:
             result.outputs.append(_render_output(
@@ -234,13 +283,11 @@ def _one_record_output(out: CompiledOutput, context: dict[str, Any], path: Path,
     """An output with ``per: record``: a file of its own for this record (none if it makes no rows)."""
     handle = _OpenOutput(out, path, out.file_name(context))
     try:
-        for row in out.rows_for(context):
-            handle.writer.write(row, record)
+        handle.write(context, record)
     except BaseException:
         handle.file.close()
         raise
-    staged = handle.finish()
-    return [staged] if staged is not None else []
+    return handle.finish_all()
 
 
 def _render_output(

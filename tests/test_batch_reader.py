@@ -561,3 +561,14 @@ def test_memory_stays_flat_for_a_large_catalog(tmp_path: Path) -> None:
           f"database {database / MiB:.0f} MiB")
     assert peak < 30 * MiB
     assert elapsed < 20
+
+
+def test_text_methods_are_quick_but_format_still_goes_through_the_sandbox(catalog: Path, tmp_path: Path) -> None:
+    env = make_environment({})
+    names = collect(catalog, tmp_path, lambda a: env.from_string(
+        "{{ a.Bezeichnung1.split(' ') | first | upper }}|{{ a.Artikelnummer.partition('0')[2] }}").render(a=a))
+    assert names[0] == "KAFFEEBECHER|001"
+    for source in ("{{ '{0.__class__}'.format(a) }}", "{{ '{Artikelnummer.__class__}'.format_map(a) }}",
+                   "{{ a.Bezeichnung1.__class__ }}", "{{ a.to_plain() }}"):
+        with pytest.raises((SecurityError, TypeError)):
+            collect(catalog, tmp_path, lambda a, s=source: env.from_string(s).render(a=a))  # type: ignore[misc]

@@ -131,9 +131,12 @@ def run(tmp_path: Path, flow: Flow, settings: dict[str, str] | None = None, **ta
     result = Result(skipped=[s["reason"] for s in conversion.skipped])
     for staged in conversion.outputs:
         data = staged.path.read_bytes()
-        result.raw[staged.output] = data
+        output = staged.output
+        if output == "texte":  # one file per language: texte_en_…, texte_fr_…
+            output = "_".join(staged.name.split("_")[:2])
+        result.raw[output] = data
         if staged.name.endswith(".csv"):
-            result.files[staged.output] = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""),
+            result.files[output] = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""),
                                                               delimiter=";"))
     return result
 
@@ -381,6 +384,24 @@ def test_variants_become_a_parent_row_and_one_row_per_active_variant(tmp_path: P
     assert result.files["staffelpreise"] == [{"artikelnummer": "T-RT-L", "ab_menge": "5", "preis": "19.00"}]
 
 
+def test_a_variant_without_prices_of_its_own_gets_the_articles_tiers(tmp_path: Path, flow: Flow) -> None:
+    result = _variants(tmp_path, flow, preise=[
+        price("T", "19,90"), price("T", "18,50", AbMenge="10"), price("T", "17,00", AbMenge="50"),
+        price("T", "21,90", AuspraegungID="2"), price("T", "19,00", AuspraegungID="2", AbMenge="5"),
+        price("T", "20,00", AuspraegungID="3", AbMenge="5")])  # 3 is inactive
+    assert [(r["artikelnummer"], r["ab_menge"], r["preis"]) for r in result.files["staffelpreise"]] == [
+        ("T-BL-M", "10", "18.50"), ("T-BL-M", "50", "17.00"),  # blue has no price of its own: the article's tiers
+        ("T-RT-L", "5", "19.00"),  # red has prices of its own: only its own tier
+    ]
+
+
+def test_a_variant_with_its_own_price_but_no_tier_gets_no_tier_of_the_article(tmp_path: Path, flow: Flow) -> None:
+    result = _variants(tmp_path, flow, preise=[
+        price("T", "19,90"), price("T", "18,50", AbMenge="10"), price("T", "21,90", AuspraegungID="2"),
+        price("T", "19,90", AuspraegungID="1", ListeID="20", AbMenge="5")])  # blue: a tier of another list only
+    assert [(r["artikelnummer"], r["ab_menge"]) for r in result.files["staffelpreise"]] == [("T-BL-M", "10")]
+
+
 def test_a_variant_takes_its_own_promotion_or_else_the_articles(tmp_path: Path, flow: Flow) -> None:
     promo = {"ListeID": "7", "IstAktion": "-1", "GueltigVon": "01.11.2026", "GueltigBis": "30.11.2026"}
     result = _variants(tmp_path, flow, preise=[
@@ -466,6 +487,18 @@ def test_tier_prices_relations_texts_and_documents(tmp_path: Path, flow: Flow) -
     assert result.files["dokumente"] == [{"artikelnummer": "1", "datei": "dokumente/1.pdf", "titel": "Datenblatt",
                                           "sprache": "de", "sortierung": "1"}]
     assert result.raw["dokumente_dateien"] == b"%PDF-1.4 dokumente/1.pdf\n%%EOF\n"  # the PDF itself is passed on
+
+
+def test_each_language_in_the_texts_gets_its_own_file_without_a_change_to_the_mapping(
+        tmp_path: Path, flow: Flow) -> None:
+    result = run(
+        tmp_path, flow, artikel=[{"Artikelnummer": "1"}], preise=[price("1")],
+        texte=[{"Artikelnummer": "1", "Sprache": "it", "Bezeichnung1": "Tazza"},
+               {"Artikelnummer": "1", "Sprache": "EN", "Bezeichnung1": "Mug"},
+               {"Artikelnummer": "1", "Sprache": "", "Bezeichnung1": "ohne Sprache"}],  # no language: no file
+    )
+    texts = {name: [t["produktname"] for t in rows] for name, rows in result.files.items() if name.startswith("texte")}
+    assert texts == {"texte_it": ["Tazza"], "texte_en": ["Mug"]}
 
 
 def test_an_unknown_kind_of_relation_stops_the_export(tmp_path: Path, flow: Flow) -> None:

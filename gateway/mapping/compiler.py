@@ -119,6 +119,30 @@ class CompiledRow:
     when: Callable[..., Any] | None
     block: Block  # the columns that differ from row to row
     where: str
+    and_for_each: Callable[..., Any] | None = None
+    and_as: str = "item2"
+
+    def entries(self, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The names each row of this kind sees: the record's, plus the loop entries."""
+        if self.for_each is None:
+            yield dict(context)
+            return
+        for entry in self._list(self.for_each, context, "for_each"):
+            local = dict(context)
+            local[self.as_] = entry
+            if self.and_for_each is None:
+                yield local
+                continue
+            for inner in self._list(self.and_for_each, local, "and_for_each"):
+                both = dict(local)
+                both[self.and_as] = inner
+                yield both
+
+    def _list(self, expression: Callable[..., Any], context: dict[str, Any], field: str) -> list[Any]:
+        try:
+            return as_list(expression(**context))
+        except Exception as exc:
+            raise _as_mapping_error(exc).located(field=field, mapping=self.where) from None
 
 
 @dataclass
@@ -128,6 +152,7 @@ class CompiledOutput:
     where: str
     rows: list[CompiledRow]
     record_block: Block  # the columns that are the same in every row of a record
+    split: jinja2.Template | None = None  # ``split_by``: which file of the output a row goes to
 
     @property
     def name(self) -> str:
@@ -146,18 +171,30 @@ class CompiledOutput:
 
     def rows_for(self, context: dict[str, Any]) -> Iterator[list[str]]:
         """The rows one record produces, numbered across all kinds of row (``row_number``)."""
+        for _, values in self._rows(context):
+            yield values
+
+    def split_rows_for(self, context: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
+        """The rows of one record, each with the value of ``split_by`` that chooses its file."""
+        split = self.split
+        for local, values in self._rows(context):
+            value = ""
+            if split is not None:
+                try:
+                    value = split.render(local).strip()
+                except Exception as exc:
+                    raise _as_mapping_error(exc).located(field="split_by", mapping=self.where) from None
+                if not value:
+                    raise MappingError("the value that chooses this row's file ('split_by') came out empty; "
+                                       "leave such rows out with 'when'", field="split_by", mapping=self.where)
+            yield value, values
+
+    def _rows(self, context: dict[str, Any]) -> Iterator[tuple[dict[str, Any], list[str]]]:
         counter = itertools.count(1)
         shared: list[str] | None = None
         width = len(self.spec.columns)
         for row in self.rows:
-            try:
-                entries = [None] if row.for_each is None else as_list(row.for_each(**context))
-            except Exception as exc:
-                raise _as_mapping_error(exc).located(field="for_each", mapping=row.where) from None
-            for entry in entries:
-                local = dict(context)
-                if row.for_each is not None:
-                    local[row.as_] = entry
+            for local in row.entries(context):
                 if row.when is not None:
                     try:
                         keep = row.when(**local)
@@ -173,7 +210,7 @@ class CompiledOutput:
                 values = list(shared)
                 for pos, value in zip(row.block.positions, row.block.render(local), strict=True):
                     values[pos] = value
-                yield values
+                yield local, values
 
 
 @dataclass
@@ -718,12 +755,18 @@ class _Compiler:
         base: Loc = ("outputs", index)
         record_names = {self.spec.input.as_, "record", "settings", "input"}
         file_names = {"settings", "input"} | (record_names if out.per == "record" else set())
+        if out.split_by is not None:
+            file_names.add("split")
+            if "split" not in self._names_used(out.file):
+                self.problems.append(self.doc.problem(
+                    (*base, "file"), "with 'split_by' the file name must contain {{ split }} "
+                    "(the value that chooses the file), or every file would get the same name"))
         file_template = self.template(out.file, (*base, "file"), file_names)
         rows: list[CompiledRow] = []
         record_level = self._record_level_columns(out)
         position = {name: i for i, name in enumerate(out.columns)}
         shared_columns: list[CompiledColumn] = []
-        row_level_names = {"row_number"} | {row.as_ for row in out.rows if row.for_each is not None}
+        row_level_names = {"row_number"} | _loop_names(out)
         for name in record_level:
             compiled = self.column(name, out.columns[name], (*base, "columns", name), record_names | row_level_names)
             if compiled is not None:
@@ -735,6 +778,10 @@ class _Compiler:
             if row.for_each is not None:
                 for_each = self.expression(row.for_each, (*row_loc, "for_each"), record_names)
                 names.add(row.as_)
+            and_for_each = None
+            if row.and_for_each is not None:
+                and_for_each = self.expression(row.and_for_each, (*row_loc, "and_for_each"), set(names))
+                names.add(row.and_as)
             when = self.expression(row.when, (*row_loc, "when"), names - {"row_number"}) if row.when else None
             for extra in row.columns:
                 if extra not in out.columns:
@@ -753,14 +800,24 @@ class _Compiler:
                     columns.append(compiled)
             rows.append(CompiledRow(
                 for_each=for_each, as_=row.as_, when=when, block=self._block(columns, position),
-                where=self.where(row_loc),
+                where=self.where(row_loc), and_for_each=and_for_each, and_as=row.and_as,
             ))
+        split = None
+        if out.split_by is not None:
+            every_name = record_names | {"row_number"} | _loop_names(out)
+            split = self.template(out.split_by, (*base, "split_by"), every_name)
         if file_template is None or self.problems:
             return None
         return CompiledOutput(
             spec=out, file_template=file_template, where=self.where((*base, "file")), rows=rows,
-            record_block=self._block(shared_columns, position),
+            record_block=self._block(shared_columns, position), split=split,
         )
+
+    def _names_used(self, source: str) -> set[str]:
+        try:
+            return set(meta.find_undeclared_variables(self.env.parse(source)))
+        except jinja2.TemplateSyntaxError:
+            return set()  # reported where the template is compiled
 
     def _block(self, columns: list[CompiledColumn], position: dict[str, int]) -> Block:
         fast = [compile_fast(self.env, c.spec.value) for c in columns]
@@ -771,7 +828,7 @@ class _Compiler:
     def _record_level_columns(self, out: CsvOutput | JsonOutput) -> list[str]:
         """Output columns that no kind of row overrides and that use nothing row-specific."""
         overridden = {name for row in out.rows for name in row.columns}
-        row_names = {"row_number"} | {row.as_ for row in out.rows if row.for_each is not None}
+        row_names = {"row_number"} | _loop_names(out)
         shared = []
         for name, spec in out.columns.items():
             if name in overridden:
@@ -784,6 +841,12 @@ class _Compiler:
             if not used & row_names:
                 shared.append(name)
         return shared
+
+
+def _loop_names(out: CsvOutput | JsonOutput) -> set[str]:
+    """The names the kinds of row give their loop entries (``as``, ``and_as``)."""
+    names = {row.as_ for row in out.rows if row.for_each is not None}
+    return names | {row.and_as for row in out.rows if row.and_for_each is not None}
 
 
 def _make_lookup(name: str, table: Lookup, values: dict[str, str]) -> Callable[[Any], str]:

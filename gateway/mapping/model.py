@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -137,12 +137,26 @@ ColumnSpec = str | Column
 
 
 class RowSpec(Strict):
-    """A kind of row: one per entry of ``for_each`` (or one per record), if ``when`` holds."""
+    """A kind of row: one per entry of ``for_each`` (or one per record), if ``when`` holds.
+
+    ``and_for_each`` repeats the row once more for each of its entries inside each entry of
+    ``for_each`` (each variant × each tier price): two lists, without a program.
+    """
 
     for_each: str | None = None
     as_: str = Field(default="item", alias="as", pattern=NAME_PATTERN)
+    and_for_each: str | None = None
+    and_as: str = Field(default="item2", pattern=NAME_PATTERN)
     when: str | None = None
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _inner_needs_outer(self) -> RowSpec:
+        if self.and_for_each is not None and self.for_each is None:
+            raise ValueError("'and_for_each' repeats rows inside 'for_each'; give 'for_each' first")
+        if self.and_for_each is not None and self.and_as == self.as_:
+            raise ValueError(f"'as' and 'and_as' are both '{self.as_}'; give them different names")
+        return self
 
 
 class Lookup(Strict):
@@ -180,8 +194,14 @@ class CsvOutput(Strict):
     line_end: Literal["crlf", "lf"] = "crlf"
     unencodable: Literal["error", "replace"] = "error"  # replace: a character the encoding lacks becomes '?'
     per: Literal["input", "record"] = "input"  # one file per input, or one per record
+    split_by: str | None = None  # a template: rows with another value go to another file ({{ split }} in "file")
     columns: dict[str, ColumnSpec]
     rows: list[RowSpec] = Field(default_factory=lambda: [RowSpec()])
+
+    @model_validator(mode="after")
+    def _split_per_input(self) -> CsvOutput:
+        _check_split(self.split_by, self.per)
+        return self
 
     @field_validator("encoding")
     @classmethod
@@ -205,12 +225,23 @@ class JsonOutput(Strict):
     format: Literal["json"]
     layout: Literal["array", "lines"] = "array"
     per: Literal["input", "record"] = "input"
+    split_by: str | None = None
     columns: dict[str, ColumnSpec]
     rows: list[RowSpec] = Field(default_factory=lambda: [RowSpec()])
+
+    @model_validator(mode="after")
+    def _split_per_input(self) -> JsonOutput:
+        _check_split(self.split_by, self.per)
+        return self
 
     @property
     def encoding(self) -> str:
         return "utf-8"
+
+
+def _check_split(split_by: str | None, per: str) -> None:
+    if split_by is not None and per != "input":
+        raise ValueError("'split_by' divides the rows of an input among files; it does not go with 'per: record'")
 
 
 class TemplateOutput(Strict):
