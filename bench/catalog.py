@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -33,21 +34,21 @@ def generate(path: Path, articles: int, seed: int = 5) -> None:
     """Write the tables one line at a time to files beside ``path``, then pack them: the bench's own
     memory stays small whatever the size."""
     rnd = random.Random(seed)
-    folder = Path(tempfile.mkdtemp(dir=path.parent))
     names = ("artikel", "artikelgruppen", "varianten", "preise", "lager", "stuecklisten", "zubehoer", "texte",
              "dokumente")
-    with contextlib.ExitStack() as stack:
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp, contextlib.ExitStack() as stack:
+        folder = Path(tmp)
         tables = {name: stack.enter_context(
             (folder / f"{name}.csv").open("w", encoding="cp1252", errors="replace", newline=""))
             for name in names}
         _write(tables, articles, rnd)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in names:
-            zf.write(folder / f"{name}.csv", f"{name}.csv")
-    shutil.rmtree(folder)
+        stack.close()
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name in names:
+                zf.write(folder / f"{name}.csv", f"{name}.csv")
 
 
-def _write(tables: dict[str, TextIO], articles: int, rnd: random.Random) -> None:
+def _write(tables: Mapping[str, TextIO], articles: int, rnd: random.Random) -> None:
     tables["artikel"].write(ARTIKEL + "\r\n")
     tables["artikelgruppen"].write("Mandant;Artikelgruppe;Bezeichnung;Langbezeichnung;VaterArtikelgruppe;"
                                    "Hauptartikelgruppe;Gruppenebene;HatUntergruppen;Aktiv;Bild;MetaTitel;"

@@ -68,14 +68,18 @@ class _OpenOutput:
         self.file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in finish()/ExitStack
         spec = out.spec
         self.writer: CsvWriter | JsonWriter
-        if isinstance(spec, CsvOutput):
-            self.writer = CsvWriter(
-                self.file, out.column_names, encoding=spec.encoding, delimiter=spec.delimiter,
-                header=spec.header, line_end="\r\n" if spec.line_end == "crlf" else "\n",
-                replace_unencodable=spec.unencodable == "replace",
-            )
-        else:
-            self.writer = JsonWriter(self.file, out.column_names, out.column_types, layout=spec.layout)
+        try:
+            if isinstance(spec, CsvOutput):
+                self.writer = CsvWriter(
+                    self.file, out.column_names, encoding=spec.encoding, delimiter=spec.delimiter,
+                    header=spec.header, line_end="\r\n" if spec.line_end == "crlf" else "\n",
+                    replace_unencodable=spec.unencodable == "replace",
+                )
+            else:
+                self.writer = JsonWriter(self.file, out.column_names, out.column_types, layout=spec.layout)
+        except BaseException:
+            self.file.close()  # the header could not be written: nobody else holds the file yet
+            raise
 
     def write(self, context: dict[str, Any], record_name: str) -> None:
         for row in self.out.rows_for(context):
@@ -237,9 +241,10 @@ def convert(
             result.outputs.append(_render_output(
                 mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}", input_info, settings,
                 skipped_records, record_seconds))
-    names = [o.name for o in result.outputs]
+    # Compared without case: on a Windows share or a Mac folder texte_EN.csv and texte_en.csv are one file.
+    names = [o.name.casefold() for o in result.outputs]
     if len(set(names)) != len(names):
-        doubled = sorted({n for n in names if names.count(n) > 1})
+        doubled = sorted({o.name for o in result.outputs if names.count(o.name.casefold()) > 1})
         raise InputError(f"several outputs of this input would get the same file name ({', '.join(doubled[:3])}); "
                          "make the 'file' names differ (per-record outputs need the record in the name)",
                          file=shown_as)

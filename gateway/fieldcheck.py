@@ -60,9 +60,13 @@ def _templates(flow: Flow) -> Iterator[tuple[str, Loc]]:
             continue
         for name, col in out.columns.items():
             yield (col.value if isinstance(col, Column) else col), ("outputs", i, "columns", name)
+        if out.split_by:
+            yield out.split_by, ("outputs", i, "split_by")
         for j, row in enumerate(out.rows):
             if row.for_each:
                 yield "{{ " + row.for_each + " }}", ("outputs", i, "rows", j, "for_each")
+            if row.and_for_each:
+                yield "{{ " + row.and_for_each + " }}", ("outputs", i, "rows", j, "and_for_each")
             if row.when:
                 yield "{{ " + row.when + " }}", ("outputs", i, "rows", j, "when")
             for name, col in row.columns.items():
@@ -75,6 +79,7 @@ def _record_names(flow: Flow) -> set[str]:
     for out in spec.outputs:
         if not isinstance(out, (TemplateOutput, EmailOutput, FileOutput)):
             names |= {row.as_ for row in out.rows if row.for_each}
+            names |= {row.and_as for row in out.rows if row.and_for_each}
     return names
 
 

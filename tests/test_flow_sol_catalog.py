@@ -21,6 +21,7 @@ from gateway import Engine, GatewayError, load_installation
 from gateway.cli import cli
 from gateway.config import Flow
 from gateway.convert import convert
+from gateway.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "sol-catalog"
@@ -495,7 +496,8 @@ def test_each_language_in_the_texts_gets_its_own_file_without_a_change_to_the_ma
         tmp_path, flow, artikel=[{"Artikelnummer": "1"}], preise=[price("1")],
         texte=[{"Artikelnummer": "1", "Sprache": "it", "Bezeichnung1": "Tazza"},
                {"Artikelnummer": "1", "Sprache": "EN", "Bezeichnung1": "Mug"},
-               {"Artikelnummer": "1", "Sprache": "", "Bezeichnung1": "ohne Sprache"}],  # no language: no file
+               {"Artikelnummer": "1", "Sprache": "", "Bezeichnung1": "ohne Sprache"},  # no language: no file
+               {"Artikelnummer": "1", "Sprache": " ", "Bezeichnung1": "auch ohne"}],
     )
     texts = {name: [t["produktname"] for t in rows] for name, rows in result.files.items() if name.startswith("texte")}
     assert texts == {"texte_it": ["Tazza"], "texte_en": ["Mug"]}
@@ -539,3 +541,12 @@ def test_an_export_without_a_sendable_article_gives_no_files(tmp_path: Path, flo
     result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1", "Aktiv": "0"}], preise=[price("1")])
     assert result.raw == {}
     assert result.skipped == ["article 1 is not an active sales article"]
+
+
+def test_a_language_code_that_cannot_be_in_a_file_name_stops_the_export_naming_the_article(
+        tmp_path: Path, flow: Flow) -> None:
+    with pytest.raises(InputError) as caught:
+        run(tmp_path, flow, artikel=[{"Artikelnummer": "1"}, {"Artikelnummer": "2"}], preise=[price("1"), price("2")],
+            texte=[{"Artikelnummer": "2", "Sprache": "pt/BR", "Bezeichnung1": "Caneca"}])
+    message = str(caught.value)
+    assert "article no. 2" in message and "plain name without folders" in message and "pt/br" in message, message

@@ -101,3 +101,15 @@ def test_check_warns_about_a_field_the_example_input_never_has(gw: Install) -> N
 def test_check_is_silent_when_every_field_occurs_in_the_example(gw: Install) -> None:
     result = gw.cli("check")
     assert result.exit_code == 0 and "warning" not in result.output
+
+
+def test_check_warns_about_a_field_of_the_second_loop_entry(gw: Install) -> None:
+    text = _mapping(gw).read_text(encoding="utf-8")
+    row = "      - for_each: order.items.item   # one row per ordered article\n        as: item\n"
+    assert row in text
+    _mapping(gw).write_text(text.replace(row, row + "        and_for_each: \"[order.client]\"\n        and_as: kunde\n"
+                                         "        when: kunde.citty or true\n"), encoding="utf-8")
+    result = gw.cli("check")
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.output.splitlines() if "warning" in ln]
+    assert len(lines) == 1 and "the field 'citty' does not occur" in lines[0], lines

@@ -98,11 +98,6 @@ def test_and_for_each_without_for_each_is_refused_with_the_line(tmp_path: Path) 
     assert problems[0].startswith("mappings/m.yaml:13:"), problems  # the row
 
 
-def test_and_as_must_differ_from_as(tmp_path: Path) -> None:
-    problems = check_problems(tmp_path, NESTED.replace("and_as: s", "and_as: v"))
-    assert len(problems) == 1 and "'as' and 'and_as' are both 'v'" in problems[0], problems
-
-
 TEXTE = (
     "nr;sprache;name\r\n"
     "A1;en;Mug\r\n"
@@ -187,3 +182,46 @@ def test_split_by_does_not_go_with_per_record(tmp_path: Path) -> None:
 def test_split_by_is_checked_for_unknown_names(tmp_path: Path) -> None:
     problems = check_problems(tmp_path, SPLIT.replace("t.sprache | lower", "x.sprache"))
     assert len(problems) == 1 and "unknown name 'x'" in problems[0], problems
+
+
+def test_split_by_may_only_use_names_every_kind_of_row_has(tmp_path: Path) -> None:
+    second_kind = "      - for_each: '[1]'\n        as: x\n"
+    text = SPLIT.replace("      - when: t.sprache\n", "      - when: t.sprache\n" + second_kind)
+    text = text.replace("t.sprache | lower", "x")
+    problems = check_problems(tmp_path, text)
+    assert len(problems) == 1 and "unknown name 'x'" in problems[0] and ":6:" in problems[0], problems
+
+
+def test_an_error_in_split_by_names_the_split_by_line(tmp_path: Path) -> None:
+    root = run(tmp_path, SPLIT.replace("t.sprache | lower", "t.sprache | decimal"), "texte.csv", TEXTE)
+    (entry,) = journal(root)
+    assert entry["state"] == "failed"
+    assert "split_by" in str(entry["error"]) and "m.yaml:6" in str(entry["error"]).replace("f.yaml", "m.yaml"), (
+        entry["error"])
+
+
+@pytest.mark.parametrize("name", ["row_number", "a", "settings", "input", "v"])
+def test_a_loop_name_that_would_hide_another_name_is_refused(tmp_path: Path, name: str) -> None:
+    problems = check_problems(tmp_path, NESTED.replace("and_as: s", f"and_as: {name}"))
+    assert any(f"'and_as: {name}' would hide the name '{name}'" in p for p in problems), problems
+    assert any(p.startswith("mappings/m.yaml:17:") for p in problems), problems
+
+
+def test_an_as_that_would_hide_the_record_is_refused(tmp_path: Path) -> None:
+    problems = check_problems(tmp_path, NESTED.replace("as: v\n", "as: a\n"))
+    assert any("'as: a' would hide the name 'a'" in p for p in problems), problems
+
+
+def test_a_column_name_the_output_encoding_cannot_hold_is_a_check_problem(tmp_path: Path) -> None:
+    text = SPLIT.replace("    format: csv\n", "    format: csv\n    encoding: ascii\n").replace(", name:", ", größe:")
+    problems = check_problems(tmp_path, text)
+    assert len(problems) == 1 and "'größe' cannot be written in ascii (the character 'ö')" in problems[0], problems
+
+
+def test_split_values_that_differ_only_in_case_are_refused_as_one_file_name(tmp_path: Path) -> None:
+    root = run(tmp_path, SPLIT.replace("t.sprache | lower", "t.sprache"), "texte.csv", TEXTE)
+    (entry,) = journal(root)
+    assert entry["state"] == "failed"
+    assert "texte_EN_1.csv" in str(entry["error"]) and "texte_en_1.csv" in str(entry["error"]), entry["error"]
+    assert not (root / "outbox").exists() or not list((root / "outbox").iterdir())
+    assert not [p for p in (root / "state").rglob("*") if p.is_file() and "texte" in p.name]  # nothing left staged

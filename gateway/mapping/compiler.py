@@ -153,6 +153,7 @@ class CompiledOutput:
     rows: list[CompiledRow]
     record_block: Block  # the columns that are the same in every row of a record
     split: jinja2.Template | None = None  # ``split_by``: which file of the output a row goes to
+    split_where: str = ""
 
     @property
     def name(self) -> str:
@@ -183,10 +184,10 @@ class CompiledOutput:
                 try:
                     value = split.render(local).strip()
                 except Exception as exc:
-                    raise _as_mapping_error(exc).located(field="split_by", mapping=self.where) from None
+                    raise _as_mapping_error(exc).located(field="split_by", mapping=self.split_where) from None
                 if not value:
                     raise MappingError("the value that chooses this row's file ('split_by') came out empty; "
-                                       "leave such rows out with 'when'", field="split_by", mapping=self.where)
+                                       "leave such rows out with 'when'", field="split_by", mapping=self.split_where)
             yield value, values
 
     def _rows(self, context: dict[str, Any]) -> Iterator[tuple[dict[str, Any], list[str]]]:
@@ -771,17 +772,31 @@ class _Compiler:
             compiled = self.column(name, out.columns[name], (*base, "columns", name), record_names | row_level_names)
             if compiled is not None:
                 shared_columns.append(compiled)
+        if isinstance(out, CsvOutput) and out.header and out.unencodable == "error":
+            for name in out.columns:
+                try:
+                    name.encode(out.encoding)
+                except UnicodeEncodeError as exc:
+                    self.problems.append(self.doc.problem(
+                        (*base, "columns", name), f"the column name '{name}' cannot be written in {out.encoding} "
+                        f"(the character '{name[exc.start]}'); rename the column or choose another encoding"))
+        every_row_knows: set[str] | None = None  # the names all kinds of row have: what split_by may use
         for j, row in enumerate(out.rows):
             row_loc: Loc = (*base, "rows", j)
             names = set(record_names) | {"row_number"}
             for_each = None
             if row.for_each is not None:
                 for_each = self.expression(row.for_each, (*row_loc, "for_each"), record_names)
+                self._loop_name(row.as_, "as", (*row_loc, "as" if "as" in row.model_fields_set else "for_each"),
+                                names)
                 names.add(row.as_)
             and_for_each = None
             if row.and_for_each is not None:
                 and_for_each = self.expression(row.and_for_each, (*row_loc, "and_for_each"), set(names))
+                self._loop_name(row.and_as, "and_as", (*row_loc, "and_as" if "and_as" in row.model_fields_set
+                                                       else "and_for_each"), names)
                 names.add(row.and_as)
+            every_row_knows = names if every_row_knows is None else every_row_knows & names
             when = self.expression(row.when, (*row_loc, "when"), names - {"row_number"}) if row.when else None
             for extra in row.columns:
                 if extra not in out.columns:
@@ -804,14 +819,20 @@ class _Compiler:
             ))
         split = None
         if out.split_by is not None:
-            every_name = record_names | {"row_number"} | _loop_names(out)
-            split = self.template(out.split_by, (*base, "split_by"), every_name)
+            split = self.template(out.split_by, (*base, "split_by"), every_row_knows or set(record_names))
         if file_template is None or self.problems:
             return None
         return CompiledOutput(
             spec=out, file_template=file_template, where=self.where((*base, "file")), rows=rows,
             record_block=self._block(shared_columns, position), split=split,
+            split_where=self.where((*base, "split_by")),
         )
+
+    def _loop_name(self, name: str, key: str, loc: Loc, taken: set[str]) -> None:
+        """A loop's name must not hide the record, settings, input, row_number or the other loop's entry."""
+        if name in taken:
+            self.problems.append(self.doc.problem(
+                loc, f"'{key}: {name}' would hide the name '{name}' that is already known here; choose another name"))
 
     def _names_used(self, source: str) -> set[str]:
         try:

@@ -154,8 +154,6 @@ class RowSpec(Strict):
     def _inner_needs_outer(self) -> RowSpec:
         if self.and_for_each is not None and self.for_each is None:
             raise ValueError("'and_for_each' repeats rows inside 'for_each'; give 'for_each' first")
-        if self.and_for_each is not None and self.and_as == self.as_:
-            raise ValueError(f"'as' and 'and_as' are both '{self.as_}'; give them different names")
         return self
 
 
