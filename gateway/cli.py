@@ -32,6 +32,7 @@ from .engine import Engine, Progress, RunSummary, mail_settings
 from .errors import ConfigError, GatewayError, InputError
 from .golden import EXAMPLE_DATE
 from .journal import Journal
+from .mapping.model import BatchInput, FileOutput
 
 err_console = Console(stderr=True)
 
@@ -295,14 +296,15 @@ def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None
 
 @cli.command()
 @click.argument("flow")
-@click.argument("input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("input_file", type=click.Path(exists=True, path_type=Path))
 @click.option("--save", "save_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write the outputs, byte for byte, into this folder (for golden examples).")
 @click.pass_obj
 def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> None:
     """Convert one file and print the output(s); no inbox, outbox or journal is touched.
 
-    The file is converted as input number 1, as golden examples are.
+    The file is converted as input number 1, as golden examples are. A flow that reads a
+    batch also takes the batch's folder.
     """
     inst = obj.installation()
     try:
@@ -311,6 +313,10 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
+    if input_file.is_dir() and not isinstance(selected.mapping.spec.input, BatchInput):
+        click.echo(f"error: {input_file} is a folder; flow '{flow}' reads single files "
+                   f"({selected.mapping.spec.input.format}), only a batch flow takes a folder", err=True)
+        raise SystemExit(2)
     info = input_info(1, input_file.name, flow, "", EXAMPLE_DATE.date())
     with tempfile.TemporaryDirectory(prefix="gateway-preview-") as tmp:
         try:
@@ -321,9 +327,14 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
             raise SystemExit(1) from None
         specs = {o.name: o.spec for o in selected.mapping.outputs}
         for staged in result.outputs:
-            encoding = getattr(specs[staged.output], "encoding", "utf-8")
-            click.echo(f"==> {staged.name} ({staged.rows} rows, {encoding}) <==", err=True)
-            click.echo(staged.path.read_bytes().decode(encoding), nl=False)
+            spec = specs[staged.output]
+            if isinstance(spec, FileOutput):  # a PDF or image passed on as it is: not text to print
+                click.echo(f"==> {staged.name} (a file of the input passed on as it is, "
+                           f"{staged.path.stat().st_size:,} bytes) <==", err=True)
+            else:
+                encoding = getattr(spec, "encoding", "utf-8")
+                click.echo(f"==> {staged.name} ({staged.rows} rows, {encoding}) <==", err=True)
+                click.echo(staged.path.read_bytes().decode(encoding, errors="replace"), nl=False)
             if save_dir is not None:
                 save_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(staged.path, save_dir / staged.name)

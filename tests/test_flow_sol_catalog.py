@@ -175,6 +175,36 @@ def _unpack(archive: Path, folder: Path) -> None:
             target.write_bytes(zf.read(info))
 
 
+def test_preview_names_a_binary_document_without_printing_it_and_saves_it_byte_for_byte(tmp_path: Path) -> None:
+    config = _install(tmp_path / "gw")
+    batch = tmp_path / "katalog_binary"
+    _unpack(EXAMPLES / "sample" / "input" / "katalog_sample.zip", batch)
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF\n"  # not UTF-8
+    (batch / "dokumente" / "10001_datenblatt.pdf").write_bytes(pdf)
+    saved = tmp_path / "saved"
+    result = CliRunner().invoke(cli, ["--config", str(config), "preview", "sol-catalog", str(batch), "--save",
+                                      str(saved)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"==> 10001_datenblatt.pdf (a file of the input passed on as it is, {len(pdf):,} bytes) <==" in result.output
+    assert "%PDF" not in result.output
+    assert (saved / "10001_datenblatt.pdf").read_bytes() == pdf
+    assert (saved / "texte_en_katalog_binary_1.csv").exists() and (saved / "texte_fr_katalog_binary_1.csv").exists()
+
+
+def test_preview_refuses_a_folder_for_a_flow_that_reads_single_files(tmp_path: Path) -> None:
+    config = _install(tmp_path / "gw")
+    text = config.read_text(encoding="utf-8")
+    (tmp_path / "gw" / "mappings" / "orders.yaml").write_text(
+        'input: { format: csv }\noutputs:\n  - { name: x, file: x.csv, format: csv, columns: { a: "1" } }\n',
+        encoding="utf-8")
+    config.write_text(text + "  orders:\n    mapping: mappings/orders.yaml\n    source: { folder: inbox/orders }\n"
+                      "    outbox: { folder: outbox/orders }\n", encoding="utf-8")
+    (tmp_path / "gw" / "inbox" / "orders").mkdir(parents=True)
+    result = CliRunner().invoke(cli, ["--config", str(config), "preview", "orders", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is a folder; flow 'orders' reads single files (csv), only a batch flow takes a folder" in result.output
+
+
 def test_the_sample_as_a_folder_in_the_inbox_gives_the_golden_files(tmp_path: Path) -> None:
     config = _install(tmp_path / "gw")
     batch = tmp_path / "gw" / "inbox" / "sol-catalog" / "katalog_sample"
