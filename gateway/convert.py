@@ -193,6 +193,7 @@ def convert(
             key = None
             clock.start()
             try:
+                mapping.define(context)
                 key = mapping.key_of(context)
                 reason = mapping.skip_reason(context)
                 if reason is None and key is not None:

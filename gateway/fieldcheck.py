@@ -52,6 +52,8 @@ def _templates(flow: Flow) -> Iterator[tuple[str, Loc]]:
     spec = flow.mapping.spec
     if spec.key is not None:
         yield spec.key.value, ("key", "value")
+    for name, source in spec.define.items():
+        yield "{{ " + source + " }}", ("define", name)
     for i, rule in enumerate(spec.skip):
         yield "{{ " + rule.when + " }}", ("skip", i, "when")
         yield rule.reason, ("skip", i, "reason")

@@ -326,3 +326,45 @@ def test_as_list_quotes_at_most_forty_characters_of_the_text() -> None:
     with pytest.raises(MappingError) as err:
         as_list("x" * 100)
     assert err.value.message == f"expected a list of entries to repeat over, got the text {'x' * 40!r}"
+
+
+def test_text_methods_on_an_empty_field_give_an_empty_field() -> None:
+    from gateway.mapping.templating import make_environment
+
+    env = make_environment({})
+    source = ("[{{ a.Lager.split(',') | length }}|{{ a.Lager.strip().upper() }}|"
+              "{% for x in a.Lager.split(',') %}x{% endfor %}]")
+    assert env.from_string(source).render(a=Record({"Lager": MISSING})) == "[0||]"
+    assert env.from_string(source).render(a=Record({"Lager": " hl,al "})) == "[2|HL,AL|xx]"
+
+
+def _rows(*periods: tuple[str, str]) -> list[Record]:
+    return [Record({"n": str(i), "GueltigVon": von or MISSING, "GueltigBis": bis or MISSING})
+            for i, (von, bis) in enumerate(periods)]
+
+
+def test_valid_on_keeps_the_rows_whose_period_holds_the_day_both_ends_included() -> None:
+    from gateway.mapping.values import valid_on
+
+    rows = _rows(("01.11.2026", "30.11.2026"), ("27.11.2026", "27.11.2026"), ("28.11.2026", ""),
+                 ("", "26.11.2026"), ("", ""), ("2026-11-01", "2026-11-27"))
+    assert [r.n for r in valid_on(rows, "2026-11-27")] == ["0", "1", "4", "5"]
+    assert [r.n for r in valid_on(rows, "28.11.2026")] == ["0", "2", "4"]
+
+
+def test_valid_on_takes_a_filters_result_and_other_field_names() -> None:
+    from gateway.mapping.templating import make_environment
+
+    env = make_environment({})
+    rows = [Record({"Typ": "A", "Von": "01.12.2026", "Bis": MISSING}),
+            Record({"Typ": "A", "Von": MISSING, "Bis": MISSING})]
+    source = "{{ rows | selectattr('Typ', 'equalto', 'A') | valid_on('2026-11-27', 'Von', 'Bis') | length }}"
+    assert env.from_string(source).render(rows=rows) == "1"
+
+
+def test_valid_on_refuses_a_date_it_cannot_read_naming_it() -> None:
+    from gateway.mapping.values import valid_on
+
+    with pytest.raises(MappingError) as caught:
+        valid_on(_rows(("31.02.2026", "")), "2026-11-27")
+    assert "expected a date like 2026-11-27 or 27.11.2026" in str(caught.value) and "31.02.2026" in str(caught.value)

@@ -332,9 +332,15 @@ def _apply_rules(col: CompiledColumn, value: str) -> str:
     return value
 
 
+class DefinitionFailed(jinja2.UndefinedError):
+    """A ``define`` value that could not be computed for the record is used."""
+
+
 def _as_mapping_error(exc: BaseException) -> InputError:
     if isinstance(exc, InputError):
         return exc
+    if isinstance(exc, DefinitionFailed):
+        return MappingError(exc.message or "a defined value could not be computed")
     if isinstance(exc, jinja2.UndefinedError):
         return MappingError(f"the mapping uses something that does not exist: {exc.message}")
     if isinstance(exc, SecurityError):
@@ -356,6 +362,23 @@ class Mapping:
     outputs: list[CompiledOutput | CompiledTemplate | CompiledEmail | CompiledFiles]
     settings: dict[str, str] = field(default_factory=dict)
     skip_rules: list[tuple[Callable[..., Any], jinja2.Template, str]] = field(default_factory=list)
+    defines: list[tuple[str, Callable[..., Any], str]] = field(default_factory=list)  # name, expression, where
+
+    def define(self, context: dict[str, Any]) -> None:
+        """Add the mapping's ``define`` values for this record to ``context``.
+
+        A value that cannot be computed for this record (the first price of an article that
+        has none) is not an error yet: the record may be skipped, or the value never used.
+        It becomes one, naming the definition and why, where a template uses it.
+        """
+        for name, expression, where in self.defines:
+            try:
+                context[name] = expression(**context)
+            except Exception as exc:  # kept, and raised where the value is used
+                reason = str(_as_mapping_error(exc))  # with the value, where the error names one
+                context[name] = jinja2.StrictUndefined(
+                    hint=f"'{name}' (defined at {where}) could not be computed for this record: {reason}",
+                    exc=DefinitionFailed)
 
     def __post_init__(self) -> None:
         self._fast_key = compile_fast(self.env, self.spec.key.value) if self.spec.key is not None else None
@@ -593,8 +616,27 @@ class _Compiler:
                     self.problems.append(self.doc.problem(("input", "relations", table, field_name, "table"),
                                                           f"there is no table '{rel.table}' (tables: {known})"))
 
+    def record_names(self) -> set[str]:
+        """The names every per-record template knows: the record, settings, input and the defined values."""
+        return {self.spec.input.as_, "record", "settings", "input", *self.spec.define}
+
+    def defines(self) -> list[tuple[str, Callable[..., Any], str]]:
+        known = {self.spec.input.as_, "record", "settings", "input"}
+        compiled = []
+        for name, source in self.spec.define.items():
+            loc: Loc = ("define", name)
+            if name in known or name == "row_number":
+                self.problems.append(self.doc.problem(
+                    loc, f"'{name}' is already a name here; choose another name for this value"))
+                continue
+            expression = self.expression(source, loc, known)
+            known.add(name)
+            if expression is not None:
+                compiled.append((name, expression, self.where(loc)))
+        return compiled
+
     def skip_rules(self) -> list[tuple[Callable[..., Any], jinja2.Template, str]]:
-        names = {self.spec.input.as_, "record", "settings", "input"}
+        names = self.record_names()
         rules = []
         for i, rule in enumerate(self.spec.skip):
             when = self.expression(rule.when, ("skip", i, "when"), names)
@@ -699,7 +741,7 @@ class _Compiler:
             self.problems.append(self.doc.problem((*base, "format"),
                                                   "a 'file' output passes on files of a batch: the input must be "
                                                   "format: batch"))
-        names = {self.spec.input.as_, "record", "settings", "input"}
+        names = self.record_names()
         for_each = self.expression(out.for_each, (*base, "for_each"), names) if out.for_each else None
         inner = names | ({out.as_} if out.for_each else set())
         when = self.expression(out.when, (*base, "when"), inner) if out.when else None
@@ -712,7 +754,7 @@ class _Compiler:
 
     def email_output(self, index: int, out: EmailOutput) -> CompiledEmail | None:
         base: Loc = ("outputs", index)
-        names = {self.spec.input.as_, "record", "settings", "input"}
+        names = self.record_names()
         file_template = self.template(out.file, (*base, "file"), names)
         when = self.expression(out.when, (*base, "when"), names) if out.when else None
         recipient = self.template(out.recipient, (*base, "recipient"), names)
@@ -754,7 +796,7 @@ class _Compiler:
 
     def output(self, index: int, out: CsvOutput | JsonOutput) -> CompiledOutput | None:
         base: Loc = ("outputs", index)
-        record_names = {self.spec.input.as_, "record", "settings", "input"}
+        record_names = self.record_names()
         file_names = {"settings", "input"} | (record_names if out.per == "record" else set())
         if out.split_by is not None:
             file_names.add("split")
@@ -902,7 +944,8 @@ def _one_per_place(problems: list[Problem]) -> list[Problem]:
 
 def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path) -> Mapping:
     compiler = _Compiler(spec, doc, root)
-    record_names = {spec.input.as_, "record", "settings", "input"}
+    defines = compiler.defines()
+    record_names = {spec.input.as_, "record", "settings", "input"}  # the key comes before the defined values
     key_template = None
     if spec.key is not None:
         key_template = compiler.template(spec.key.value, ("key", "value"), record_names)
@@ -929,5 +972,5 @@ def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path) -> Mapping
         raise ConfigError(_one_per_place(compiler.problems))
     return Mapping(
         spec=spec, shown_as=doc.path, doc=doc, env=compiler.env, key_template=key_template,
-        outputs=outputs, settings=dict(spec.settings), skip_rules=skip_rules,
+        outputs=outputs, settings=dict(spec.settings), skip_rules=skip_rules, defines=defines,
     )

@@ -8,6 +8,7 @@ change, the lookup tables, and for each output file its columns and rows.
 from __future__ import annotations
 
 import codecs
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -310,7 +311,18 @@ class MappingSpec(Strict):
     description: str = ""
     input: InputSpec
     key: KeySpec | None = None
+    # Names for values computed once per record (in this order, each may use the ones before),
+    # for everything below except the key: "shop_preise: a.preise | selectattr(…) | list".
+    define: dict[str, str] = Field(default_factory=dict)
     skip: list[SkipRule] = Field(default_factory=list)
     settings: dict[str, str] = Field(default_factory=dict)
     lookups: dict[str, Lookup] = Field(default_factory=dict)
     outputs: list[OutputSpec] = Field(min_length=1)
+
+    @field_validator("define")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"'{name}' cannot be a name: use letters, digits and '_', not starting with a digit")
+        return v

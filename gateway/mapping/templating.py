@@ -111,6 +111,7 @@ def make_environment(
             "number": number,
             "date": values.format_date,
             "join_nonempty": join_nonempty,
+            "valid_on": values.valid_on,
         }
     )
     return env

@@ -17,9 +17,16 @@ from ..errors import MappingError
 
 
 class _Missing:
-    """A field the input does not have: renders as empty text, is false, has no fields."""
+    """A field the input does not have: renders as empty text, is false, has no fields.
+
+    Calling it (``a.Lager.split(',')`` on an empty column) gives it back: an empty field
+    split, stripped or lowered is still empty, and loops over it run zero times.
+    """
 
     __slots__ = ()
+
+    def __call__(self, *args: object, **kwargs: object) -> _Missing:
+        return self
 
     def __str__(self) -> str:
         return ""
@@ -221,3 +228,23 @@ def format_date(value: Any, fmt: str = "dd.mm.yyyy") -> str:
     """Format a date with a pattern of ``dd mm yyyy HH MM SS`` (``dd.mm.yyyy`` by default)."""
     moment = to_datetime(value)
     return moment.strftime(_TOKEN_RE.sub(lambda m: _TOKENS[m.group(0)], fmt.replace("%", "%%")))
+
+
+def valid_on(rows: Any, day: Any, start: str = "GueltigVon", end: str = "GueltigBis") -> list[Any]:
+    """The rows whose validity period holds ``day``: ``start`` ≤ day ≤ ``end``, both days included,
+    an empty date open (SOL's GueltigVon/GueltigBis of prices and promotions).
+
+    Dates may be written 27.11.2026 or 2026-11-27; a date that is neither stops the record
+    with the value named, since a promotion guessed valid is worse than one not sent.
+    """
+    when = to_datetime(day).date()
+    plain = isinstance(rows, (Record, str, list, tuple)) or rows is MISSING or rows is None
+    kept = []
+    for row in (as_list(rows) if plain else list(rows)):  # a filter's result is a generator
+        first, last = row[start], row[end]
+        if first and to_datetime(first).date() > when:
+            continue
+        if last and to_datetime(last).date() < when:
+            continue
+        kept.append(row)
+    return kept
