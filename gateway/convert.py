@@ -19,7 +19,7 @@ from .errors import InputError, MappingError
 from .mapping.compiler import CompiledEmail, CompiledFiles, CompiledOutput, CompiledTemplate, Mapping
 from .mapping.model import CsvOutput
 from .mapping.values import Record
-from .readers.batch import copy_batch_file
+from .readers.batch import BatchDatabase, copy_batch_file
 from .sources.local import safe_stem
 from .timelimit import DEFAULT_SECONDS, RecordClock, RecordTimeout
 from .writers.csv import CsvWriter
@@ -155,6 +155,27 @@ def convert(
     record_seconds: float = DEFAULT_SECONDS,
 ) -> Conversion:
     """Convert ``source`` into staged files in ``stage_dir``; raise ``InputError`` for a bad input."""
+    database = BatchDatabase()  # a batch's tables, loaded once for every pass over it
+    try:
+        return _convert(mapping, source, shown_as, stage_dir, input_info, settings, key_delivered, on_record,
+                        mail, record_seconds, database)
+    finally:
+        database.close()
+
+
+def _convert(
+    mapping: Mapping,
+    source: Path,
+    shown_as: str,
+    stage_dir: Path,
+    input_info: dict[str, Any],
+    settings: dict[str, str],
+    key_delivered: Callable[[str], int | None],
+    on_record: Callable[[], None] | None,
+    mail: MailSettings | None,
+    record_seconds: float,
+    database: BatchDatabase,
+) -> Conversion:
     result = Conversion()
     seen: set[str] = set()
     skipped_records: set[int] = set()
@@ -168,7 +189,7 @@ def convert(
         # Only templates, nothing to decide per record first: one pass, the template's own.
         for i, tout in templates:
             staged = _render_output(mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}",
-                                    input_info, settings, skipped_records, record_seconds)
+                                    input_info, settings, skipped_records, record_seconds, database)
             result.records = max(result.records, staged.rows)
             if staged.rows:
                 result.outputs.append(staged)
@@ -188,7 +209,7 @@ def convert(
             per_input.append(handle)
         per_record = [(i, o) for i, o in row_outputs if o.spec.per == "record"]
         clock = stack.enter_context(RecordClock(record_seconds))
-        for index, record in enumerate(mapping.records(source, shown_as, stage_dir / ".reader"), start=1):
+        for index, record in enumerate(mapping.records(source, shown_as, stage_dir / ".reader", database), start=1):
             context = mapping.context(record, input_info, settings)
             key = None
             clock.start()
@@ -241,7 +262,7 @@ def convert(
         for i, tout in templates:
             result.outputs.append(_render_output(
                 mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}", input_info, settings,
-                skipped_records, record_seconds))
+                skipped_records, record_seconds, database))
     # Compared without case: on a Windows share or a Mac folder texte_EN.csv and texte_en.csv are one file.
     names = [o.name.casefold() for o in result.outputs]
     if len(set(names)) != len(names):
@@ -306,11 +327,13 @@ def _render_output(
     settings: dict[str, str],
     skipped: set[int],
     record_seconds: float = DEFAULT_SECONDS,
+    database: BatchDatabase | None = None,
 ) -> StagedOutput:
     """A template output: a second streamed pass over the input, leaving out the skipped records."""
 
     def records() -> Iterator[tuple[str, Any]]:
-        for index, record in enumerate(mapping.records(source, shown_as, path.parent / f".reader-{out.name}"), start=1):
+        work = path.parent / f".reader-{out.name}"
+        for index, record in enumerate(mapping.records(source, shown_as, work, database), start=1):
             if index not in skipped:
                 context = mapping.context(record, input_info, settings)
                 clock.start()

@@ -21,6 +21,7 @@ from gateway.mapping.templating import make_environment
 from gateway.mapping.values import MISSING, Record
 from gateway.readers import batch as batch_module
 from gateway.readers.batch import (
+    BatchDatabase,
     BatchLimits,
     BatchRecord,
     MiB,
@@ -572,5 +573,61 @@ def test_text_methods_are_quick_but_format_still_goes_through_the_sandbox(catalo
                    "{{ a.Bezeichnung1.__class__ }}", "{{ a._fields }}"):
         with pytest.raises(SecurityError):
             collect(catalog, tmp_path, lambda a, s=source: env.from_string(s).render(a=a))  # type: ignore[misc]
-    with pytest.raises(TypeError):  # a record's methods are not reachable: to_plain is an empty field here
-        collect(catalog, tmp_path, lambda a: env.from_string("{{ a.to_plain() }}").render(a=a))
+    # a record's methods are not reachable: to_plain is a field the row does not have, empty
+    assert collect(catalog, tmp_path, lambda a: env.from_string("[{{ a.to_plain() }}]").render(a=a))[0] == "[]"
+
+
+# --- a second pass over the same batch --------------------------------------------------------------
+
+
+def _stock(a: Any) -> list[tuple[str, str]]:
+    return [(v.Variantenartikelnummer, str(sum(int(x.Bestand) for x in v.lager))) for v in a.varianten]
+
+
+def test_a_second_pass_with_the_kept_database_loads_nothing_again_and_reads_the_same(
+        catalog: Path, tmp_path: Path) -> None:
+    keep = BatchDatabase()
+    try:
+        first = [(a.Artikelnummer, _stock(a)) for a in read_batch_records(
+            catalog, catalog.name, tables=TABLES, records="artikel", relations=RELATIONS,
+            work_dir=tmp_path / "first", keep=keep)]
+        again = [(a.Artikelnummer, _stock(a)) for a in read_batch_records(
+            catalog, catalog.name, tables=TABLES, records="artikel", relations=RELATIONS,
+            work_dir=tmp_path / "second", keep=keep)]
+        assert again == first and any(stock for _, stock in first)
+        assert not (tmp_path / "second").exists()  # no unpacking, no second database
+    finally:
+        keep.close()
+
+
+def test_relations_of_a_finished_pass_are_closed_even_when_the_database_is_kept(
+        catalog: Path, tmp_path: Path) -> None:
+    keep = BatchDatabase()
+    try:
+        records = list(read_batch_records(catalog, catalog.name, tables=TABLES, records="artikel",
+                                          relations=RELATIONS, work_dir=tmp_path / "w", keep=keep))
+        with pytest.raises(RuntimeError, match="read to the end"):
+            _ = records[0].lager
+        second = read_batch_records(catalog, catalog.name, tables=TABLES, records="artikel", relations=RELATIONS,
+                                    work_dir=tmp_path / "w", keep=keep)
+        record = next(iter(second))
+        assert record.lager  # the new pass reads relations
+        with pytest.raises(RuntimeError, match="read to the end"):
+            _ = records[1].lager  # the old pass's records still do not
+    finally:
+        keep.close()
+
+
+def test_another_plan_or_batch_gets_a_database_of_its_own(catalog: Path, tmp_path: Path) -> None:
+    keep = BatchDatabase()
+    try:
+        list(read_batch_records(catalog, catalog.name, tables=TABLES, records="artikel", relations=RELATIONS,
+                                work_dir=tmp_path / "first", keep=keep))
+        fewer = {"artikel": {"lager": RELATIONS["artikel"]["lager"]}}
+        stock = [len(a.lager) for a in read_batch_records(
+            catalog, catalog.name, tables=TABLES, records="artikel", relations=fewer,
+            work_dir=tmp_path / "other", keep=keep)]
+        assert any(stock)
+        assert (tmp_path / "other").exists()  # loaded on its own
+    finally:
+        keep.close()

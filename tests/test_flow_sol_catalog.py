@@ -580,3 +580,10 @@ def test_a_language_code_that_cannot_be_in_a_file_name_stops_the_export_naming_t
             texte=[{"Artikelnummer": "2", "Sprache": "pt/BR", "Bezeichnung1": "Caneca"}])
     message = str(caught.value)
     assert "article no. 2" in message and "plain name without folders" in message and "pt/br" in message, message
+
+
+def test_the_category_file_reads_the_tables_loaded_for_the_product_files(tmp_path: Path, flow: Flow) -> None:
+    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1"}], preise=[price("1")])
+    assert "kategorien" in result.raw
+    assert list(tmp_path.glob("stage-*/.reader/batch-*"))  # the first pass loaded the batch …
+    assert not list(tmp_path.glob("stage-*/.reader-kategorien"))  # … and the template pass did not again

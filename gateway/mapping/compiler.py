@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import meta, nodes
@@ -45,6 +45,9 @@ from .model import (
 )
 from .templating import make_environment
 from .values import MISSING, Record, as_list
+
+if TYPE_CHECKING:
+    from ..readers.batch import BatchDatabase
 
 SEP = "\x1f"  # ASCII unit separator: never part of real text; values containing it take the slow path
 
@@ -383,18 +386,21 @@ class Mapping:
     def __post_init__(self) -> None:
         self._fast_key = compile_fast(self.env, self.spec.key.value) if self.spec.key is not None else None
 
-    def records(self, path: Path, shown_as: str, work_dir: Path | None = None) -> Iterator[Record]:
+    def records(self, path: Path, shown_as: str, work_dir: Path | None = None,
+                keep: BatchDatabase | None = None) -> Iterator[Record]:
         """The input's records, streamed by the reader its ``input.format`` names (grouped if asked).
 
-        ``work_dir`` is a private folder for readers that need room (a batch's join database).
+        ``work_dir`` is a private folder for readers that need room (a batch's join database);
+        ``keep`` holds a batch's database for a further pass over the same input.
         """
-        records = self._read(path, shown_as, work_dir)
+        records = self._read(path, shown_as, work_dir, keep)
         if self.spec.input.group_by:
             records = group_records(records, self.spec.input.group_by, shown_as, self.spec.input.label)
         return _naming_the_file(records, shown_as)
 
     @staticmethod
-    def _read_batch(spec: BatchInput, path: Path, shown_as: str, work_dir: Path | None) -> Iterator[Record]:
+    def _read_batch(spec: BatchInput, path: Path, shown_as: str, work_dir: Path | None,
+                    keep: BatchDatabase | None) -> Iterator[Record]:
         from ..readers.batch import Relation, TableSpec, read_batch_records
 
         tables = {name: TableSpec(file=t.file, encoding=t.encoding, delimiter=t.delimiter,
@@ -404,7 +410,7 @@ class Mapping:
                      for table, fields in spec.relations.items()}
         if work_dir is not None:
             yield from read_batch_records(path, shown_as, tables=tables, records=spec.records,
-                                          relations=relations, work_dir=work_dir)
+                                          relations=relations, work_dir=work_dir, keep=keep)
             return
         import tempfile
 
@@ -422,10 +428,11 @@ class Mapping:
                 raise _as_mapping_error(exc).located(field="skip", mapping=where) from None
         return None
 
-    def _read(self, path: Path, shown_as: str, work_dir: Path | None) -> Iterator[Record]:
+    def _read(self, path: Path, shown_as: str, work_dir: Path | None,
+              keep: BatchDatabase | None = None) -> Iterator[Record]:
         spec = self.spec.input
         if isinstance(spec, BatchInput):
-            return self._read_batch(spec, path, shown_as, work_dir)
+            return self._read_batch(spec, path, shown_as, work_dir, keep)
         if isinstance(spec, XmlInput):
             from ..readers.xml import read_xml_records
 

@@ -39,8 +39,10 @@ Limits and behaviour worth knowing:
 * the relations of a record can be read while the batch is being read (while the
   iteration runs); once the iterator is finished or closed, the database is closed and
   reading a relation that was not read before raises ``RuntimeError``;
-* every call builds its own database (in a new folder inside ``work_dir``); a second
-  pass over the same batch loads the secondary tables again;
+* every call builds its own database (in a new folder inside ``work_dir``), unless it is
+  given a ``BatchDatabase`` that holds the database of an earlier pass over the same batch
+  with the same tables and relations: then that one is read again (a template output reads
+  the catalog once more after the row outputs, and loading it twice would double the work);
 * only the tables that are the primary one or the target of a relation are read; the
   others are only checked to be present when required;
 * a relation field with the name of a column of its table is refused (``ReadError``), as
@@ -169,6 +171,34 @@ class BatchRecord(Record):
         return rows
 
 
+class BatchDatabase:
+    """The database of one pass over a batch, kept open for the next pass over the same batch.
+
+    The caller owns it and closes it when the input is done; the folder it lives in (inside
+    the first pass's ``work_dir``) must stay until then.
+    """
+
+    def __init__(self) -> None:
+        self._kept: tuple[Path, _Plan, _Store, Path, str] | None = None
+
+    def _find(self, path: Path, plan: _Plan) -> tuple[_Store, Path, str] | None:
+        if self._kept is None:
+            return None
+        kept_path, kept_plan, store, primary, shown = self._kept
+        return (store, primary, shown) if kept_path == path and kept_plan == plan else None
+
+    def _hold(self, path: Path, plan: _Plan, store: _Store, primary: Path, shown: str) -> bool:
+        if self._kept is not None:
+            return False  # one database is kept: the first pass's
+        self._kept = (path, plan, store, primary, shown)
+        return True
+
+    def close(self) -> None:
+        if self._kept is not None:
+            self._kept[2].close()
+            self._kept = None
+
+
 def read_batch_records(
     path: Path,
     shown_as: str,
@@ -178,6 +208,7 @@ def read_batch_records(
     relations: Mapping[str, Mapping[str, Relation]],
     work_dir: Path,
     limits: BatchLimits = BatchLimits(),
+    keep: BatchDatabase | None = None,
 ) -> Iterator[Record]:
     """Yield one ``BatchRecord`` per row of the table ``records`` of the batch at ``path``.
 
@@ -188,7 +219,11 @@ def read_batch_records(
     member (``shown_as/member``); mistakes in the arguments raise ``ValueError`` at once.
     """
     plan = _Plan.of(tables, records, relations)
-    return _read(path, shown_as, plan, work_dir, limits)
+    if keep is not None:
+        kept = keep._find(path, plan)
+        if kept is not None:
+            return _records(kept[1], kept[2], plan, _Resolver(kept[0], plan))
+    return _read(path, shown_as, plan, work_dir, limits, keep)
 
 
 def batch_files(path: Path, shown_as: str, limits: BatchLimits = BatchLimits()) -> list[str]:
@@ -248,7 +283,8 @@ class _Plan:
 # --- reading --------------------------------------------------------------------------------------
 
 
-def _read(path: Path, shown_as: str, plan: _Plan, work_dir: Path, limits: BatchLimits) -> Iterator[Record]:
+def _read(path: Path, shown_as: str, plan: _Plan, work_dir: Path, limits: BatchLimits,
+          keep: BatchDatabase | None) -> Iterator[Record]:
     work_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="batch-", dir=work_dir))
     local: dict[str, tuple[Path, str]] = {}  # table -> (file to read, name to show)
@@ -266,6 +302,7 @@ def _read(path: Path, shown_as: str, plan: _Plan, work_dir: Path, limits: BatchL
                 local[name] = (batch.local_path(member, work / f"table-{index:03d}.csv"), f"{shown_as}/{member.name}")
     store = _Store(work / "batch.sqlite")
     resolver = _Resolver(store, plan)
+    kept = False
     try:
         for name in plan.loaded:
             spec = plan.tables[name]
@@ -281,18 +318,28 @@ def _read(path: Path, shown_as: str, plan: _Plan, work_dir: Path, limits: BatchL
         where = local.get(plan.primary)
         if where is None:
             return
-        spec = plan.tables[plan.primary]
-        joins = plan.relations.get(plan.primary, {})
-        first = True
-        for record in read_csv_records(where[0], where[1], encoding=spec.encoding, delimiter=spec.delimiter,
+        kept = keep is not None and keep._hold(path, plan, store, *where)
+        yield from _records(where[0], where[1], plan, resolver)
+    finally:
+        if not kept:
+            store.close()
+
+
+def _records(primary: Path, shown: str, plan: _Plan, resolver: _Resolver) -> Iterator[Record]:
+    """The rows of the primary table as records; their relations can be read until the iteration ends."""
+    spec = plan.tables[plan.primary]
+    joins = plan.relations.get(plan.primary, {})
+    first = True
+    try:
+        for record in read_csv_records(primary, shown, encoding=spec.encoding, delimiter=spec.delimiter,
                                        required=plan.columns[plan.primary]):
             fields = record._fields
             if first:
-                _check_clash(fields, joins, plan.primary, where[1], record.line)
+                _check_clash(fields, joins, plan.primary, shown, record.line)
                 first = False
             yield BatchRecord(fields, record.line, resolver, plan.primary)
     finally:
-        store.close()
+        resolver.closed = True
 
 
 def _check_clash(
@@ -403,6 +450,7 @@ class _Resolver:
         self._store = store
         self._plan = plan
         self._joins: dict[str, dict[str, _Join]] = {}
+        self.closed = False  # the pass is over: its records' relations are no longer read
 
     def relation(self, table: str, name: str) -> _Join | None:
         relation = self._plan.relations.get(table, {}).get(name)
@@ -425,7 +473,7 @@ class _Resolver:
             if value is MISSING or value == "":
                 return []  # an empty key matches nothing
             key.append(str(value))
-        if self._store.closed:
+        if self.closed or self._store.closed:
             raise RuntimeError(
                 "the batch has been read to the end and its database is closed: relations of its records "
                 "can only be read while the records are being read"
