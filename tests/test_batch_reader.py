@@ -631,3 +631,70 @@ def test_another_plan_or_batch_gets_a_database_of_its_own(catalog: Path, tmp_pat
         assert (tmp_path / "other").exists()  # loaded on its own
     finally:
         keep.close()
+
+
+# --- group_by: one record per key, wherever its rows stand ---------------------------------------------
+
+STOCK_TABLES = {"lager": TableSpec("lager.csv"), "varianten": TableSpec("varianten.csv")}
+STOCK_RELATIONS = {"lager": {"variante": Relation("varianten", VARIANT_KEY)}}
+SCATTERED = table(
+    "Mandant;Artikelnummer;AuspraegungID;Lagerkennung;PlatzID;Bestand",
+    "123;20001;3;HL;303;4",
+    "123;10001;0;HL;101;120",
+    "123;20001;1;HL;301;25",
+    "123;10001;0;AL;205;30",
+    "123;20001;3;RETOURE;900;2",
+    "123;;0;HL;998;1",
+    "123;10001;0;RETOURE;900;5",
+    "123;;0;AL;999;2",
+)
+
+
+def _grouped(tmp_path: Path, lager: bytes, keep: BatchDatabase | None = None) -> list[tuple[Any, ...]]:
+    folder = make_folder(tmp_path / f"bestand_{len(list(tmp_path.iterdir()))}",
+                         {"lager.csv": lager, "varianten.csv": VARIANTEN})
+    return [
+        (g.Artikelnummer, g.AuspraegungID, g.line, [(r.PlatzID, r.line) for r in g.rows],
+         [v.Variantenartikelnummer for v in g.variante], [v.Variantenartikelnummer for v in g.rows[-1].variante])
+        for g in read_batch_records(folder, folder.name, tables=STOCK_TABLES, records="lager",
+                                    relations=STOCK_RELATIONS, work_dir=tmp_path / "work", keep=keep,
+                                    group_by=("Mandant", "Artikelnummer", "AuspraegungID"))
+    ]
+
+
+def test_group_by_makes_one_record_of_the_rows_of_a_key_wherever_they_stand(tmp_path: Path) -> None:
+    assert _grouped(tmp_path, SCATTERED) == [
+        ("20001", "3", 2, [("303", 2), ("900", 6)], ["20001-RT-M"], ["20001-RT-M"]),
+        ("10001", "0", 3, [("101", 3), ("205", 5), ("900", 8)], [], []),
+        ("20001", "1", 4, [("301", 4)], ["20001-BL-M"], ["20001-BL-M"]),
+        ("", "0", 7, [("998", 7), ("999", 9)], [], []),  # an empty value groups with the other empty ones
+    ]
+
+
+def test_group_by_on_a_second_pass_with_the_kept_database_gives_the_same_groups(tmp_path: Path) -> None:
+    keep = BatchDatabase()
+    try:
+        folder = make_folder(tmp_path / "bestand", {"lager.csv": SCATTERED, "varianten.csv": VARIANTEN})
+
+        def groups(work: str) -> list[list[str]]:
+            return [[r.PlatzID for r in g.rows] for g in read_batch_records(
+                folder, folder.name, tables=STOCK_TABLES, records="lager", relations=STOCK_RELATIONS,
+                work_dir=tmp_path / work, keep=keep, group_by=("Artikelnummer",))]
+
+        first = groups("one")
+        assert first == [["303", "301", "900"], ["101", "205", "900"], ["998", "999"]]
+        assert groups("two") == first and not (tmp_path / "two").exists()
+    finally:
+        keep.close()
+
+
+def test_group_by_refuses_a_column_named_rows(tmp_path: Path) -> None:
+    lager = table("Mandant;Artikelnummer;AuspraegungID;rows", "123;10001;0;1")
+    exc = error(lambda: _grouped(tmp_path, lager))
+    assert "the file has a column 'rows', and group_by gives each record a field 'rows'" in exc.message
+
+
+def test_group_by_names_a_missing_column_with_the_file(tmp_path: Path) -> None:
+    lager = table("Mandant;Artikelnummer;Lagerkennung", "123;10001;HL")
+    exc = error(lambda: _grouped(tmp_path, lager))
+    assert "AuspraegungID" in exc.message and exc.file is not None and "lager.csv" in exc.file

@@ -394,7 +394,7 @@ class Mapping:
         ``keep`` holds a batch's database for a further pass over the same input.
         """
         records = self._read(path, shown_as, work_dir, keep)
-        if self.spec.input.group_by:
+        if self.spec.input.group_by and not isinstance(self.spec.input, BatchInput):  # a batch groups in SQLite
             records = group_records(records, self.spec.input.group_by, shown_as, self.spec.input.label)
         return _naming_the_file(records, shown_as)
 
@@ -410,13 +410,14 @@ class Mapping:
                      for table, fields in spec.relations.items()}
         if work_dir is not None:
             yield from read_batch_records(path, shown_as, tables=tables, records=spec.records,
-                                          relations=relations, work_dir=work_dir, keep=keep)
+                                          relations=relations, work_dir=work_dir, keep=keep,
+                                          group_by=spec.group_by)
             return
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="gateway-batch-") as tmp:
             yield from read_batch_records(path, shown_as, tables=tables, records=spec.records,
-                                          relations=relations, work_dir=Path(tmp))
+                                          relations=relations, work_dir=Path(tmp), group_by=spec.group_by)
 
     def skip_reason(self, context: dict[str, Any]) -> str | None:
         """Why the record is not to be converted, by the mapping's ``skip`` rules; ``None`` to convert it."""
@@ -605,11 +606,6 @@ class _Compiler:
         spec = self.spec.input
         if not isinstance(spec, BatchInput):
             return
-        if spec.group_by:
-            self.problems.append(self.doc.problem(
-                ("input", "group_by"),
-                "group_by is not available for batch inputs (a grouped row would lose its related rows); "
-                "use a relation instead"))
         known = ", ".join(spec.tables)
         if spec.records not in spec.tables:
             self.problems.append(self.doc.problem(("input", "records"),

@@ -47,6 +47,11 @@ Limits and behaviour worth knowing:
   others are only checked to be present when required;
 * a relation field with the name of a column of its table is refused (``ReadError``), as
   one of them would silently hide the other;
+* with ``group_by``, the primary table is loaded into the database as well, and its rows
+  with equal values in those columns become one record, wherever they stand in the file:
+  the first row's columns and relations, plus ``rows`` (all of them, in file order); the
+  records come in the order of their first rows. A stock export lists an article's bins in
+  any order, so grouping by neighbourhood (as for a plain CSV file) would not do;
 * for a record, ``_fields``, ``to_plain()`` and ``repr()`` hold the columns only, never
   the relations;
 * in a folder, symbolic links (and Windows junctions) are refused; the folder given
@@ -209,6 +214,7 @@ def read_batch_records(
     work_dir: Path,
     limits: BatchLimits = BatchLimits(),
     keep: BatchDatabase | None = None,
+    group_by: Sequence[str] = (),
 ) -> Iterator[Record]:
     """Yield one ``BatchRecord`` per row of the table ``records`` of the batch at ``path``.
 
@@ -218,10 +224,12 @@ def read_batch_records(
     caller deletes. Problems with the batch raise ``ReadError`` naming ``shown_as`` and the
     member (``shown_as/member``); mistakes in the arguments raise ``ValueError`` at once.
     """
-    plan = _Plan.of(tables, records, relations)
+    plan = _Plan.of(tables, records, relations, tuple(group_by))
     if keep is not None:
         kept = keep._find(path, plan)
         if kept is not None:
+            if plan.group_by:
+                return _groups(kept[0], kept[2], plan, _Resolver(kept[0], plan))
             return _records(kept[1], kept[2], plan, _Resolver(kept[0], plan))
     return _read(path, shown_as, plan, work_dir, limits, keep)
 
@@ -242,10 +250,12 @@ class _Plan:
     relations: dict[str, dict[str, Relation]]
     loaded: tuple[str, ...]  # tables that go into the database: the targets of relations
     columns: dict[str, tuple[str, ...]]  # per table: the columns its header must have
+    group_by: tuple[str, ...] = ()  # columns of the primary table whose equal values make one record
 
     @classmethod
     def of(
-        cls, tables: Mapping[str, TableSpec], primary: str, relations: Mapping[str, Mapping[str, Relation]]
+        cls, tables: Mapping[str, TableSpec], primary: str, relations: Mapping[str, Mapping[str, Relation]],
+        group_by: tuple[str, ...] = (),
     ) -> _Plan:
         if primary not in tables:
             raise ValueError(f"the primary table {primary!r} is not among the tables ({', '.join(tables) or 'none'})")
@@ -276,8 +286,14 @@ class _Plan:
                     loaded.append(relation.table)
                 pairs = tuple((here, there) for here, there in relation.on)
                 plain.setdefault(source, {})[name] = Relation(relation.table, pairs)
+        if group_by:
+            if not all(group_by):
+                raise ValueError("group_by needs column names")
+            needed[primary].extend(group_by)
+            if primary not in loaded:
+                loaded.append(primary)  # sorted by SQLite, so the rows of a group need not stand together
         columns = {name: tuple(dict.fromkeys(cols)) for name, cols in needed.items()}
-        return cls(tables, primary, plain, tuple(loaded), columns)
+        return cls(tables, primary, plain, tuple(loaded), columns, group_by)
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -313,13 +329,17 @@ def _read(path: Path, shown_as: str, plan: _Plan, work_dir: Path, limits: BatchL
                                         required=plan.columns[name])
             store.load(name, rows, plan.columns[name], where[1] if where else shown_as, plan.relations.get(name, {}))
         for name in plan.loaded:
-            store.index(name, [tuple(there for _, there in r.on)
-                               for fields in plan.relations.values() for r in fields.values() if r.table == name])
+            keys = [tuple(there for _, there in r.on)
+                    for fields in plan.relations.values() for r in fields.values() if r.table == name]
+            store.index(name, [*keys, plan.group_by] if name == plan.primary and plan.group_by else keys)
         where = local.get(plan.primary)
         if where is None:
             return
         kept = keep is not None and keep._hold(path, plan, store, *where)
-        yield from _records(where[0], where[1], plan, resolver)
+        if plan.group_by:
+            yield from _groups(store, where[1], plan, resolver)
+        else:
+            yield from _records(where[0], where[1], plan, resolver)
     finally:
         if not kept:
             store.close()
@@ -342,9 +362,45 @@ def _records(primary: Path, shown: str, plan: _Plan, resolver: _Resolver) -> Ite
         resolver.closed = True
 
 
+def _groups(store: _Store, shown: str, plan: _Plan, resolver: _Resolver) -> Iterator[Record]:
+    """The primary table's rows grouped by ``plan.group_by``, in the order of each group's first row."""
+    table = store.tables[plan.primary]
+    if "rows" in table.position:
+        raise ReadError("the file has a column 'rows', and group_by gives each record a field 'rows' (the "
+                        "grouped rows); one would hide the other, so rename the column", file=shown)
+    _check_clash(table.columns, plan.relations.get(plan.primary, {}), plan.primary, shown, None)
+    keys = ", ".join(f"c{table.position[c]}" for c in plan.group_by)
+    columns = ", ".join(f"c{i}" for i in range(len(table.columns)))
+    sql = (f"SELECT MIN(rowid) OVER (PARTITION BY {keys}) AS grp, line, {columns} "  # noqa: S608 - names made here
+           f"FROM {table.sql} ORDER BY grp, rowid")
+    cursor = store.conn.cursor()  # its own: relation lookups use the store's cursor meanwhile
+    group: list[BatchRecord] = []
+    current = None
+    try:
+        for row in cursor.execute(sql):
+            if row[0] != current and group:
+                yield _group_record(group, resolver, plan.primary)
+                group = []
+            current = row[0]
+            fields = {name: (MISSING if value is None else value) for name, value in zip(table.columns, row[2:],
+                                                                                          strict=True)}
+            group.append(BatchRecord(fields, row[1], resolver, plan.primary))
+        if group:
+            yield _group_record(group, resolver, plan.primary)
+    finally:
+        cursor.close()
+        resolver.closed = True
+
+
+def _group_record(rows: list[BatchRecord], resolver: _Resolver, table: str) -> BatchRecord:
+    first = rows[0]
+    return BatchRecord({**first._fields, "rows": rows}, first.line, resolver, table)
+
+
 def _check_clash(
     columns: Iterable[str], joins: Mapping[str, Relation], table: str, shown: str, line: int | None
 ) -> None:
+    """A relation named like a column would hide it (or be hidden): refused."""
     clash = [name for name in columns if name in joins]
     if clash:
         raise ReadError(
