@@ -101,3 +101,45 @@ def test_a_defined_name_must_be_a_plain_name(tmp_path: Path) -> None:
 def test_unknown_names_in_a_definition_are_found_by_check(tmp_path: Path) -> None:
     problems = check_problems(tmp_path, MAPPING.replace("grundpreis: preise[0]", "grundpreis: priese[0]"))
     assert len(problems) == 1 and "mappings/m.yaml:5:" in problems[0] and "unknown name 'priese'" in problems[0]
+
+
+def test_a_defined_filter_result_can_be_used_twice_and_is_false_when_empty(tmp_path: Path) -> None:
+    mapping = MAPPING.replace("  preise: a.preise.split('|') if a.preise else []",
+                              "  preise: a.preise.split('|') | select")  # no "| list": a one-time sequence
+    mapping = mapping.replace('staffel: ""', 'staffel: "{{ preise | length }}/{{ preise | length }}"')
+    root = run(tmp_path, mapping, "artikel.csv", ARTIKEL)
+    (entry,) = journal(root)
+    assert entry["skipped"] == [{"key": "record no. 2", "reason": "article A2 has no price"}]
+    (out,) = (root / "outbox").iterdir()
+    first, *_ = read_csv_rows(out, "utf-8")
+    assert first["staffel"] == "2/2"
+
+
+def test_a_defined_name_must_not_be_a_word_templates_already_use(tmp_path: Path) -> None:
+    for name in ("range", "namespace", "none", "true", "loop"):
+        problems = check_problems(tmp_path, MAPPING.replace("  bestand: >-", f"  {name}: >-"))
+        assert any(f"'{name}' is already a name here" in p for p in problems), (name, problems)
+
+
+def test_a_file_outputs_as_must_not_hide_a_defined_name(tmp_path: Path) -> None:
+    text = MAPPING.replace("input: { format: csv, as: a }", "input: { format: batch, records: t, as: a, tables: "
+                           "{ t: { file: t.csv } } }")
+    text += ("  - { name: pdf, format: file, for_each: preise, as: preise, source: '{{ preise }}', "
+             "file: '{{ preise }}.pdf' }\n")
+    problems = check_problems(tmp_path, text)
+    assert any("'as: preise' would hide the name 'preise'" in p for p in problems), problems
+
+
+def test_valid_on_refuses_a_column_the_rows_do_not_have(tmp_path: Path) -> None:
+    data = "nr;von;bis\r\nA1;01.01.2020;31.12.2020\r\n".encode("cp1252")
+    mapping = """
+input: { format: csv, as: a }
+define:
+  gueltig: "[a] | valid_on('2026-11-27', 'von', 'bsi')"
+outputs:
+  - { name: x, file: "x_{{ input.id }}.csv", format: csv, columns: { n: "{{ gueltig | length }}" } }
+"""
+    root = run(tmp_path, mapping, "a.csv", data)
+    (entry,) = journal(root)
+    assert entry["state"] == "failed"
+    assert "valid_on: the rows have no column 'bsi' (they have: nr, von, bis)" in str(entry["error"]), entry["error"]

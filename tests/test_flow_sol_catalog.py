@@ -587,3 +587,27 @@ def test_the_category_file_reads_the_tables_loaded_for_the_product_files(tmp_pat
     assert "kategorien" in result.raw
     assert list(tmp_path.glob("stage-*/.reader/batch-*"))  # the first pass loaded the batch …
     assert not list(tmp_path.glob("stage-*/.reader-kategorien"))  # … and the template pass did not again
+
+
+def test_a_broken_promotion_date_of_an_inactive_variant_does_not_stop_the_export(tmp_path: Path, flow: Flow) -> None:
+    promo = {"ListeID": "7", "IstAktion": "-1", "GueltigVon": "31.02.2026", "GueltigBis": "31.12.2026"}
+    result = _variants(tmp_path, flow, preise=[price("T", "19,90"), price("T", "15,00", AuspraegungID="3", **promo)])
+    assert [r["artikelnummer"] for r in result.files["produkte"]] == ["T", "T-BL-M", "T-RT-L"]  # 3 is inactive
+
+
+def test_a_broken_promotion_date_that_counts_stops_the_export_naming_the_price_row(tmp_path: Path, flow: Flow) -> None:
+    promo = {"ListeID": "7", "IstAktion": "-1", "GueltigVon": "31.02.2026", "GueltigBis": "31.12.2026"}
+    with pytest.raises(InputError) as caught:
+        _variants(tmp_path, flow, preise=[price("T", "19,90"), price("T", "15,00", AuspraegungID="1", **promo)])
+    message = str(caught.value)
+    assert "expected a date like 2026-11-27 or 27.11.2026" in message and "31.02.2026" in message, message
+    assert "GueltigVon/GueltigBis of the row of preise at line 3" in message, message
+
+
+def test_a_variant_without_auspraegungid_takes_the_articles_price(tmp_path: Path, flow: Flow) -> None:
+    result = run(
+        tmp_path, flow, artikel=[{"Artikelnummer": "T", "Variante": "-1"}],
+        varianten=[{"Artikelnummer": "T", "AuspraegungID": "", "Variantenartikelnummer": "T-X", "Merkmale": "Größe=X"}],
+        preise=[price("T", "18,00"), price("T", "5,00", AuspraegungID="")],
+    )
+    assert result.products()["T-X"]["preis"] == "18.00"

@@ -335,6 +335,11 @@ def _apply_rules(col: CompiledColumn, value: str) -> str:
     return value
 
 
+# Words templates give a meaning of their own: a value named so would never be read.
+_TEMPLATE_WORDS = frozenset({"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if",
+                             "else", "loop", "self", "caller", "varargs", "kwargs"})
+
+
 class DefinitionFailed(jinja2.UndefinedError):
     """A ``define`` value that could not be computed for the record is used."""
 
@@ -376,7 +381,10 @@ class Mapping:
         """
         for name, expression, where in self.defines:
             try:
-                context[name] = expression(**context)
+                value = expression(**context)
+                if isinstance(value, Iterator):  # a filter's result: read it once, or a second use would find it empty
+                    value = list(value)
+                context[name] = value
             except Exception as exc:  # kept, and raised where the value is used
                 reason = str(_as_mapping_error(exc))  # with the value, where the error names one
                 context[name] = jinja2.StrictUndefined(
@@ -628,7 +636,7 @@ class _Compiler:
         compiled = []
         for name, source in self.spec.define.items():
             loc: Loc = ("define", name)
-            if name in known or name == "row_number":
+            if name in known or name == "row_number" or name in self.env.globals or name in _TEMPLATE_WORDS:
                 self.problems.append(self.doc.problem(
                     loc, f"'{name}' is already a name here; choose another name for this value"))
                 continue
@@ -746,6 +754,8 @@ class _Compiler:
                                                   "format: batch"))
         names = self.record_names()
         for_each = self.expression(out.for_each, (*base, "for_each"), names) if out.for_each else None
+        if out.for_each:
+            self._loop_name(out.as_, "as", (*base, "as" if "as" in out.model_fields_set else "for_each"), names)
         inner = names | ({out.as_} if out.for_each else set())
         when = self.expression(out.when, (*base, "when"), inner) if out.when else None
         source = self.template(out.source, (*base, "source"), inner)

@@ -241,10 +241,24 @@ def valid_on(rows: Any, day: Any, start: str = "GueltigVon", end: str = "Gueltig
     plain = isinstance(rows, (Record, str, list, tuple)) or rows is MISSING or rows is None
     kept = []
     for row in (as_list(rows) if plain else list(rows)):  # a filter's result is a generator
-        first, last = row[start], row[end]
-        if first and to_datetime(first).date() > when:
-            continue
-        if last and to_datetime(last).date() < when:
-            continue
-        kept.append(row)
+        for name in (start, end):
+            if isinstance(row, Record) and name not in row._fields:
+                # a misspelt column would read as empty, i.e. as "no limit": an expired promotion sent
+                raise MappingError(f"valid_on: the rows have no column '{name}' "
+                                   f"(they have: {', '.join(row._fields)})")
+        try:
+            first = to_datetime(row[start]).date() if row[start] else None
+            last = to_datetime(row[end]).date() if row[end] else None
+        except MappingError as exc:
+            raise MappingError(f"{exc.message} ({start}/{end} of {_row_place(row)})", value=exc.value) from None
+        if (first is None or first <= when) and (last is None or when <= last):
+            kept.append(row)
     return kept
+
+
+def _row_place(row: Any) -> str:
+    """Where a related row comes from, for messages: "the row of preise at line 12"."""
+    table = getattr(row, "_table", None)  # a batch row knows its table
+    line = getattr(row, "_line", None)
+    place = f"the row of {table}" if table else "the row"
+    return f"{place} at line {line}" if line is not None else place
