@@ -9,39 +9,45 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import signal
-import sqlite3
 import sys
-import tempfile
-import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
-from rich.table import Table
 
-from .config import Installation, load_installation
-from .convert import convert, input_info
-from .engine import Engine, Progress, RunSummary, mail_settings
 from .errors import ConfigError, GatewayError, InputError
-from .golden import EXAMPLE_DATE
-from .journal import Journal
-from .mapping.model import BatchInput, FileOutput
+from .summary import Progress, RunSummary
 
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress
+
+    from .config import Installation
+    from .engine import Engine
+
+# Commands import what they use when they run: ``gateway --help`` or ``gateway status`` must not
+# pay for lxml, Jinja and paramiko, which only converting and SFTP need.
+
+_err_console: Console | None = None
+
+
+def err_console() -> Console:
+    global _err_console
+    if _err_console is None:
+        from rich.console import Console
+
+        _err_console = Console(stderr=True)
+    return _err_console
 
 
 def _setup_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     handler: logging.Handler
     if sys.stderr.isatty():
-        handler = RichHandler(console=err_console, show_path=False, markup=False)
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=err_console(), show_path=False, markup=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
@@ -58,6 +64,8 @@ class _Obj:
         self.verbose = verbose
 
     def installation(self) -> Installation:
+        from .config import load_installation
+
         try:
             return load_installation(self.config)
         except ConfigError as exc:
@@ -121,6 +129,8 @@ def _print_summary(summary: RunSummary) -> None:
     parts = [f"{summary.done} done", f"{summary.duplicate} duplicate", f"{summary.failed} quarantined"]
     if summary.pending:
         parts.append(f"{summary.pending} waiting for delivery")
+    if summary.not_running:
+        parts.append(f"not run (environment variables missing): {', '.join(summary.not_running)}")
     click.echo(", ".join(parts), err=True)
 
 
@@ -137,9 +147,14 @@ def run(obj: _Obj, once: bool, flows: tuple[str, ...]) -> None:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    from .engine import Engine
+
     bar = RichProgress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, disable=not sys.stderr.isatty(), transient=False,
+        console=err_console(), disable=not sys.stderr.isatty(), transient=False,
     )
     with bar:
         # the bar shows a manual run's inputs; a service runs for weeks and only logs
@@ -158,6 +173,9 @@ def _plus(inbox: int | None, journal: int) -> int | None:
 
 def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSummary:
     """Automatic mode until SIGINT/SIGTERM; the input in hand is finished before it stops."""
+    import signal
+    import threading
+
     from .schedule import Schedule
     from .service import Service
 
@@ -184,6 +202,11 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
 @click.pass_obj
 def status(obj: _Obj, as_json: bool) -> None:
     """Per flow: files waiting in the inbox, done, failed, duplicates, last run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .engine import Engine
+
     inst = obj.installation()
     engine = Engine(inst)
     try:
@@ -202,6 +225,7 @@ def status(obj: _Obj, as_json: bool) -> None:
                 "duplicate": states.get("duplicate", 0),
                 "failed": states.get("failed", 0),
                 "last_run": c["last_run"],
+                "waits_for": engine.waits_for(flow),
                 "places": [
                     {k: h[k] for k in ("place", "last_ok", "last_error", "error", "failing_since")}
                     for h in health if h["flow"] == name
@@ -216,6 +240,8 @@ def status(obj: _Obj, as_json: bool) -> None:
     table = Table("flow", "waiting", "in progress", "done", "duplicate", "failed", "last run")
     for r in rows:
         name = r["flow"] + ("" if r["enabled"] else " (off)")
+        if r["waits_for"]:
+            name += f" (waits for {', '.join(r['waits_for'])})"
         waiting = "remote" if r["waiting"] is None else str(r["waiting"])
         table.add_row(name, waiting, str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
                       str(r["failed"]), r["last_run"] or "never")
@@ -236,8 +262,13 @@ def status(obj: _Obj, as_json: bool) -> None:
 @click.pass_obj
 def journal(obj: _Obj, flow: str | None, limit: int | None, as_json: bool) -> None:
     """The audit trail: one entry per input, with its outputs and errors."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .journal import open_journal
+
     inst = obj.installation()
-    jr = Journal(inst.journal_path)
+    jr = open_journal(inst.journal_path)
     try:
         entries = [jr.as_dict(r) for r in jr.entries(flow, limit)]
     finally:
@@ -264,6 +295,8 @@ def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None
     """Put quarantined inputs back to be processed again (after the mapping or file was fixed)."""
     if not ids and not flow and not all_:
         raise click.UsageError("name input ids, or --flow FLOW, or --all")
+    from .engine import Engine
+
     inst = obj.installation()
     engine = Engine(inst)
     problems = 0
@@ -306,6 +339,14 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
     The file is converted as input number 1, as golden examples are. A flow that reads a
     batch also takes the batch's folder.
     """
+    import shutil
+    import tempfile
+
+    from .convert import convert, input_info
+    from .golden import EXAMPLE_DATE
+    from .mapping.model import BatchInput, FileOutput
+    from .processing import mail_settings
+
     inst = obj.installation()
     try:
         (selected,) = inst.select([flow])
@@ -411,14 +452,10 @@ def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
 def main() -> None:
     try:
         cli(standalone_mode=True)
-    except GatewayError as exc:  # pragma: no cover - every command catches its own
+    except GatewayError as exc:
+        # Commands catch their own; what arrives here is mostly a JournalError (a full disk, a journal held
+        # by another program), whose message says what the admin can do about it.
         click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
-    except sqlite3.Error as exc:
-        # the journal cannot be opened or stays locked (a full disk, another program holding it)
-        click.echo(f"error: the journal (state/journal.sqlite) cannot be used: {exc}. Nothing was lost: "
-                   "inputs wait in their inbox or work folder; free disk space or stop the program holding "
-                   "the journal, then run again.", err=True)
         raise SystemExit(1) from None
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import InputError, MappingError
+from .files import safe_stem
 from .mapping.compiler import CompiledEmail, CompiledFiles, CompiledOutput, CompiledTemplate, Mapping
 from .mapping.model import CsvOutput
 from .mapping.values import Record
 from .readers.batch import BatchDatabase, copy_batch_file
-from .sources.local import safe_stem
 from .timelimit import DEFAULT_SECONDS, RecordClock, RecordTimeout
 from .writers.csv import CsvWriter
 from .writers.email import build_message, message_id_for

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, Install, order_xml, orders_file, read_csv_rows
-from test_email import Server
+from mailserver import Server
 
 FLOWS = ("rakuten-orders", "rakuten-fr-orders", "sol-shipping")
 FR_SAMPLE = REPO / "examples" / "rakuten-fr-orders" / "sample" / "input" / "orders_fr.xml"

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from conftest import REPO, Install, order_xml, orders_file, read_csv_rows
 from lxml import etree
-from test_email import Server
+from mailserver import Server
 
 FLOW = "rakuten-orders"
 OPTIONS = ("kunden", "artikel", "neukunden", "zahlungsaufforderung", "xml_auftraege")

@@ -61,22 +61,13 @@ def drop_batch(root: Path, flow: str, name: str, files: dict[str, bytes], done: 
 
 
 def run(root: Path, monkeypatch: pytest.MonkeyPatch, today: str = TODAY_IN_EXAMPLES) -> None:
-    """One ``run --once`` in-process, with the engine's local date (``input.today``) pinned to ``today``."""
+    """One ``run --once`` in-process, with the engine's local date (``input.today``) set to ``today``."""
     import datetime as dt
-    import types
 
-    import gateway.engine
+    from gateway.clock import ManualClock
 
-    class PinnedDate(dt.date):
-        @classmethod
-        def today(cls) -> PinnedDate:
-            return cls.fromisoformat(today)
-
-    clock = types.SimpleNamespace(**{name: getattr(dt, name) for name in dir(dt) if not name.startswith("__")})
-    clock.date = PinnedDate
-    monkeypatch.setattr(gateway.engine, "dt", clock)  # only the engine's view of the date changes
     inst = load_installation(root / "gateway.yaml")
-    engine = Engine(inst)
+    engine = Engine(inst, clock=ManualClock(dt.datetime.fromisoformat(f"{today}T09:00:00")))
     try:
         engine.run_once(inst.select([]), wait_for_settle=False)
     finally:
@@ -91,9 +82,9 @@ def outputs(root: Path, flow: str) -> list[dict[str, str]]:
 
 
 def journal(root: Path) -> list[dict[str, object]]:
-    from gateway.journal import Journal
+    from gateway.journal import open_journal
 
-    j = Journal(root / "state" / "journal.sqlite")
+    j = open_journal(root / "state" / "journal.sqlite")
     try:
         return [j.as_dict(r) for r in j.entries()]
     finally:

@@ -8,7 +8,7 @@ from email import policy
 
 import pytest
 from conftest import Install, order_xml, orders_file
-from test_email import Server
+from mailserver import Server
 
 
 @pytest.fixture

@@ -1,0 +1,131 @@
+"""One input from its work file to committed outputs: hash, duplicate check, convert, commit.
+
+The commit is the point of no return (see :mod:`gateway.engine`): the outputs and the record
+keys are recorded together, after checking once more that no other process delivered the
+same keys or content meanwhile. Before it, a crash loses nothing (the staged files are thrown
+away and the input is converted again); after it, the outputs *will* be delivered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .clock import Clock
+from .config import Flow, Installation
+from .crashpoints import crashpoint
+from .delivery import Deliverer
+from .errors import DeliveryError, InputError
+from .files import printable
+from .finalize import Finisher, stage_dir
+from .journal import InputRow, Journal, StagedRecord
+from .summary import Progress
+
+if TYPE_CHECKING:
+    from .convert import Conversion, MailSettings
+
+log = logging.getLogger("gateway")
+
+COMMIT_ATTEMPTS = 5
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    """The content's hash and size; for a batch folder, over its files' names and contents."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    size = 0
+    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if file != path:
+            digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        with open(file, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class Processor:
+    def __init__(self, inst: Installation, journal: Journal, clock: Clock, progress: Progress,
+                 finisher: Finisher, deliverer: Deliverer) -> None:
+        self.inst = inst
+        self.journal = journal
+        self.clock = clock
+        self.progress = progress
+        self.finisher = finisher
+        self.deliverer = deliverer
+
+    def process(self, flow: Flow, row: InputRow, work: Path) -> str:
+        sha, size = sha256_of(work)
+        self.journal.start(row.id, sha, size)
+        crashpoint("started")
+        stage = stage_dir(self.inst, flow, row.id)
+        check_content = not row.force and flow.config.same_content_is_duplicate
+        for _attempt in range(COMMIT_ATTEMPTS):
+            if check_content:
+                earlier = self.journal.same_content_delivered(flow.name, sha, row.id)
+                if earlier is not None:
+                    return self.finisher.duplicate(flow, row, work, f"same content as input {earlier}")
+            shutil.rmtree(stage, ignore_errors=True)
+            stage.mkdir(parents=True)
+            try:
+                result = self._convert(flow, row, work, stage)
+            except InputError as exc:
+                return self.finisher.quarantine(flow, row, work, str(exc))
+            crashpoint("converted")
+            if not result.outputs:
+                shutil.rmtree(stage, ignore_errors=True)
+                if result.skipped and result.already_delivered == len(result.skipped):
+                    note = f"all {len(result.skipped)} records were delivered before"
+                    return self.finisher.duplicate(flow, row, work, note, result.skipped)
+                note = f"all {len(result.skipped)} records were skipped" if result.skipped else "no records to convert"
+                self.journal.note_skipped(row.id, result.skipped)
+                return self.finisher.done(flow, row, work, note=note)
+            scope = flow.mapping.key_scope or flow.name
+            staged = [StagedRecord(o.output, o.destination, o.name, str(o.path)) for o in result.outputs]
+            if self.journal.commit(row.id, staged, scope, result.keys, result.skipped,
+                                   content=(flow.name, sha) if check_content else None):
+                break
+            log.info("%s: %s: another process delivered some of its records meanwhile; converting again",
+                     flow.name, printable(row.name))
+        else:  # pragma: no cover - needs a competing process to win five times in a row
+            raise DeliveryError(f"{row.name}: could not commit after {COMMIT_ATTEMPTS} attempts")
+        crashpoint("committed")
+        return self.deliver_and_finish(flow, self.journal.get(row.id), work)
+
+    def _convert(self, flow: Flow, row: InputRow, work: Path, stage: Path) -> Conversion:
+        from .convert import convert, input_info
+
+        mapping = flow.mapping
+        scope = mapping.key_scope or flow.name
+        info = input_info(row.id, row.name, flow.name, row.received_at, self.clock.today())
+        return convert(
+            mapping, work, row.name, stage, info, flow.settings,
+            key_delivered=lambda key: self.journal.key_owner(scope, key),
+            on_record=self.progress.record_done,
+            mail=mail_settings(self.inst),
+            record_seconds=self.inst.record_seconds,
+        )
+
+    def deliver_and_finish(self, flow: Flow, row: InputRow, work: Path | None) -> str:
+        try:
+            self.deliverer.deliver(flow, row)
+        except DeliveryError as exc:
+            log.debug("%s: %s: %s (will be tried again)", flow.name, printable(row.name), printable(str(exc)))
+            self.journal.note_error(row.id, f"delivery waits: {exc}")
+            return "delivering"
+        shutil.rmtree(stage_dir(self.inst, flow, row.id), ignore_errors=True)
+        return self.finisher.done(flow, row, work)
+
+
+def mail_settings(inst: Installation, date: dt.datetime | None = None) -> MailSettings:
+    """What e-mails take from gateway.yaml: the sender and the domain of Message-IDs."""
+    from .convert import MailSettings
+
+    if inst.smtp is None:
+        return MailSettings(date=date)
+    return MailSettings(sender=inst.smtp.sender, domain=inst.smtp.domain, date=date)
