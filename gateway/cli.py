@@ -63,11 +63,12 @@ class _Obj:
         self.config = config
         self.verbose = verbose
 
-    def installation(self) -> Installation:
+    def installation(self, mappings: bool = True) -> Installation:
+        """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use."""
         from .config import load_installation
 
         try:
-            return load_installation(self.config)
+            return load_installation(self.config, mappings=mappings)
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
@@ -207,7 +208,7 @@ def status(obj: _Obj, as_json: bool) -> None:
 
     from .engine import Engine
 
-    inst = obj.installation()
+    inst = obj.installation(mappings=False)
     engine = Engine(inst)
     try:
         counts = engine.journal.counts()
@@ -267,7 +268,7 @@ def journal(obj: _Obj, flow: str | None, limit: int | None, as_json: bool) -> No
 
     from .journal import open_journal
 
-    inst = obj.installation()
+    inst = obj.installation(mappings=False)
     jr = open_journal(inst.journal_path)
     try:
         entries = [jr.as_dict(r) for r in jr.entries(flow, limit)]
@@ -297,7 +298,7 @@ def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None
         raise click.UsageError("name input ids, or --flow FLOW, or --all")
     from .engine import Engine
 
-    inst = obj.installation()
+    inst = obj.installation(mappings=False)
     engine = Engine(inst)
     problems = 0
     try:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, Problem
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
-from .mapping.compiler import Mapping, load_mapping
 from .validation import validate
 from .yamlload import YamlDocument, load_yaml
+
+if TYPE_CHECKING:
+    from .mapping.compiler import Mapping
 
 FLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -127,15 +129,31 @@ class GatewayFile(Strict):
 
 @dataclass(frozen=True)
 class Flow:
-    """A flow ready to run: its config with paths resolved and its mapping loaded."""
+    """A flow ready to run: its config with paths resolved, and its mapping.
+
+    The mapping is compiled when first used unless the installation was loaded with all its
+    mappings (``gateway check``, ``run``): commands that move nothing (status, journal) do not
+    pay for compiling nine mappings.
+    """
 
     name: str
     config: FlowConfig
-    mapping: Mapping
     source_folder: Path | None  # the source's folder on this machine, or None (a partner's server, a service)
     settle_seconds: float
     root: Path = Path()
     folders: dict[str, Path | None] = field(default_factory=dict)  # each destination's local folder, or None
+    loaded: Mapping | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def mapping(self) -> Mapping:
+        """The flow's compiled mapping (``ConfigError`` with every problem when it cannot be compiled)."""
+        if self.loaded is None:
+            from .mapping.compiler import load_mapping
+
+            path = self.root / self.config.mapping
+            object.__setattr__(self, "loaded", load_mapping(path, _shown(path), self.root))
+        assert self.loaded is not None  # noqa: S101 - set just above
+        return self.loaded
 
     @property
     def outbox_folder(self) -> Path | None:
@@ -196,12 +214,14 @@ class Installation:
         return [self.flows[n] for n in names]
 
 
-def load_installation(path: Path, kinds: Registry | None = None) -> Installation:
+def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bool = True) -> Installation:
     """Load gateway.yaml and every mapping it names; raise ``ConfigError`` with all problems.
 
     Each flow is validated on its own, so that one mistake does not hide the others:
     the admin gets the whole list in one ``gateway check``. ``kinds`` are the kinds of
-    sources and destinations a flow may name (the built-in ones by default).
+    sources and destinations a flow may name (the built-in ones by default). With
+    ``mappings=False`` the mappings are compiled only when a flow first needs one (for
+    commands that move nothing: a broken mapping must stop a run before anything moves).
     """
     kinds = kinds or builtin_kinds()
     flow_model = cast(type[FlowConfig], kinds.flow_model(FlowConfig))
@@ -234,33 +254,27 @@ def load_installation(path: Path, kinds: Registry | None = None) -> Installation
         if not mapping_path.is_file():
             problems.append(doc.problem(("flows", name, "mapping"), f"the mapping file {fc.mapping} does not exist"))
             continue
-        try:
-            mapping = load_mapping(mapping_path, _shown(mapping_path), root)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        for key in fc.settings:
-            if key not in mapping.settings:
-                known = ", ".join(mapping.settings) or "none"
-                problems.append(doc.problem(("flows", name, "settings", key),
-                                            f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
+        mapping: Mapping | None = None
+        if mappings:
+            from .mapping.compiler import load_mapping
+
+            try:
+                mapping = load_mapping(mapping_path, _shown(mapping_path), root)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            _check_mapping(doc, name, fc, mapping, problems)
         _check_endpoints(doc, name, fc, CheckContext(conf, root), kinds, problems)
-        destinations = {"outbox", *fc.destinations}
-        for i, out in enumerate(mapping.spec.outputs):
-            if out.to not in destinations:
-                problems.append(mapping.doc.problem(
-                    ("outputs", i, "to"),
-                    f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
         settle = getattr(fc.source, "settle_seconds", None)
         flows[name] = Flow(
             name=name,
             config=fc,
-            mapping=mapping,
             source_folder=kinds.local_folder("source", fc.source, root),
             settle_seconds=settle if settle is not None else default_settle,
             root=root,
             folders={d: kinds.local_folder("destination", spec, root)
                      for d, spec in {"outbox": fc.outbox, **fc.destinations}.items()},
+            loaded=mapping,
         )
     _check_folders(doc, root, configs, kinds, problems)
     if conf is not None and conf.alerts is not None and conf.smtp is None:
@@ -295,6 +309,21 @@ def load_installation(path: Path, kinds: Registry | None = None) -> Installation
         settle_seconds=conf.settle_seconds,
         kinds=kinds,
     )
+
+
+def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, mapping: Mapping, problems: list[Problem]) -> None:
+    """The flow's settings and destinations against what its mapping has and names."""
+    for key in fc.settings:
+        if key not in mapping.settings:
+            known = ", ".join(mapping.settings) or "none"
+            problems.append(doc.problem(("flows", name, "settings", key),
+                                        f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
+    destinations = {"outbox", *fc.destinations}
+    for i, out in enumerate(mapping.spec.outputs):
+        if out.to not in destinations:
+            problems.append(mapping.doc.problem(
+                ("outputs", i, "to"),
+                f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
 
 
 def _places(fc: FlowConfig) -> list[tuple[tuple[str | int, ...], str, KindConfig]]:
