@@ -132,7 +132,7 @@ class _TerminalProgress(Progress):
 def _print_summary(summary: RunSummary) -> None:
     parts = [f"{summary.done} done", f"{summary.duplicate} duplicate", f"{summary.failed} quarantined"]
     if summary.pending:
-        parts.append(f"{summary.pending} waiting for delivery")
+        parts.append(f"{summary.pending} waiting (tried again by the next run)")
     if summary.not_running:
         parts.append(f"not run (environment variables missing): {', '.join(summary.not_running)}")
     click.echo(", ".join(parts), err=True)

@@ -144,7 +144,7 @@ def test_an_input_that_exhausts_memory_is_quarantined_and_the_others_are_deliver
     install.drop("a.xml", orders_file(order_xml("666-666-666")))
     install.drop("b.xml", orders_file(order_xml("100-100-100")))
     first = install.process("run", "--once")
-    assert first.returncode == 1, first.stderr
+    assert first.returncode == 3, first.stderr  # not done, tried again by the next run
     assert "Traceback" not in first.stderr
     (out,) = install.outputs()
     assert {r["Referenznummer"] for r in read_csv_rows(out)} == {"100-100-100"}
