@@ -245,8 +245,9 @@ def test_a_pickup_point_sale_goes_to_the_point_for_the_buyer_with_its_shipping_t
     (row,) = _sol_rows(gw)
     assert {k: row[k] for k in ("A1Anrede", "A1Name1", "A1Name2", "A1Zusatz", "A1Strasse", "A1PLZ", "A1Ort",
                                 "A1Land", "Versandart")} == {
-        "A1Anrede": "Firma", "A1Name1": "Librairie du Parc", "A1Name2": "Jan Peeters", "A1Zusatz": "Abholstelle BE-4711",
-        "A1Strasse": "Rue Royale 12", "A1PLZ": "1000", "A1Ort": "Bruxelles", "A1Land": "B", "Versandart": "Paketshop"}
+        "A1Anrede": "Firma", "A1Name1": "Librairie du Parc", "A1Name2": "Jan Peeters",
+        "A1Zusatz": "Abholstelle BE-4711", "A1Strasse": "Rue Royale 12", "A1PLZ": "1000", "A1Ort": "Bruxelles",
+        "A1Land": "B", "Versandart": "Paketshop"}
     assert (row["A0Name1"], row["A0Strasse"], row["A0Land"]) == ("Hélène Lefèvre", "12 rue des Écoles", "F")
 
 
