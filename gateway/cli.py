@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import ConfigError, GatewayError, InputError
+from .i18n import _, ngettext
 from .summary import Progress, RunSummary
 
 if TYPE_CHECKING:
@@ -67,13 +68,16 @@ class _Obj:
     def installation(self, mappings: bool = True) -> Installation:
         """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use."""
         from .config import load_installation
+        from .i18n import set_language
 
         try:
-            return load_installation(self.config, mappings=mappings)
+            inst = load_installation(self.config, mappings=mappings)
+            set_language(inst.language)
+            return inst
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-            click.echo(f"{len(exc.problems)} problem(s); nothing was processed.", err=True)
+            click.echo(_("{count} problem(s); nothing was processed.").format(count=len(exc.problems)), err=True)
             raise SystemExit(2) from None
 
 
@@ -93,19 +97,24 @@ def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
 @click.pass_obj
 def check(obj: _Obj) -> None:
     """Validate gateway.yaml and every mapping; print each problem as FILE:LINE:COL: message."""
+    from .config import disagreements
     from .fieldcheck import unknown_fields
     from .golden import examples_dir
 
     inst = obj.installation()
     for warning in inst.warnings:
         click.echo(str(warning), err=True)
+    for text in disagreements(list(inst.flows.values())):
+        click.echo(text, err=True)
     for flow in inst.flows.values():
         folder = examples_dir(inst) / flow.name
         examples = sorted(folder.glob("*/input/*")) if folder.is_dir() else []
         if examples:
             for problem in unknown_fields(flow, examples[0]):
                 click.echo(str(problem), err=True)
-    click.echo(f"{inst.path.name}: OK ({len(inst.flows)} flow(s): {', '.join(inst.flows) or 'none'})")
+    click.echo(ngettext("{file}: OK ({count} flow(s): {flows})", "{file}: OK ({count} flow(s): {flows})",
+                        len(inst.flows)).format(file=inst.path.name, count=len(inst.flows),
+                                                flows=", ".join(inst.flows) or _("none")))
 
 
 class _TerminalProgress(Progress):
@@ -130,11 +139,12 @@ class _TerminalProgress(Progress):
 
 
 def _print_summary(summary: RunSummary) -> None:
-    parts = [f"{summary.done} done", f"{summary.duplicate} duplicate", f"{summary.failed} quarantined"]
+    parts = [_("{count} done").format(count=summary.done), _("{count} duplicate").format(count=summary.duplicate),
+             _("{count} quarantined").format(count=summary.failed)]
     if summary.pending:
-        parts.append(f"{summary.pending} waiting (tried again by the next run)")
+        parts.append(_("{count} waiting (tried again by the next run)").format(count=summary.pending))
     if summary.not_running:
-        parts.append(f"not run (environment variables missing): {', '.join(summary.not_running)}")
+        parts.append(_("not run (environment variables missing): {flows}").format(flows=", ".join(summary.not_running)))
     click.echo(", ".join(parts), err=True)
 
 
@@ -413,6 +423,31 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
                 click.echo(f"saved as {save_dir / staged.name}", err=True)
     for skip in result.skipped:
         click.echo(f"skipped: {skip['reason']}", err=True)
+
+
+@cli.command("settings")
+@click.argument("flows", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per flow.")
+@click.pass_obj
+def settings_command(obj: _Obj, flows: tuple[str, ...], as_json: bool) -> None:
+    """Each flow's settings as its mapping sees them, and where each value comes from."""
+    inst = obj.installation()
+    try:
+        selected = inst.select(flows) if flows else list(inst.flows.values())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(2) from None
+    for flow in selected:
+        effective = flow.effective_settings()
+        if as_json:
+            click.echo(json.dumps({"flow": flow.name, "settings": {
+                name: {"value": s.value, "from": s.origin, "where": s.where} for name, s in effective.items()}},
+                ensure_ascii=False))
+            continue
+        click.echo(f"{flow.name}:")
+        for name, setting in effective.items():
+            click.echo(f"  {name}: {setting.value!r}  ← {setting.describe()}")
 
 
 @cli.command("test")
