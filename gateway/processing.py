@@ -95,9 +95,9 @@ class Processor:
                 if result.skipped and result.already_delivered == len(result.skipped):
                     note = f"all {len(result.skipped)} records were delivered before"
                     return self.finisher.duplicate(flow, row, work, note, result.skipped)
-                note = f"all {len(result.skipped)} records were skipped" if result.skipped else "no records to convert"
-                self.journal.note_skipped(row.id, result.skipped)
-                return self.finisher.done(flow, row, work, note=note)
+                if result.skipped:
+                    return self.finisher.all_skipped(flow, row, work, result.skipped)
+                return self.finisher.done(flow, row, work, note="no records to convert")
             scope = flow.mapping.key_scope or flow.name
             staged = [StagedRecord(o.output, o.destination, o.name, str(o.path)) for o in result.outputs]
             if self.journal.commit(row.id, staged, scope, result.keys, result.skipped,
