@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .errors import ConfigError, Problem
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
+from .sql.database import DatabaseConfig
 from .validation import validate
 from .yamlload import YamlDocument, load_yaml
 
@@ -122,6 +123,7 @@ class GatewayFile(Strict):
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
+    databases: dict[str, DatabaseConfig] = Field(default_factory=dict)  # the SOL database (docs/sol-database.md)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
@@ -184,6 +186,7 @@ class Installation:
     keep_days: int
     flows: dict[str, Flow]
     partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
+    databases: dict[str, DatabaseConfig] = field(default_factory=dict)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     record_seconds: float = 30.0
@@ -264,6 +267,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
                 problems.extend(exc.problems)
                 continue
             _check_mapping(doc, name, fc, mapping, problems)
+            _check_endpoints_with_mapping(name, fc, mapping, CheckContext(conf, root), kinds, problems)
         _check_endpoints(doc, name, fc, CheckContext(conf, root), kinds, problems)
         settle = getattr(fc.source, "settle_seconds", None)
         flows[name] = Flow(
@@ -300,6 +304,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         keep_days=conf.archive.keep_days,
         flows=flows,
         partners=partners,
+        databases=dict(conf.databases),
         smtp=conf.smtp,
         alerts=conf.alerts,
         record_seconds=conf.record_seconds,
@@ -340,6 +345,13 @@ def _check_endpoints(doc: YamlDocument, name: str, fc: FlowConfig, ctx: CheckCon
     for loc, role, spec in _places(fc):
         for where, message in kinds.check(cast(Any, role), spec, ctx):
             problems.append(doc.problem(("flows", name, *loc, *where), message))
+
+
+def _check_endpoints_with_mapping(name: str, fc: FlowConfig, mapping: Mapping, ctx: CheckContext, kinds: Registry,
+                                  problems: list[Problem]) -> None:
+    """Kinds that read or write what the mapping describes (a database's queries) check the two together."""
+    for _loc, role, spec in _places(fc):
+        problems.extend(kinds.check_mapping(cast(Any, role), spec, name, mapping, ctx))
 
 
 def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], kinds: Registry,
