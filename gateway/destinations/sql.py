@@ -137,10 +137,10 @@ class SqlDestination(Destination):
                     conn.execute(insert(keys).values({
                         tables.key_column("DeliveryKey"): item.key,
                         tables.key_column("StagingTable"): tables.staging.name,
-                        tables.key_column("RowCount"): rows,
+                        tables.key_column("RowsInserted"): rows,
                         tables.key_column("Flow"): item.flow,
                         tables.key_column("InputId"): item.input_id,
-                        tables.key_column("Output"): item.output,
+                        tables.key_column("OutputName"): item.output,
                         tables.key_column("DeliveredAt"): dt.datetime.now(),
                     }))
             except IntegrityError:
@@ -177,7 +177,7 @@ class SqlDestination(Destination):
         tables = self._find(conn)
         keys = tables.keys
         key_col = keys.c[tables.key_column("DeliveryKey")]
-        count = conn.execute(select(keys.c[tables.key_column("RowCount")]).where(key_col == item.key)).scalar()
+        count = conn.execute(select(keys.c[tables.key_column("RowsInserted")]).where(key_col == item.key)).scalar()
         conn.rollback()
         return f"{self.database.name}:{tables.staging.name} ({count if count is not None else '?'} rows, {item.key})"
 

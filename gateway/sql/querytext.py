@@ -51,6 +51,7 @@ _NOT_A_SELECT = ("the query must be a SELECT (it starts with '{first}'); the gat
 class Token:
     kind: str  # word, quoted, string, number, param, punct
     text: str
+    start: int = 0  # where it stands in the query
 
     @property
     def name(self) -> str:
@@ -75,7 +76,7 @@ def tokens(sql: str) -> list[Token]:
     for match in _TOKEN.finditer(sql):
         kind = match.lastgroup or "punct"
         if kind not in ("space", "comment"):
-            found.append(Token(kind, match.group()))
+            found.append(Token(kind, match.group(), match.start()))
     return found
 
 
@@ -133,7 +134,7 @@ def shape(sql: str) -> QueryShape:
     items = _split_items(toks, _skip_modifiers(toks, main_select + 1, end), end)
     seen: dict[str, str] = {}
     for item in items:
-        name, problem = _item_name(item)
+        name, problem = _item_name(item, sql)
         if problem:
             result.problems.append(problem)
             continue
@@ -191,8 +192,8 @@ def _split_items(toks: list[Token], start: int, end: int) -> list[list[Token]]:
     return items
 
 
-def _item_name(item: list[Token]) -> tuple[str | None, str | None]:
-    text = " ".join(t.text for t in item)
+def _item_name(item: list[Token], sql: str) -> tuple[str | None, str | None]:
+    text = " ".join(sql[item[0].start:item[-1].start + len(item[-1].text)].split()) if item else ""
     if not item:
         return None, "the query's select list has an empty item (two commas in a row?)"
     if item[-1].text == "*":

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 #: The key table's columns, as the staging scripts create them.
-KEY_COLUMNS = ("DeliveryKey", "StagingTable", "RowCount", "Flow", "InputId", "Output", "DeliveredAt")
+KEY_COLUMNS = ("DeliveryKey", "StagingTable", "RowsInserted", "Flow", "InputId", "OutputName", "DeliveredAt")
 
 
 @dataclass(frozen=True)
