@@ -76,7 +76,8 @@ def _drop_export(install: SqlInstall, flow: str, name: str, export: Path) -> Non
 @pytest.mark.parametrize("case", ["sample", "edge-cases"])
 def test_the_database_catalog_gives_the_same_outputs_as_the_export(
         postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
-    export = unpack_example("sol-catalog", case, tmp_path / "export", drop=("dokumente.csv", "dokumente", "export.done"))
+    export = unpack_example("sol-catalog", case, tmp_path / "export",
+                            drop=("dokumente.csv", "dokumente", "export.done"))
     lists = split_price_lists(export)
     promotions = ",".join(i for liste in ("7", "8") for i in lists.get(liste, [liste]))
     monkeypatch.setenv(ENV, _database(postgres, f"catalog_{case.replace('-', '_')}", export))
