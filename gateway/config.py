@@ -375,6 +375,11 @@ def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig]
                                         f"this outbox is the inbox of flow '{reader}'; outputs would be read again"))
 
 
+def shown_path(path: Path) -> str:
+    """How messages show a file of the installation (relative to the working directory when shorter)."""
+    return _shown(path)
+
+
 def _shown(path: Path) -> str:
     """Paths in messages relative to the working directory when that is shorter."""
     try:

@@ -124,7 +124,7 @@ def test_an_unreachable_server_and_a_wrong_password_wait_in_plain_words(
     monkeypatch.setenv(ENV, postgres.url(database, port=free_port()))
     down = install.run("rakuten-orders")
     unreachable = _journal_entry(install)["error"]
-    monkeypatch.setenv(ENV, postgres.url(database, password="wrong-password"))
+    monkeypatch.setenv(ENV, postgres.url(database, password="wrong-password"))  # noqa: S106
     refused_run = install.run("rakuten-orders")
     refused = _journal_entry(install)["error"]
     assert down.pending == 1 and refused_run.pending == 1 and not down.failed and not refused_run.failed
