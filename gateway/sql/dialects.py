@@ -13,7 +13,8 @@ works with its driver's defaults (no limits, its default isolation), which is sa
 * Microsoft SQL Server (pyodbc or pymssql): login timeout, ``SET LOCK_TIMEOUT`` on each new
   connection; SNAPSHOT isolation (needs ``ALLOW_SNAPSHOT_ISOLATION ON`` in SOL's database, see
   docs/sol-database.md; ``isolation: READ COMMITTED`` in gateway.yaml where it is off).
-* SQLite: the busy timeout; SERIALIZABLE, which is what a SQLite transaction is anyway.
+* SQLite: the busy timeout; SERIALIZABLE, which is what a SQLite transaction is anyway; dates
+  typed by their declared column type, as the other drivers type them.
 """
 
 from __future__ import annotations
@@ -41,5 +42,22 @@ def settings_for(dialect: str, driver: str, *, connect_seconds: float, lock_seco
         args = {"login_timeout": connect} if driver == "pymssql" else {"timeout": connect}
         return DialectSettings(args, (f"SET LOCK_TIMEOUT {lock_ms}",), "SNAPSHOT")
     if dialect == "sqlite":
-        return DialectSettings({"timeout": lock_seconds}, (), "SERIALIZABLE")
+        import sqlite3
+
+        # SQLite keeps dates as text: the declared column type (TIMESTAMP, DATE, DATETIME) makes them
+        # dates again, as the other databases' drivers give them, also for a query's columns. The
+        # standard library knows TIMESTAMP and DATE; DATETIME (SQLAlchemy's and most tools' word) is added.
+        sqlite3.register_converter("DATETIME", _sqlite_datetime)
+        args = {"timeout": lock_seconds, "detect_types": sqlite3.PARSE_DECLTYPES}
+        return DialectSettings(args, (), "SERIALIZABLE")
     return DialectSettings()
+
+
+def _sqlite_datetime(value: bytes) -> Any:
+    import datetime as dt
+
+    text = value.decode()
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text  # not a date after all: the text as it is

@@ -139,7 +139,7 @@ def to_column(text: str, column: Any) -> Any:
         if number != number.to_integral_value():
             raise Unfit(f"'{text}' is not a whole number")
         return int(number)
-    if isinstance(kind, types.Numeric):
+    if isinstance(kind, (types.Numeric, types.Float)):  # Float is no Numeric since SQLAlchemy 2.1
         number = parse_number(text)
         precision, scale = getattr(kind, "precision", None), getattr(kind, "scale", None)
         if precision is not None and scale is not None:
