@@ -22,7 +22,8 @@ import csv
 import datetime as dt
 import decimal
 import io
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,56 +125,64 @@ def _typed(text: Any, column: Column[Any]) -> Any:
     return text
 
 
-def _rows(folder: Path, name: str) -> list[dict[str, Any]]:
+def _rows(folder: Path, name: str) -> Iterator[dict[str, Any]]:
     path = folder / name
-    if not path.exists():
-        return []
-    return [dict(r._fields) for r in read_csv_records(path, name)]
+    if path.exists():
+        for record in read_csv_records(path, name):
+            yield dict(record._fields)
 
 
-def _insert(engine: Engine, table: Table, rows: list[dict[str, Any]], renamed: dict[str, str] | None = None) -> None:
-    if not rows:
-        return
+CHUNK = 5000
+
+
+def _insert(engine: Engine, table: Table, rows: Iterable[dict[str, Any]], renamed: dict[str, str] | None = None) -> None:
+    """Rows streamed into ``table`` in chunks (an export of 200,000 articles has millions of rows)."""
     renamed = renamed or {}
     columns = {c.name: c for c in table.columns}
-    out = []
-    for row in rows:
-        values = {}
-        for key, text in row.items():
-            name = renamed.get(key, key).lower()
-            if name in columns:
-                values[name] = _typed(text, columns[name])
-        out.append(values)
-    names = {n for row in out for n in row}
+    chunk: list[dict[str, Any]] = []
     with engine.begin() as conn:
-        conn.execute(table.insert(), [{n: row.get(n) for n in names} for row in out])
+        for row in rows:
+            values = {}
+            for key, text in row.items():
+                name = renamed.get(key, key).lower()
+                if name in columns:
+                    values[name] = _typed(text, columns[name])
+            chunk.append(values)
+            if len(chunk) >= CHUNK:
+                _flush(conn, table, chunk)
+                chunk = []
+        _flush(conn, table, chunk)
+
+
+def _flush(conn: Any, table: Table, chunk: list[dict[str, Any]]) -> None:
+    if chunk:
+        names = {n for row in chunk for n in row}
+        conn.execute(table.insert(), [{n: row.get(n) for n in names} for row in chunk])
 
 
 def load_export(engine: Engine, folder: Path, *, changed: dt.datetime = dt.datetime(2026, 11, 27, 8, 0)) -> None:
     """The export's CSV files in ``folder`` into the KHK tables (created if needed)."""
     create_tables(engine)
-    artikel = _rows(folder, "artikel.csv")
-    _insert(engine, KHK_ARTIKEL, artikel, _RENAMED)
-    base = [{"Mandant": a.get("Mandant"), "Artikelnummer": a.get("Artikelnummer"), "AuspraegungID": "0",
-             "EANNummer": a.get("EANNummer"), "Gewicht": a.get("Gewicht"), "Aktiv": a.get("Aktiv")} for a in artikel]
-    _insert(engine, KHK_VARIANTEN, base + _rows(folder, "varianten.csv"), _RENAMED)
+    _insert(engine, KHK_ARTIKEL, _rows(folder, "artikel.csv"), _RENAMED)
+    base = ({"Mandant": a.get("Mandant"), "Artikelnummer": a.get("Artikelnummer"), "AuspraegungID": "0",
+             "EANNummer": a.get("EANNummer"), "Gewicht": a.get("Gewicht"), "Aktiv": a.get("Aktiv")}
+            for a in _rows(folder, "artikel.csv"))
+    _insert(engine, KHK_VARIANTEN, itertools.chain(base, _rows(folder, "varianten.csv")), _RENAMED)
     _insert(engine, KHK_GRUPPEN, _rows(folder, "artikelgruppen.csv"), _GROUP_RENAMED)
-    preise = _rows(folder, "preise.csv")
     lists: dict[str, dict[str, Any]] = {}
-    for p in preise:
+    for p in _rows(folder, "preise.csv"):
         lists.setdefault(p["ListeID"], {"ID": p["ListeID"], "Bezeichnung": p.get("Preisliste"),
                                         "IstAktion": p.get("IstAktion"), "GueltigVon": p.get("GueltigVon"),
                                         "GueltigBis": p.get("GueltigBis"), "IstBruttopreis": p.get("IstBruttopreis")})
-    _insert(engine, KHK_PREISLISTEN, list(lists.values()))
-    _insert(engine, KHK_PREISE, preise)
-    lager = _rows(folder, "lager.csv")
+    _insert(engine, KHK_PREISLISTEN, lists.values())
+    _insert(engine, KHK_PREISE, _rows(folder, "preise.csv"))
     places: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in lager:
+    for row in _rows(folder, "lager.csv"):
         places.setdefault((row["Mandant"], row["PlatzID"]), {"Mandant": row["Mandant"], "PlatzID": row["PlatzID"],
                                                              "Lagerkennung": row.get("Lagerkennung")})
-    _insert(engine, KHK_PLAETZE, list(places.values()))
+    _insert(engine, KHK_PLAETZE, places.values())
     stamp = changed.strftime("%d.%m.%Y %H:%M:%S")
-    _insert(engine, KHK_BESTAENDE, [{**row, "GeaendertAm": stamp} for row in lager])
+    _insert(engine, KHK_BESTAENDE, ({**row, "GeaendertAm": stamp} for row in _rows(folder, "lager.csv")))
     _insert(engine, KHK_STUECKLISTE, _rows(folder, "stuecklisten.csv"))
     _insert(engine, USER_TEXTE, _rows(folder, "texte.csv"))
     _insert(engine, USER_BEZIEHUNGEN, _rows(folder, "zubehoer.csv"))

@@ -83,30 +83,33 @@ class SqlDestination(Destination):
     def _rows(self, item: Delivery, tables: StagingTables) -> Iterator[tuple[int, dict[str, Any]]]:
         """The output's rows as column values of the staging table; ``InputError`` naming row and column."""
         from ..readers.csv import read_csv_records
-        from ..sql.values import Unfit, to_column
+        from ..sql.values import Unfit, converter
 
         if not item.name.lower().endswith(".csv"):
             raise InputError(f"the output {item.name} is not a CSV file: only CSV outputs (format: csv) can go into "
                              f"the table {self.table}", file=item.name)
         columns = {c.name: c for c in tables.staging.columns}
-        spelled: dict[str, str] = {}
+        spelled: dict[str, tuple[str, Any]] = {}  # output column → (table column, its conversion)
         for record in read_csv_records(item.staged, item.name, delimiter=self.delimiter):
             values: dict[str, Any] = {}
             for name, text in record._fields.items():
-                column = spelled.get(name) or tables.column(name)
-                if column is None:
-                    known = ", ".join(str(c) for c in columns)
-                    raise InputError(f"the table {self.table} has no column '{name}' (its columns: {known})",
-                                     file=item.name, line=record.line, field=name)
-                spelled[name] = column
+                known = spelled.get(name)
+                if known is None:
+                    column = tables.column(name)
+                    if column is None:
+                        listed = ", ".join(str(c) for c in columns)
+                        raise InputError(f"the table {self.table} has no column '{name}' (its columns: {listed})",
+                                         file=item.name, line=record.line, field=name)
+                    known = spelled[name] = (column, converter(columns[column]))
                 try:
-                    values[column] = to_column("" if text is None or not isinstance(text, str) else text,
-                                               columns[column])
+                    values[known[0]] = known[1](text if isinstance(text, str) else "")
                 except Unfit as exc:
-                    raise InputError(f"{exc} (column {column} of the table {self.table})", file=item.name,
+                    raise InputError(f"{exc} (column {known[0]} of the table {self.table})", file=item.name,
                                      line=record.line, field=name) from None
-            for column in set(spelled.values()) - set(values):  # a short row: its missing values are empty
-                values[column] = to_column("", columns[column])
+            if len(values) < len(spelled):  # a short row: its missing values are empty
+                for column, convert in spelled.values():
+                    if column not in values:
+                        values[column] = convert("")
             yield record.line or 0, values
 
     # -- the contract --------------------------------------------------------------------------

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 
@@ -86,26 +88,24 @@ def parse_number(text: str) -> decimal.Decimal:
     return decimal.Decimal(value)
 
 
-_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y")
-_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M:%S",
-                     "%d.%m.%Y %H:%M")
+_DATE = re.compile(r"^(?:(\d{4})-(\d{2})-(\d{2})|(\d{2})\.(\d{2})\.(\d{4}))(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?$")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_datetime(text: str, *, with_time: bool) -> dt.date | dt.datetime:
-    value = text.strip()
-    for pattern in _DATETIME_FORMATS if with_time else ():
-        try:
-            return dt.datetime.strptime(value, pattern)
-        except ValueError:
-            pass
-    for pattern in _DATE_FORMATS:
-        try:
-            day = dt.datetime.strptime(value, pattern)
-        except ValueError:
-            continue
-        return day if with_time else day.date()
-    raise Unfit(f"'{text}' is not a date (write 2026-11-27 or 27.11.2026"
-                + (", with a time as 2026-11-27 09:14:03)" if with_time else ")"))
+    """``2026-11-27`` or ``27.11.2026``, with ``09:14[:03]`` after a space where the column holds a time."""
+    match = _DATE.match(text.strip())
+    hint = ", with a time as 2026-11-27 09:14:03)" if with_time else ")"
+    if match is None or (match.group(7) and not with_time):
+        raise Unfit(f"'{text}' is not a date (write 2026-11-27 or 27.11.2026{hint}")
+    y, m, d = (match.group(1), match.group(2), match.group(3)) if match.group(1) else (
+        match.group(6), match.group(5), match.group(4))
+    try:
+        day = dt.datetime(int(y), int(m), int(d), int(match.group(7) or 0), int(match.group(8) or 0),
+                          int(match.group(9) or 0))
+    except ValueError:
+        raise Unfit(f"'{text}' is not a date (write 2026-11-27 or 27.11.2026{hint}") from None
+    return day if with_time else day.date()
 
 
 _TRUE = {"-1", "1", "true", "yes", "ja"}
@@ -115,46 +115,74 @@ _FALSE = {"0", "false", "no", "nein"}
 def to_column(text: str, column: Any) -> Any:
     """The output's text for ``column`` (a reflected SQLAlchemy ``Column``): its typed value, ``None`` for
     an empty text in a column that takes NULL; ``Unfit`` when the column cannot hold it."""
+    return converter(column)(text)
+
+
+def converter(column: Any) -> Callable[[str], Any]:
+    """The conversion of output text for ``column``, chosen once per column (a staging insert runs it per value)."""
     from sqlalchemy import types
 
     kind = column.type
-    if text == "" or (text.strip() == "" and not isinstance(kind, types.String)):
-        if column.nullable:
+    nullable = bool(column.nullable)
+    text_column = isinstance(kind, types.String)
+
+    def empty() -> Any:
+        if nullable:
             return None
-        if isinstance(kind, types.String):
+        if text_column:
             return ""
         raise Unfit("the column needs a value (it takes no NULL), and the value is empty")
+
     if isinstance(kind, types.Boolean):
-        folded = text.strip().lower()
-        if folded in _TRUE:
-            return True
-        if folded in _FALSE:
-            return False
-        raise Unfit(f"'{text}' is not yes or no (write -1 or 0)")
+        def as_bool(text: str) -> Any:
+            folded = text.strip().lower()
+            if not folded:
+                return empty()
+            if folded in _TRUE:
+                return True
+            if folded in _FALSE:
+                return False
+            raise Unfit(f"'{text}' is not yes or no (write -1 or 0)")
+        return as_bool
     if isinstance(kind, types.Integer):
-        try:
-            number = parse_number(text)
-        except Unfit:
-            raise Unfit(f"'{text}' is not a whole number") from None
-        if number != number.to_integral_value():
-            raise Unfit(f"'{text}' is not a whole number")
-        return int(number)
+        def as_int(text: str) -> Any:
+            if not text.strip():
+                return empty()
+            try:
+                number = parse_number(text)
+            except Unfit:
+                raise Unfit(f"'{text}' is not a whole number") from None
+            if number != number.to_integral_value():
+                raise Unfit(f"'{text}' is not a whole number")
+            return int(number)
+        return as_int
     if isinstance(kind, (types.Numeric, types.Float)):  # Float is no Numeric since SQLAlchemy 2.1
-        number = parse_number(text)
         precision, scale = getattr(kind, "precision", None), getattr(kind, "scale", None)
-        if precision is not None and scale is not None:
-            digits = len(str(abs(int(number)))) if int(number) else 0
-            if digits > precision - scale:
-                raise Unfit(f"'{text}' is too large for the column (at most {precision - scale} digits before "
-                            "the decimal point)")
-        return number if not isinstance(kind, types.Float) else float(number)
-    if isinstance(kind, types.DateTime):
-        return parse_datetime(text, with_time=True)
-    if isinstance(kind, types.Date):
-        return parse_datetime(text, with_time=False)
-    if isinstance(kind, types.String):
-        length = kind.length
+        as_float = isinstance(kind, types.Float)
+
+        def as_number(text: str) -> Any:
+            if not text.strip():
+                return empty()
+            number = parse_number(text)
+            if precision is not None and scale is not None:
+                digits = len(str(abs(int(number)))) if int(number) else 0
+                if digits > precision - scale:
+                    raise Unfit(f"'{text}' is too large for the column (at most {precision - scale} digits "
+                                "before the decimal point)")
+            return float(number) if as_float else number
+        return as_number
+    if isinstance(kind, (types.DateTime, types.Date)):
+        with_time = isinstance(kind, types.DateTime)
+
+        def as_date(text: str) -> Any:
+            return parse_datetime(text, with_time=with_time) if text.strip() else empty()
+        return as_date
+    length = kind.length if text_column else None
+
+    def as_text(text: str) -> Any:
+        if text == "":
+            return empty()
         if length is not None and len(text) > length:
             raise Unfit(f"the value has {len(text)} characters, the column holds at most {length}")
         return text
-    return text
+    return as_text
