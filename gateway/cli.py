@@ -1,8 +1,9 @@
 """The ``gateway`` command: builds objects from the configuration and maps outcomes to exit codes.
 
-Exit statuses (DESIGN.md): 0 all done; 1 some inputs quarantined or not deliverable now
-(``run --once``), a test failed, or a preview failed; 2 the configuration is refused.
-A user error is one plain message, never a traceback.
+Exit statuses (DESIGN.md): 0 all done; 1 some input quarantined (``run --once``), a test failed,
+or a preview failed; 2 the configuration is refused; 3 the gateway could not do its work (the
+journal or the disk failed, a source or destination could not be reached: the inputs wait and the
+next run takes them). A user error is one plain message, never a traceback.
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ def check(obj: _Obj, online: bool) -> None:
     from .golden import examples_dir
 
     inst = obj.installation()
+    for warning in inst.warnings:
+        click.echo(str(warning), err=True)
     for flow in inst.flows.values():
         folder = examples_dir(inst) / flow.name
         examples = sorted(folder.glob("*/input/*")) if folder.is_dir() else []
@@ -149,7 +152,7 @@ class _TerminalProgress(Progress):
 def _print_summary(summary: RunSummary) -> None:
     parts = [f"{summary.done} done", f"{summary.duplicate} duplicate", f"{summary.failed} quarantined"]
     if summary.pending:
-        parts.append(f"{summary.pending} waiting for delivery")
+        parts.append(f"{summary.pending} waiting (tried again by the next run)")
     if summary.not_running:
         parts.append(f"not run (environment variables missing): {', '.join(summary.not_running)}")
     click.echo(", ".join(parts), err=True)
@@ -247,6 +250,7 @@ def status(obj: _Obj, as_json: bool) -> None:
                 "failed": states.get("failed", 0),
                 "last_run": c["last_run"],
                 "waits_for": engine.waits_for(flow),
+                "ignored": engine.source(flow).ignored(),
                 "places": [
                     {k: h[k] for k in ("place", "last_ok", "last_error", "error", "failing_since")}
                     for h in health if h["flow"] == name
@@ -276,24 +280,30 @@ def status(obj: _Obj, as_json: bool) -> None:
         Console().print(health_table)
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--flow", "flow", help="Only this flow.")
 @click.option("--limit", type=int, default=None, help="Only the newest N entries.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input.")
-@click.pass_obj
-def journal(obj: _Obj, flow: str | None, limit: int | None, as_json: bool) -> None:
+@click.pass_context
+def journal(ctx: click.Context, flow: str | None, limit: int | None, as_json: bool) -> None:
     """The audit trail: one entry per input, with its outputs and errors."""
+    if ctx.invoked_subcommand is not None:
+        return
     from rich.console import Console
     from rich.table import Table
 
-    from .journal import open_journal
+    from .continuity import mark, open_for
 
-    inst = obj.installation(mappings=False)
-    jr = open_journal(inst.journal_path)
+    inst = ctx.obj.installation(mappings=False)
+    jr = open_for(inst)
     try:
         entries = [jr.as_dict(r) for r in jr.entries(flow, limit)]
+        lost = mark(inst, jr)
     finally:
         jr.close()
+    if lost:
+        click.echo(f"warning: this journal replaced a lost one ({lost}); nothing is processed until it is "
+                   "restored: see 'gateway journal restore --help'", err=True)
     if as_json:
         for e in entries:
             click.echo(json.dumps(e, ensure_ascii=False))
@@ -305,6 +315,26 @@ def journal(obj: _Obj, flow: str | None, limit: int | None, as_json: bool) -> No
             detail += f" ({len(e['skipped'])} skipped)"
         table.add_row(str(e["id"]), e["flow"], e["name"], e["state"], detail, e["received_at"])
     Console().print(table)
+
+
+@journal.command("restore")
+@click.option("--start-empty", is_flag=True,
+              help="Do not take the keys from the ledger; accept the new journal as it is (orders may come twice).")
+@click.pass_obj
+def journal_restore(obj: _Obj, start_empty: bool) -> None:
+    """After the journal was lost: take the delivered order numbers back from the key ledger."""
+    from .continuity import ledger_path, open_for, restore
+
+    inst = obj.installation(mappings=False)
+    jr = open_for(inst)
+    try:
+        count = restore(inst, jr, start_empty=start_empty)
+    finally:
+        jr.close()
+    if start_empty:
+        click.echo("the new journal is accepted as it is; orders delivered before may be delivered again")
+    else:
+        click.echo(f"{count} record key(s) taken from {ledger_path(inst)}; those orders are never delivered again")
 
 
 @cli.command()
@@ -440,9 +470,11 @@ def sftp() -> None:
 
 @sftp.command("trust")
 @click.argument("partner")
-@click.option("--yes", is_flag=True, help="Record the key without asking (only after checking the fingerprint).")
+@click.option("--fingerprint", metavar="SHA256:…",
+              help="Record the key without asking, if and only if it has this fingerprint (the partner's word).")
+@click.option("--yes", is_flag=True, hidden=True, help="Refused without --fingerprint: it would trust any key.")
 @click.pass_obj
-def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
+def sftp_trust(obj: _Obj, partner: str, fingerprint: str | None, yes: bool) -> None:
     """Show the partner's host key fingerprint and record it in the partner's known_hosts after confirmation.
 
     Compare the fingerprint with the one the partner tells you on another channel (phone,
@@ -450,6 +482,10 @@ def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
     """
     from .sftp import fetch_host_key, key_fingerprint, trust
 
+    if yes and fingerprint is None:
+        click.echo("--yes would trust whatever key the server shows; give the fingerprint the partner told you "
+                   "instead: --fingerprint SHA256:…", err=True)
+        raise SystemExit(2)
     inst = obj.installation()
     if partner not in inst.partners:
         known = ", ".join(inst.partners) or "none"
@@ -461,9 +497,15 @@ def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
     except GatewayError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
+    shown = key_fingerprint(key)
     click.echo(f"{partner}: {p.host}:{p.port} presents a {key.get_name()} key")
-    click.echo(f"    fingerprint {key_fingerprint(key)}")
-    if not yes and not click.confirm("Is this the fingerprint the partner gave you?", default=False):
+    click.echo(f"    fingerprint {shown}")
+    if fingerprint is not None:
+        if fingerprint.strip() != shown:
+            click.echo(f"this is not the fingerprint you gave ({fingerprint.strip()}); nothing recorded. A different "
+                       "key can mean that someone is in between: ask the partner before going on", err=True)
+            raise SystemExit(1)
+    elif not click.confirm("Is this the fingerprint the partner gave you?", default=False):
         click.echo("nothing recorded")
         raise SystemExit(1)
     line = trust(p.known_hosts, p.host, p.port, key)
@@ -475,9 +517,9 @@ def main() -> None:
         cli(standalone_mode=True)
     except GatewayError as exc:
         # Commands catch their own; what arrives here is mostly a JournalError (a full disk, a journal held
-        # by another program), whose message says what the admin can do about it.
+        # by another program), whose message says what the admin can do about it: the gateway could not work.
         click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, Problem
+from .isolation import Limits
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
 from .sql.database import DatabaseConfig
 from .validation import validate
@@ -91,6 +92,15 @@ class ScheduleConfig(Strict):
         return self
 
 
+class LimitsConfig(Strict):
+    """What converting one input may use; each conversion runs in a process of its own (0: no limit)."""
+
+    memory_mb: int = Field(default=2048, ge=0)  # memory on top of what the gateway itself uses
+    cpu_seconds: int = Field(default=3600, ge=0)
+    wall_seconds: float = Field(default=7200, ge=0)
+    open_files: int = Field(default=1024, ge=0)
+
+
 class Archive(Strict):
     folder: str = "archive"
     keep_days: int = Field(default=30, ge=0)
@@ -120,6 +130,7 @@ class GatewayFile(Strict):
     record_seconds: float = Field(default=30.0, ge=0)  # time limit for converting one record (0: none)
     # An input that meets an unexpected error (a bug) this many times is quarantined instead of retried forever.
     max_attempts: int = Field(default=3, ge=1)
+    limits: LimitsConfig = LimitsConfig()
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
@@ -191,10 +202,12 @@ class Installation:
     alerts: AlertsConfig | None = None
     record_seconds: float = 30.0
     max_attempts: int = 3
+    limits: Limits = field(default_factory=Limits)
     watch: Literal["auto", "native", "polling"] = "auto"
     rescan_seconds: float = 60.0
     settle_seconds: float = 2.0
     kinds: Registry = field(default_factory=builtin_kinds)
+    warnings: list[Problem] = field(default_factory=list)  # allowed, but worth a second look (``gateway check``)
 
     @property
     def journal_path(self) -> Path:
@@ -309,11 +322,23 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         alerts=conf.alerts,
         record_seconds=conf.record_seconds,
         max_attempts=conf.max_attempts,
+        limits=Limits(**conf.limits.model_dump()),
         watch=conf.watch,
         rescan_seconds=conf.rescan_seconds,
         settle_seconds=conf.settle_seconds,
         kinds=kinds,
+        warnings=_warnings(doc, conf),
     )
+
+
+def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
+    """What is allowed but probably not meant."""
+    found: list[Problem] = []
+    if conf.smtp is not None and conf.smtp.security == "none" and conf.smtp.user is not None:
+        found.append(doc.problem(("smtp", "security"),
+                                 "warning: security: none with a login sends the password in the clear; use "
+                                 "starttls or ssl unless the mail server is on this machine"))
+    return found
 
 
 def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, mapping: Mapping, problems: list[Problem]) -> None:

@@ -25,8 +25,9 @@ from .journal import InputRow, InputState, Journal
 log = logging.getLogger("gateway")
 
 REASON_SUFFIX = ".reason.txt"
-#: Bytes of a stored input's name: room for the reason file's ending within the usual 255.
-STORED_NAME_LIMIT = 255 - len(REASON_SUFFIX)
+#: Bytes of a stored input's name: room for the reason file's ending, and its temporary name while it is
+#: written (``.<name>.part``), within the usual 255.
+STORED_NAME_LIMIT = 255 - len(REASON_SUFFIX) - len("..part")
 
 
 def stage_dir(inst: Installation, flow: Flow, input_id: int) -> Path:

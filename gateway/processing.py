@@ -11,16 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock
 from .config import Flow, Installation
+from .continuity import append_keys
 from .crashpoints import crashpoint
 from .delivery import Deliverer
 from .errors import DeliveryError, InputError
 from .files import printable
 from .finalize import Finisher, stage_dir
+from .isolation import ConversionFailed, run_isolated
 from .journal import InputRow, Journal, StagedRecord
 from .summary import Progress
 
@@ -30,6 +33,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway")
 
 COMMIT_ATTEMPTS = 5
+
+
+class UnexpectedFailure(Exception):
+    """A conversion ended without an outcome of its own (a crash, a limit): counted towards ``max_attempts``."""
+
+    def __init__(self, words: str, details: str = "") -> None:
+        super().__init__(words)
+        self.words = words
+        self.details = details
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
@@ -51,7 +63,8 @@ def sha256_of(path: Path) -> tuple[str, int]:
 
 class Processor:
     def __init__(self, inst: Installation, journal: Journal, clock: Clock, progress: Progress,
-                 finisher: Finisher, deliverer: Deliverer) -> None:
+                 finisher: Finisher, deliverer: Deliverer, isolate: bool = True) -> None:
+        self.isolate = isolate  # convert in a child process with limits (off only for embedding without fork)
         self.inst = inst
         self.journal = journal
         self.clock = clock
@@ -99,6 +112,7 @@ class Processor:
             staged = [StagedRecord(o.output, o.destination, o.name, str(o.path)) for o in result.outputs]
             if self.journal.commit(row.id, staged, scope, result.keys, result.skipped,
                                    content=(flow.name, sha) if check_content else None):
+                append_keys(self.inst, scope, result.keys, row.id, self.clock)
                 break
             log.info("%s: %s: another process delivered some of its records meanwhile; converting again",
                      flow.name, printable(row.name))
@@ -117,18 +131,29 @@ class Processor:
                                           output=out.output))
 
     def _convert(self, flow: Flow, row: InputRow, work: Path, stage: Path) -> Conversion:
-        from .convert import convert, input_info
+        """Convert in a child process with limits (:mod:`gateway.isolation`); the outputs land in ``stage``."""
+        from .convert import Conversion, convert, input_info
 
         mapping = flow.mapping
         scope = mapping.key_scope or flow.name
         info = input_info(row.id, row.name, flow.name, row.received_at, self.clock.today())
-        return convert(
-            mapping, work, row.name, stage, info, flow.settings,
-            key_delivered=lambda key: self.journal.key_owner(scope, key),
-            on_record=self.progress.record_done,
-            mail=mail_settings(self.inst),
-            record_seconds=self.inst.record_seconds,
-        )
+        mail = mail_settings(self.inst)
+
+        def job(progress: Callable[[], None]) -> dict[str, Any]:
+            journal = self.journal.reopen() if self.isolate else self.journal
+            result = convert(
+                mapping, work, row.name, stage, info, flow.settings,
+                key_delivered=lambda key: journal.key_owner(scope, key),
+                on_record=progress, mail=mail, record_seconds=self.inst.record_seconds,
+            )
+            return result.as_dict()
+
+        if not self.isolate:
+            return Conversion.from_dict(job(self.progress.record_done))
+        try:
+            return Conversion.from_dict(run_isolated(job, self.inst.limits, self.progress.record_done))
+        except ConversionFailed as exc:
+            raise UnexpectedFailure(exc.words, exc.details) from None
 
     def deliver_and_finish(self, flow: Flow, row: InputRow, work: Path | None) -> str:
         try:

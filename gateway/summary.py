@@ -23,7 +23,13 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if (self.failed or self.pending) else 0
+        """0 all done; 1 an input was quarantined; 3 the gateway could not do all its work now (a place
+        unreachable, a full disk, the journal): those inputs wait and the next run takes them.
+        (2, a refused configuration, never gets this far.) 3 wins over 1: run again later, and the
+        quarantine stays visible in ``status`` and the alerts."""
+        if self.pending:
+            return 3
+        return 1 if self.failed else 0
 
     def add(self, other: RunSummary) -> None:
         self.done += other.done

@@ -443,7 +443,7 @@ def test_no_payment_request_is_sent_twice_after_a_retry_or_when_the_orders_come_
 def test_a_payment_request_waits_while_the_mail_server_is_down_and_goes_out_once(full: Install, smtp: Server) -> None:
     smtp.stop()
     full.drop("a.xml", orders_file(order("22-0-1", total="10.00", payment="PP")))
-    run(full, exit_code=1)
+    run(full, exit_code=3)
     assert journal(full)[0]["state"] == "delivering"
     smtp.start()
     run(full)

@@ -106,6 +106,12 @@ class JournalCorrupt(JournalError):
               "empty journal, or orders already delivered would be delivered again.")
 
 
+class JournalLost(JournalError):
+    advice = ("Restore state/journal.sqlite from a backup; or run 'gateway journal restore' to take the order "
+              "numbers already delivered from the key ledger (archive/delivered-keys.log) into the new journal, "
+              "after which the gateway runs again and never delivers those orders twice.")
+
+
 class JournalUnavailable(JournalError):
     advice = "Check that the state folder exists and that the gateway may read and write it."
 
@@ -179,6 +185,15 @@ class Journal(ABC):
     @abstractmethod
     def installation_id(self) -> str:
         """A random id made with the journal: keeps two installations' temporary names apart."""
+
+    @property
+    @abstractmethod
+    def created(self) -> bool:
+        """Whether this very opening created the journal (empty until now)."""
+
+    @abstractmethod
+    def restore_keys(self, entries: Iterable[tuple[str, str]], note: str) -> int:
+        """Record (scope, key) pairs as delivered, from the key ledger after a journal was lost; returns how many."""
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -361,6 +376,10 @@ class Journal(ABC):
         }
 
     @abstractmethod
+    def reopen(self) -> Journal:
+        """A new connection to the same journal, for a worker process (connections do not survive ``fork``)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the journal (connections, locks)."""
 
@@ -383,6 +402,7 @@ __all__ = [
     "JournalCorrupt",
     "JournalError",
     "JournalFull",
+    "JournalLost",
     "JournalReadOnly",
     "JournalUnavailable",
     "OutputRow",

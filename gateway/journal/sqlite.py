@@ -152,6 +152,7 @@ class SqliteJournal(Journal):
     def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
         self.clock = clock or SYSTEM_CLOCK
+        self._created = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -193,6 +194,7 @@ class SqliteJournal(Journal):
                     if self.db.execute("SELECT value FROM meta WHERE name = 'installation'").fetchone() is None:
                         self.db.execute("INSERT INTO meta (name, value) VALUES ('installation', ?)",
                                         (secrets.token_hex(4),))
+                        self._created = True
                 row = self.db.execute("SELECT value FROM meta WHERE name = 'installation'").fetchone()
                 self._installation_id = str(row["value"])
                 return
@@ -211,6 +213,27 @@ class SqliteJournal(Journal):
     @property
     def installation_id(self) -> str:
         return self._installation_id
+
+    @property
+    def created(self) -> bool:
+        return self._created
+
+    @_guarded
+    def restore_keys(self, entries: Iterable[tuple[str, str]], note: str) -> int:
+        with self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO inputs (flow, source, name, state, received_at, finished_at, note) "
+                "VALUES ('(restored)', 'key ledger', 'record keys', 'done', ?, ?, ?)",
+                (self._now(), self._now(), note),
+            )
+            input_id = int(cur.lastrowid or 0)
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO record_keys (scope, key, input_id) VALUES (?, ?, ?)",
+                           [(scope, key, input_id) for scope, key in entries])
+            return db.total_changes - before
+
+    def reopen(self) -> SqliteJournal:
+        return SqliteJournal(self.path, self.clock)
 
     def close(self) -> None:
         self.db.close()

@@ -89,6 +89,10 @@ class Source(ABC):
     def recover(self, work_dir: Path) -> None:  # noqa: B027 - most kinds leave nothing half-claimed
         """Finish claims that a crash interrupted (before ``scan``)."""
 
+    def ignored(self) -> dict[str, str]:
+        """Entries that look like inputs but are none (a link, a pipe, a folder), with why: for ``status``."""
+        return {}
+
     def waiting(self) -> int | None:
         """How many candidates wait, for ``gateway status``; ``None`` when that would mean dialling out."""
         return None
