@@ -28,8 +28,8 @@ from harness import REPO, engine
 
 sys.path.insert(0, str(REPO / "tests"))
 
-from postgres import Postgres  # noqa: E402 - tests/ holds the server and the KHK tables
-from soldb import load_export  # noqa: E402
+from postgres import Postgres
+from soldb import load_export
 
 FLOWS = {
     "sol-catalog": "    source: { folder: inbox/sol-catalog, include: ['katalog*'] }\n",
@@ -91,7 +91,8 @@ def main() -> None:
             for flow, runs in results.items():
                 seconds = statistics.median(t for t, _ in runs)
                 peak = statistics.median(m for _, m in runs)
-                print(f"{flow:15s} {seconds:7.1f} s  {args.articles / seconds:6.0f} articles/s  peak RSS {peak:4.0f} MB")
+                rate = args.articles / seconds
+                print(f"{flow:15s} {seconds:7.1f} s  {rate:6.0f} articles/s  peak RSS {peak:4.0f} MB")
             db_t = statistics.median(t for t, _ in results["sol-catalog-db"])
             csv_t = statistics.median(t for t, _ in results["sol-catalog"])
             print(f"database / export: {db_t / csv_t:.2f}x")

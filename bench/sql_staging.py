@@ -24,7 +24,7 @@ from orders import generate
 
 sys.path.insert(0, str(REPO / "tests"))
 
-from postgres import Postgres  # noqa: E402 - tests/ holds the server
+from postgres import Postgres
 
 OUTBOX = {
     "table": "{ sql: sol, table: GatewayAuftragImport, key_column: GatewayKey }",

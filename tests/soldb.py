@@ -135,7 +135,8 @@ def _rows(folder: Path, name: str) -> Iterator[dict[str, Any]]:
 CHUNK = 5000
 
 
-def _insert(engine: Engine, table: Table, rows: Iterable[dict[str, Any]], renamed: dict[str, str] | None = None) -> None:
+def _insert(engine: Engine, table: Table, rows: Iterable[dict[str, Any]],
+            renamed: dict[str, str] | None = None) -> None:
     """Rows streamed into ``table`` in chunks (an export of 200,000 articles has millions of rows)."""
     renamed = renamed or {}
     columns = {c.name: c for c in table.columns}

@@ -115,8 +115,8 @@ def test_check_online_passes_on_the_shipped_tables_and_names_what_it_did_not_che
     install = SqlInstall.create(tmp_path / "gw", flows, extra=(
         "  shop:\n    url_env: SOL_TEST_STAGING_URL\n"))
     text = install.config.read_text().replace("outbox: { sql: sol,", "outbox: { sql: shop,")
-    install.config.write_text(text.replace("url_env: SOL_TEST_STAGING_URL\n",
-                                           "url_env: SOL_TEST_STAGING_URL\n    staging_tables: [GatewayAuftragImport]\n"))
+    staging_tables = "url_env: SOL_TEST_STAGING_URL\n    staging_tables: [GatewayAuftragImport]\n"
+    install.config.write_text(text.replace("url_env: SOL_TEST_STAGING_URL\n", staging_tables))
     monkeypatch.setenv(ENV, catalog_url)
     monkeypatch.delenv("SOL_TEST_STAGING_URL", raising=False)
     result = CliRunner().invoke(cli, ["--config", str(install.config), "check", "--online"])
