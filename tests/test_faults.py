@@ -45,7 +45,8 @@ from campaign import (
 from conftest import Install
 
 FLOW = "rakuten-orders"
-SUMMARY = re.compile(r"(\d+) done, (\d+) duplicate, (\d+) quarantined(?:, (\d+) waiting \(tried again by the next run\))?")
+SUMMARY = re.compile(r"(\d+) done, (\d+) duplicate, (\d+) quarantined"
+                     r"(?:, (\d+) waiting \(tried again by the next run\))?")
 NO_SPACE = "No space left on device"
 
 
