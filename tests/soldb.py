@@ -52,7 +52,7 @@ KHK_ARTIKEL = _table(
     ("Grundpreiseinheit", String(10)), ("GrundpreisBasis", Numeric(19, 4)), ("PlatzID", Integer),
     ("Variante", SmallInteger), ("Aktiv", SmallInteger), ("Artikelart", String(10)), ("GeaendertAm", DateTime),
     ("USER_LangtextHTML", Text), ("USER_HArtikelnummer", _name(50)), ("USER_MetaTitel", _name(255)),
-    ("USER_MetaBeschreibung", _name(255)), ("USER_MetaKeywords", _name(255)),
+    ("USER_MetaBeschreibung", _name(255)), ("USER_MetaKeywords", _name(255)), ("USER_Material", _name(255)),
 )
 KHK_VARIANTEN = _table(
     "KHKArtikelVarianten", ("Mandant", SmallInteger), ("Artikelnummer", String(31)), ("AuspraegungID", Integer),
@@ -94,11 +94,16 @@ USER_BEZIEHUNGEN = _table(
     ("Bezugsartikel", String(31)), ("Beziehung", String(20)), ("Sortierung", Integer),
 )
 
+USER_BILDER = _table(
+    "USER_ArtikelBilder", ("Mandant", SmallInteger), ("Artikelnummer", String(31)), ("AuspraegungID", Integer),
+    ("URL", _name(500)), ("Sortierung", Integer),
+)
+
 # export file → (table, its columns by the export's names where they differ)
 _RENAMED = {"LangtextHTML": "USER_LangtextHTML", "HArtikelnummer": "USER_HArtikelnummer",
             "MetaTitel": "USER_MetaTitel", "MetaBeschreibung": "USER_MetaBeschreibung",
             "MetaKeywords": "USER_MetaKeywords", "Variantenartikelnummer": "USER_Variantenartikelnummer",
-            "Merkmale": "USER_Merkmale"}
+            "Merkmale": "USER_Merkmale", "GrundpreisInhalt": "GrundpreisBasis"}
 _GROUP_RENAMED = {"Langbezeichnung": "USER_Langbezeichnung", "Aktiv": "USER_Aktiv", "Bild": "USER_Bild",
                   "MetaTitel": "USER_MetaTitel", "MetaBeschreibung": "USER_MetaBeschreibung",
                   "Sortierung": "USER_Sortierung"}
@@ -187,6 +192,7 @@ def load_export(engine: Engine, folder: Path, *, changed: dt.datetime = dt.datet
     _insert(engine, KHK_STUECKLISTE, _rows(folder, "stuecklisten.csv"))
     _insert(engine, USER_TEXTE, _rows(folder, "texte.csv"))
     _insert(engine, USER_BEZIEHUNGEN, _rows(folder, "zubehoer.csv"))
+    _insert(engine, USER_BILDER, _rows(folder, "bilder.csv"))
 
 
 def split_price_lists(folder: Path) -> dict[str, list[str]]:
@@ -220,6 +226,25 @@ def split_price_lists(folder: Path) -> dict[str, list[str]]:
     return became
 
 
+def split_bins(folder: Path) -> None:
+    """Give a bin (PlatzID) that an export lists under two warehouses a number of its own per warehouse:
+    in SOL (KHKLagerplaetze) a bin belongs to one warehouse, so the file and the database hold the same data."""
+    path = folder / "lager.csv"
+    if not path.exists():
+        return
+    header, *rows = list(csv.reader(io.StringIO(path.read_bytes().decode("windows-1252"), newline=""), delimiter=";"))
+    at = {name: i for i, name in enumerate(header)}
+    owner: dict[str, str] = {}
+    renamed: dict[tuple[str, str], str] = {}
+    for row in rows:
+        bin_id, store = row[at["PlatzID"]], row[at["Lagerkennung"]]
+        if owner.setdefault(bin_id, store) != store:
+            row[at["PlatzID"]] = renamed.setdefault((bin_id, store), str(9000 + len(renamed)))
+    out = io.StringIO(newline="")
+    csv.writer(out, delimiter=";", lineterminator="\r\n").writerows([header, *rows])
+    path.write_bytes(out.getvalue().encode("windows-1252"))
+
+
 def _int(v: str) -> int:
     return int(v) if v else -(2**63)
 
@@ -237,6 +262,7 @@ ORDER: dict[str, Callable[[dict[str, str]], tuple[Any, ...]]] = {
     "lager.csv": lambda r: (r["Artikelnummer"], _int(r["AuspraegungID"]), r["Lagerkennung"], _int(r["PlatzID"])),
     "stuecklisten.csv": lambda r: (r["Stueckliste"], _int(r["Sortierung"]), r["Element"]),
     "texte.csv": lambda r: (r["Artikelnummer"], r["Sprache"]),
+    "bilder.csv": lambda r: (r["Artikelnummer"], _int(r["AuspraegungID"]), _int(r["Sortierung"])),
     "zubehoer.csv": lambda r: (r["Artikelnummer"], r["Beziehung"], _int(r["Sortierung"]), r["Bezugsartikel"]),
 }
 

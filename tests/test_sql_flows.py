@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from postgres import Postgres
-from soldb import KHK_BESTAENDE, load_export, sorted_export, split_price_lists
+from soldb import KHK_BESTAENDE, load_export, sorted_export, split_bins, split_price_lists
 from sqlsetup import ENV, SqlInstall, by_kind, unpack_example
 
 from gateway.clock import ManualClock
@@ -79,6 +79,7 @@ def test_the_database_catalog_gives_the_same_outputs_as_the_export(
     export = unpack_example("sol-catalog", case, tmp_path / "export",
                             drop=("dokumente.csv", "dokumente", "export.done"))
     lists = split_price_lists(export)
+    split_bins(export)
     promotions = ",".join(i for liste in ("7", "8") for i in lists.get(liste, [liste]))
     monkeypatch.setenv(ENV, _database(postgres, f"catalog_{case.replace('-', '_')}", export))
     settings = f"    settings: {{ aktionslisten: '{promotions}' }}\n"
