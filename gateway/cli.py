@@ -94,8 +94,10 @@ def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
 
 
 @cli.command()
+@click.option("--online", is_flag=True,
+              help="Also connect to each database a flow uses: its tables and columns against the mappings.")
 @click.pass_obj
-def check(obj: _Obj) -> None:
+def check(obj: _Obj, online: bool) -> None:
     """Validate gateway.yaml and every mapping; print each problem as FILE:LINE:COL: message."""
     from .config import disagreements
     from .fieldcheck import unknown_fields
@@ -112,9 +114,27 @@ def check(obj: _Obj) -> None:
         if examples:
             for problem in unknown_fields(flow, examples[0]):
                 click.echo(str(problem), err=True)
+    if online:
+        _check_online(inst)
     click.echo(ngettext("{file}: OK ({count} flow(s): {flows})", "{file}: OK ({count} flow(s): {flows})",
                         len(inst.flows)).format(file=inst.path.name, count=len(inst.flows),
                                                 flows=", ".join(inst.flows) or _("none")))
+
+
+def _check_online(inst: Installation) -> None:
+    """Connect to the databases the flows use and compare them with the mappings (exit 2 on problems)."""
+    from .config import shown_path
+    from .sql.checks import online_problems
+    from .yamlload import load_yaml
+
+    problems, notes = online_problems(inst, load_yaml(inst.path, shown_path(inst.path)))
+    for note in notes:
+        click.echo(note, err=True)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found in the databases; nothing was processed.", err=True)
+        raise SystemExit(2)
 
 
 class _TerminalProgress(Progress):
