@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichProgress
 
-    from .config import Installation
+    from .config import Flow, Installation
     from .engine import Engine
 
 # Commands import what they use when they run: ``gateway --help`` or ``gateway status`` must not
@@ -542,8 +542,11 @@ def settings_command(obj: _Obj, flows: tuple[str, ...], as_json: bool) -> None:
 
 @cli.command("test")
 @click.argument("flows", nargs=-1)
+@click.option("--refresh", is_flag=True,
+              help="After an intended change: show how each example's outputs change, then write them as expected.")
+@click.option("--yes", is_flag=True, help="With --refresh: write without asking (after reading the differences).")
 @click.pass_obj
-def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
+def test_examples(obj: _Obj, flows: tuple[str, ...], refresh: bool, yes: bool) -> None:
     """Convert each flow's golden examples and compare with the expected outputs (examples/FLOW/CASE/)."""
     from .golden import examples_dir, run_examples
 
@@ -554,6 +557,9 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
+    if refresh:
+        _refresh_examples(inst, selected, yes)
+        return
     results = run_examples(inst, selected)
     for r in results:
         click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.flow}/{r.case}")
@@ -564,8 +570,42 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
         if flow.name not in tested:
             click.echo(f"none  {flow.name}: no examples in {examples_dir(inst) / flow.name}")
     failed = sum(not r.passed for r in results)
+    if failed:
+        click.echo("After an intended change to a mapping: gateway test --refresh FLOW shows the differences and "
+                   "writes the new expected files (check each value, and the example's NOTES.md).")
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     raise SystemExit(1 if failed else 0)
+
+
+def _refresh_examples(inst: Installation, flows: list[Flow], yes: bool) -> None:
+    """Show each example's differences, then write the new expected files if the admin agrees."""
+    from .golden import examples_dir, refresh_case, write_refresh
+
+    pending = []
+    for flow in flows:
+        folder = examples_dir(inst) / flow.name
+        for case in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+            found = refresh_case(inst, flow, case)
+            if found.error:
+                click.echo(f"skip  {flow.name}/{case.name}: {found.error}")
+            elif not found.changed:
+                click.echo(f"same  {flow.name}/{case.name}")
+            else:
+                click.echo(f"CHANGES  {flow.name}/{case.name}")
+                for text in found.changes:
+                    click.echo("      " + text.replace("\n", "\n      ").rstrip())
+                for name in found.removed:
+                    click.echo(f"      {name} is no longer produced and would be removed")
+                pending.append((case, found))
+    if not pending:
+        click.echo("nothing to refresh")
+        return
+    if not yes and not click.confirm(f"Write the new expected files of {len(pending)} example(s)?", default=False):
+        click.echo("nothing written")
+        raise SystemExit(1)
+    for case, found in pending:
+        write_refresh(case, found)
+        click.echo(f"written  {found.flow}/{found.case} (check the values and update its NOTES.md)")
 
 
 @cli.group()
