@@ -126,7 +126,8 @@ def test_an_expected_output_not_produced_says_which_records_were_skipped_and_why
                             encoding="utf-8")
     result = gw.cli("test", "rakuten-orders")
     assert result.exit_code == 1
-    assert "the expected output auftraege_orders_de_1.csv was not produced; 2 of 2 records were skipped" in result.output
+    assert ("the expected output auftraege_orders_de_1.csv was not produced; 2 of 2 records were skipped"
+            in result.output)
     assert "123-456-789: every order is left out for this test" in result.output
 
 
