@@ -83,8 +83,9 @@ def test_shipped_gateway_yaml_and_mappings_pass_check(tmp_path: Path, monkeypatc
         shutil.copytree(REPO / folder, root / folder)
     monkeypatch.chdir(root)
     result = CliRunner().invoke(cli, ["--config", "gateway.yaml", "check"], catch_exceptions=False)
-    flows = ", ".join(load_installation(root / "gateway.yaml").flows)
-    assert (result.exit_code, result.stdout, result.stderr) == (0, f"gateway.yaml: OK (9 flow(s): {flows})\n", "")
+    names = list(load_installation(root / "gateway.yaml").flows)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, f"gateway.yaml: OK ({len(names)} flow(s): {', '.join(names)})\n", "")
     assert CliRunner().invoke(cli, ["--config", "gateway.yaml", "test"], catch_exceptions=False).exit_code == 0
     flow = load_installation(root / "gateway.yaml").flows["rakuten-orders"]
     assert flow.source_folder == root / "inbox" / "rakuten-orders"
