@@ -19,7 +19,6 @@ from jinja2.exceptions import SecurityError
 from gateway.errors import ReadError
 from gateway.mapping.templating import make_environment
 from gateway.mapping.values import MISSING, Record
-from gateway.readers import batch as batch_module
 from gateway.readers.batch import (
     BatchDatabase,
     BatchLimits,
@@ -30,6 +29,7 @@ from gateway.readers.batch import (
     batch_files,
     read_batch_records,
 )
+from gateway.readers.batch import archive as batch_module
 
 
 def table(*lines: str) -> bytes:

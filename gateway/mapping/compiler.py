@@ -22,7 +22,8 @@ from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..errors import ConfigError, InputError, MappingError, Problem, ReadError
+from ..errors import ConfigError, InputError, MappingError, Problem
+from ..readers.registry import ReadRoom, read_records
 from ..validation import validate
 from ..xmlcheck import check_schema
 from ..yamlload import Loc, YamlDocument, load_yaml
@@ -31,17 +32,13 @@ from .model import (
     BatchInput,
     Column,
     ColumnSpec,
-    CsvInput,
     CsvOutput,
     EmailOutput,
     FileOutput,
-    JsonInput,
-    JsonLinesInput,
     JsonOutput,
     Lookup,
     MappingSpec,
     TemplateOutput,
-    XmlInput,
 )
 from .templating import make_environment
 from .values import MISSING, Record, as_list
@@ -396,36 +393,12 @@ class Mapping:
 
     def records(self, path: Path, shown_as: str, work_dir: Path | None = None,
                 keep: BatchDatabase | None = None) -> Iterator[Record]:
-        """The input's records, streamed by the reader its ``input.format`` names (grouped if asked).
+        """The input's records, streamed by the reader registered for its ``input.format`` (grouped if asked).
 
         ``work_dir`` is a private folder for readers that need room (a batch's join database);
         ``keep`` holds a batch's database for a further pass over the same input.
         """
-        records = self._read(path, shown_as, work_dir, keep)
-        if self.spec.input.group_by and not isinstance(self.spec.input, BatchInput):  # a batch groups in SQLite
-            records = group_records(records, self.spec.input.group_by, shown_as, self.spec.input.label)
-        return _naming_the_file(records, shown_as)
-
-    @staticmethod
-    def _read_batch(spec: BatchInput, path: Path, shown_as: str, work_dir: Path | None,
-                    keep: BatchDatabase | None) -> Iterator[Record]:
-        from ..readers.batch import Relation, TableSpec, read_batch_records
-
-        tables = {name: TableSpec(file=t.file, encoding=t.encoding, delimiter=t.delimiter,
-                                  required=tuple(t.required), optional=t.optional)
-                  for name, t in spec.tables.items()}
-        relations = {table: {field: Relation(r.table, tuple(r.on.items())) for field, r in fields.items()}
-                     for table, fields in spec.relations.items()}
-        if work_dir is not None:
-            yield from read_batch_records(path, shown_as, tables=tables, records=spec.records,
-                                          relations=relations, work_dir=work_dir, keep=keep,
-                                          group_by=spec.group_by)
-            return
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="gateway-batch-") as tmp:
-            yield from read_batch_records(path, shown_as, tables=tables, records=spec.records,
-                                          relations=relations, work_dir=Path(tmp), group_by=spec.group_by)
+        return read_records(path, shown_as, self.spec.input, ReadRoom(work_dir, keep))
 
     def skip_reason(self, context: dict[str, Any]) -> str | None:
         """Why the record is not to be converted, by the mapping's ``skip`` rules; ``None`` to convert it."""
@@ -436,34 +409,6 @@ class Mapping:
             except Exception as exc:
                 raise _as_mapping_error(exc).located(field="skip", mapping=where) from None
         return None
-
-    def _read(self, path: Path, shown_as: str, work_dir: Path | None,
-              keep: BatchDatabase | None = None) -> Iterator[Record]:
-        spec = self.spec.input
-        if isinstance(spec, BatchInput):
-            return self._read_batch(spec, path, shown_as, work_dir, keep)
-        if isinstance(spec, XmlInput):
-            from ..readers.xml import read_xml_records
-
-            return read_xml_records(path, spec.records, shown_as)
-        if isinstance(spec, CsvInput):
-            from ..readers.csv import read_csv_records
-
-            return read_csv_records(path, shown_as, encoding=spec.encoding, delimiter=spec.delimiter,
-                                    required=spec.required)
-        if isinstance(spec, JsonInput):
-            from ..readers.json import read_json_records
-
-            return read_json_records(path, shown_as, records=spec.records)
-        if isinstance(spec, JsonLinesInput):
-            from ..readers.json import read_jsonl_records
-
-            return read_jsonl_records(path, shown_as)
-        from ..readers.fixed import FixedColumn, read_fixed_records
-
-        columns = [FixedColumn(name, f.start, f.length) for name, f in spec.columns.items()]
-        return read_fixed_records(path, shown_as, columns, encoding=spec.encoding, skip_lines=spec.skip_lines,
-                                  strict_length=spec.strict_length)
 
     def context(self, record: Record, input_info: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
         return {
@@ -513,46 +458,6 @@ class Mapping:
         if self.spec.key is None:
             return None
         return self.spec.key.scope
-
-
-def _naming_the_file(records: Iterator[Record], shown_as: str) -> Iterator[Record]:
-    """Every reader error names the input file, also those raised deep inside a reader."""
-    try:
-        yield from records
-    except InputError as exc:
-        raise exc.located(file=shown_as) from None
-
-
-def group_records(records: Iterator[Record], by: list[str], shown_as: str, label: str) -> Iterator[Record]:
-    """Consecutive records with equal ``by`` fields become one: the first one's fields plus ``rows``.
-
-    Streaming needs the rows of a document to stand together, as SOL exports them; a
-    document whose rows are split is refused rather than delivered as two documents.
-    """
-    seen: set[tuple[str, ...]] = set()
-    current: tuple[str, ...] | None = None
-    rows: list[Record] = []
-    for record in records:
-        key = tuple(str(record[name]) for name in by)
-        if key != current:
-            if rows:
-                yield _grouped(rows)
-            if key in seen:
-                raise ReadError(
-                    f"the rows of {label} {' / '.join(key)} are not together: more of them follow other "
-                    f"{label}s; the export must keep the rows of one {label} together",
-                    file=shown_as, line=record.line,
-                )
-            seen.add(key)
-            current, rows = key, []
-        rows.append(record)
-    if rows:
-        yield _grouped(rows)
-
-
-def _grouped(rows: list[Record]) -> Record:
-    first = rows[0]
-    return Record({**first._fields, "rows": rows}, line=first.line)
 
 
 def load_mapping(path: Path, shown_as: str, root: Path | None = None) -> Mapping:

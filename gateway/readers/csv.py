@@ -26,11 +26,20 @@ from ..mapping.values import MISSING, Record
 if TYPE_CHECKING:
     from _csv import Reader
 
+    from ..mapping.model import CsvInput
+    from .registry import ReadRoom
+
 _MAX_FIELD = 1024 * 1024  # characters in one value; far more than any real text, small enough for memory
 _MAX_LINE = 4 * _MAX_FIELD  # characters in one physical line
 _CHUNK = 1024 * 1024  # bytes per read when checking which encoding the file is in
 _BOM = codecs.BOM_UTF8
 _UTF8_NAMES = ("utf-8", "utf-8-sig")
+
+
+def read(source: Path, shown_as: str, spec: CsvInput, room: ReadRoom) -> Iterator[Record]:
+    """The reader of ``input.format: csv`` (see ``registry.Reader``)."""
+    return read_csv_records(source, shown_as, encoding=spec.encoding, delimiter=spec.delimiter,
+                            required=spec.required)
 
 
 def read_csv_records(

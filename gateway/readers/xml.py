@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from ..errors import ReadError
 from ..mapping.values import MISSING, Record
+
+if TYPE_CHECKING:
+    from ..mapping.model import XmlInput
+    from .registry import ReadRoom
 
 _LOCAL_NAMES: dict[str, str] = {}
 
@@ -134,6 +138,11 @@ def _refuse_dtd(el: etree._Element, shown_as: str) -> None:
             "the XML declares a DTD (<!DOCTYPE …>); partner files must not, so it was not read",
             file=shown_as, line=1,
         )
+
+
+def read(source: Path, shown_as: str, spec: XmlInput, room: ReadRoom) -> Iterator[Record]:
+    """The reader of ``input.format: xml`` (see ``registry.Reader``)."""
+    return read_xml_records(source, spec.records, shown_as)
 
 
 def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Record]:

@@ -1,0 +1,349 @@
+"""Archive safety: the members of a batch (a ZIP archive or a folder), checked before anything is read.
+
+A batch comes from outside and is not trusted. Before a table is read, the batch's list of
+members is checked: their number, their names (no absolute paths, ``..``, backslashes,
+drive letters, colons or control characters; no two names that differ only in case) and,
+for a ZIP, encryption and the declared sizes and compression ratios. Members are unpacked
+into the reader's folder under names chosen here (never the member's own name), counting
+the bytes as they come out, so a header that lies about a size does not help.
+
+In a folder, symbolic links (and Windows junctions) are refused; the folder given itself
+is taken as it is. ``export.done`` is not required here: deciding when a folder is
+complete is the source's job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import lzma
+import os
+import shutil
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import ReadError
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+RATIO_FROM_BYTES = MiB  # the compression ratio is judged only for members larger than this
+_CHUNK = MiB  # bytes per read when unpacking a member
+_DIRECTORY_BYTES_PER_MEMBER = KiB  # average size of one entry in a ZIP's central directory that is accepted
+_FILES_LISTED = 40  # names shown when a required table is missing
+
+_EOCD = struct.Struct("<4s4H2LH")
+_EOCD_SIGNATURE = b"PK\x05\x06"
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
+_UNPACKABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+_WINDOWS_REPARSE_POINT = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT: junctions and symbolic links
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """Bounds for an untrusted batch; a batch over any of them is refused with ``ReadError``."""
+
+    max_members: int = 1000  # entries of a ZIP archive (folders included), or files and folders of a folder
+    max_total_bytes: int = 2 * GiB  # all members together, unpacked
+    max_member_bytes: int = 1 * GiB  # one member, unpacked
+    max_ratio: float = 200  # unpacked / packed size of one member larger than RATIO_FROM_BYTES
+
+
+LIMITS = BatchLimits()  # the bounds every batch gets unless a caller (a test) gives others
+
+
+def batch_files(path: Path, shown_as: str, limits: BatchLimits = LIMITS) -> list[str]:
+    """The names of the files in the batch (``/``-separated, folders left out), after the same checks."""
+    with open_batch(path, shown_as, limits) as batch:
+        return [member.name for member in batch.files]
+
+
+def listing(files: Sequence[Member]) -> str:
+    """The batch's files in words, for a message about one that is missing."""
+    if not files:
+        return "the batch holds no files at all"
+    names = [m.name for m in files[:_FILES_LISTED]]
+    more = f" and {len(files) - _FILES_LISTED} more" if len(files) > _FILES_LISTED else ""
+    return f"the batch has: {', '.join(names)}{more}"
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str  # relative, '/'-separated
+    size: int  # unpacked bytes (declared, for a ZIP)
+    info: zipfile.ZipInfo | None = None
+
+
+class Batch:
+
+    def __init__(self, shown_as: str, limits: BatchLimits, members: list[Member]) -> None:
+        self.shown_as = shown_as
+        self.limits = limits
+        self.files = [m for m in members if not m.name.endswith("/")]
+        self.unpacked = 0
+        _check_members(members, shown_as, limits)
+
+    def find(self, file: str) -> Member | None:
+        wanted = file.strip("/").casefold()
+        matches = [m for m in self.files
+                   if m.name.casefold() == wanted or m.name.casefold().endswith("/" + wanted)]
+        if len(matches) > 1:
+            listed = ", ".join(f"'{m.name}'" for m in matches)
+            raise ReadError(
+                f"the batch holds {len(matches)} files named {file} ({listed}); which one is the table is unclear",
+                file=self.shown_as,
+            )
+        return matches[0] if matches else None
+
+    def local_path(self, member: Member, target: Path) -> Path:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class FolderBatch(Batch):
+    def __init__(self, root: Path, shown_as: str, limits: BatchLimits) -> None:
+        self.root = root
+        super().__init__(shown_as, limits, _walk(root, shown_as, limits))
+
+    def local_path(self, member: Member, target: Path) -> Path:
+        return self.root.joinpath(*member.name.split("/"))
+
+
+class ZipBatch(Batch):
+    def __init__(self, path: Path, shown_as: str, limits: BatchLimits) -> None:
+        _check_directory(path, shown_as, limits)
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, struct.error, UnicodeDecodeError):
+            raise ReadError("the file is not a ZIP archive (or a damaged one)", file=shown_as) from None
+        try:
+            infos = self.zip.infolist()
+            if len(infos) > limits.max_members:
+                raise ReadError(_too_many(len(infos), limits), file=shown_as)
+            super().__init__(shown_as, limits, [Member(i.filename, i.file_size, i) for i in infos])
+            for info in infos:
+                _check_info(info, shown_as, limits)
+        except BaseException:
+            self.zip.close()
+            raise
+
+    def local_path(self, member: Member, target: Path) -> Path:
+        info = member.info
+        assert info is not None  # noqa: S101 - every member of a ZIP batch has its entry
+        shown = f"{self.shown_as}/{member.name}"
+        limits = self.limits
+        if info.compress_type not in _UNPACKABLE:
+            raise ReadError(f"the member is packed with the compression method {info.compress_type}, "
+                            "which cannot be unpacked; pack it with Deflate", file=shown)
+        written = 0
+        with target.open("wb") as out:
+            with _damaged(shown):
+                source = self.zip.open(info)
+            with source:
+                while True:
+                    with _damaged(shown):
+                        chunk = source.read(_CHUNK)
+                    if not chunk:
+                        break
+                    written += len(chunk)
+                    self.unpacked += len(chunk)
+                    if written > limits.max_member_bytes:
+                        raise ReadError(f"the member unpacks to more than {_size(limits.max_member_bytes)} "
+                                        "(the most one member may have)", file=shown)
+                    if self.unpacked > limits.max_total_bytes:
+                        raise ReadError(f"the members unpack to more than {_size(limits.max_total_bytes)} "
+                                        "together (the most a batch may have)", file=shown)
+                    if written > RATIO_FROM_BYTES and written > limits.max_ratio * max(info.compress_size, 1):
+                        raise ReadError(_bomb(info.compress_size, written, limits), file=shown)
+                    out.write(chunk)
+        return target
+
+    def close(self) -> None:
+        self.zip.close()
+
+
+@contextlib.contextmanager
+def open_batch(path: Path, shown_as: str, limits: BatchLimits) -> Iterator[Batch]:
+    try:
+        is_folder = path.is_dir()
+        exists = is_folder or path.is_file()
+    except OSError as exc:
+        raise ReadError(f"the batch cannot be read: {exc}", file=shown_as) from None
+    if not exists:
+        raise ReadError("the batch is neither a ZIP file nor a folder (it does not exist)", file=shown_as)
+    batch: Batch = FolderBatch(path, shown_as, limits) if is_folder else ZipBatch(path, shown_as, limits)
+    try:
+        yield batch
+    finally:
+        batch.close()
+
+
+@contextlib.contextmanager
+def _damaged(shown: str) -> Iterator[None]:
+    """Errors of unpacking a member become a ``ReadError``: the archive is broken, not the disk."""
+    try:
+        yield
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError,
+            NotImplementedError, RuntimeError) as exc:
+        raise ReadError(f"the member cannot be unpacked, the archive is damaged: {exc}", file=shown) from None
+
+
+def _walk(root: Path, shown_as: str, limits: BatchLimits) -> list[Member]:
+    """Every file and folder below ``root``, refusing links; no more than the limit allows."""
+    members: list[Member] = []
+    pending = [("", root)]
+    try:
+        while pending:
+            prefix, folder = pending.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    name = prefix + entry.name
+                    info = entry.stat(follow_symlinks=False)
+                    if entry.is_symlink() or getattr(info, "st_file_attributes", 0) & _WINDOWS_REPARSE_POINT:
+                        raise ReadError(f"'{name}' is a symbolic link (or junction); links are refused in a batch "
+                                        "folder, since they can point outside it", file=shown_as)
+                    if stat.S_ISDIR(info.st_mode):
+                        members.append(Member(name + "/", 0))
+                        pending.append((name + "/", Path(entry.path)))
+                    elif stat.S_ISREG(info.st_mode):
+                        members.append(Member(name, info.st_size))
+                    else:
+                        raise ReadError(f"'{name}' is not a regular file", file=shown_as)
+                    if len(members) > limits.max_members:
+                        raise ReadError(_too_many(len(members), limits, at_least=True), file=shown_as)
+    except OSError as exc:
+        raise ReadError(f"the batch folder cannot be read: {exc}", file=shown_as) from None
+    members.sort(key=lambda m: m.name)
+    return members
+
+
+def _check_directory(path: Path, shown_as: str, limits: BatchLimits) -> None:
+    """Read the member count and directory size from the archive's end record, before ``zipfile`` loads it all."""
+    try:
+        with path.open("rb") as raw:
+            size = raw.seek(0, os.SEEK_END)
+            start = max(0, size - _EOCD.size - 0xFFFF)
+            raw.seek(start)
+            tail = raw.read()
+            at = tail.rfind(_EOCD_SIGNATURE)
+            if at < 0 or len(tail) - at < _EOCD.size:
+                raise ReadError("the file is not a ZIP archive", file=shown_as)
+            _, _, _, _, entries, directory_size, _, _ = _EOCD.unpack_from(tail, at)
+            if (entries == 0xFFFF or directory_size == 0xFFFFFFFF) and at >= _ZIP64_LOCATOR.size:
+                signature, _, offset, _ = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
+                if signature == _ZIP64_LOCATOR_SIGNATURE and offset + _ZIP64_EOCD.size <= size:
+                    raw.seek(offset)
+                    record = raw.read(_ZIP64_EOCD.size)
+                    fields = _ZIP64_EOCD.unpack(record)
+                    if fields[0] == _ZIP64_EOCD_SIGNATURE:
+                        entries, directory_size = fields[7], fields[8]
+    except OSError as exc:
+        raise ReadError(f"the file cannot be read: {exc}", file=shown_as) from None
+    if entries > limits.max_members:
+        raise ReadError(_too_many(entries, limits), file=shown_as)
+    if directory_size > limits.max_members * _DIRECTORY_BYTES_PER_MEMBER + 64 * KiB:
+        raise ReadError(
+            f"the archive's table of contents is {_size(directory_size)}, far more than {entries} members need; "
+            "the archive is refused as unsafe", file=shown_as,
+        )
+
+
+def _check_members(members: list[Member], shown_as: str, limits: BatchLimits) -> None:
+    seen: dict[str, str] = {}
+    total = 0
+    for member in members:
+        problem = _unsafe_name(member.name)
+        if problem:
+            raise ReadError(f"the batch holds a member with an unsafe name, {member.name!r}: {problem}",
+                            file=shown_as)
+        folded = member.name.rstrip("/").casefold()
+        if folded in seen:
+            same = "the same name" if seen[folded] == member.name else "names that differ only in case"
+            raise ReadError(f"the batch holds two members with {same}: {seen[folded]!r} and {member.name!r}",
+                            file=shown_as)
+        seen[folded] = member.name
+        shown = f"{shown_as}/{member.name}"
+        if member.size > limits.max_member_bytes:
+            raise ReadError(f"the member is {_size(member.size)} unpacked, more than the "
+                            f"{_size(limits.max_member_bytes)} one member may have", file=shown)
+        total += member.size
+        if total > limits.max_total_bytes:
+            raise ReadError(f"the members are more than {_size(limits.max_total_bytes)} unpacked together, "
+                            "more than a batch may have", file=shown_as)
+
+
+def _check_info(info: zipfile.ZipInfo, shown_as: str, limits: BatchLimits) -> None:
+    shown = f"{shown_as}/{info.filename}"
+    if info.flag_bits & 0x1:
+        raise ReadError("the member is encrypted (password-protected); the gateway reads only unencrypted "
+                        "archives", file=shown)
+    if info.file_size > RATIO_FROM_BYTES and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+        raise ReadError(_bomb(info.compress_size, info.file_size, limits), file=shown)
+
+
+def _unsafe_name(name: str) -> str | None:
+    if not name or name == "/":
+        return "the name is empty"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
+        return "it contains control characters"
+    if "\\" in name:
+        return "it contains a backslash"
+    if name.startswith("/"):
+        return "it is an absolute path"
+    if ":" in name:
+        return "it contains ':' (a drive letter or a Windows stream name)"
+    parts = name.rstrip("/").split("/")
+    if ".." in parts:
+        return "it contains '..' (a way out of the folder it is unpacked into)"
+    if "" in parts or "." in parts:
+        return "it has an empty or '.' folder part"
+    return None
+
+
+def _too_many(count: int, limits: BatchLimits, at_least: bool = False) -> str:
+    amount = f"more than {limits.max_members}" if at_least else f"{count}"
+    return (f"the batch has {amount} members (files and folders), and at most {limits.max_members} are allowed; "
+            "is it really a catalog export?")
+
+
+def _bomb(packed: int, unpacked: int, limits: BatchLimits) -> str:
+    return (f"the member unpacks from {_size(packed)} to {_size(unpacked)} or more, a ratio over "
+            f"{limits.max_ratio:g} to 1; no real export packs that well, so the archive is refused as a zip bomb")
+
+
+def _size(count: int) -> str:
+    for unit, factor in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if count >= factor:
+            return f"{count / factor:.1f} {unit}".replace(".0 ", " ")
+    return f"{count} bytes"
+
+
+def copy_batch_file(path: Path, shown_as: str, name: str, target: Path,
+                    limits: BatchLimits = LIMITS) -> None:
+    """Copy the batch's file ``name`` (found like a table: by its name, case does not matter) to ``target``.
+
+    For outputs that pass files of a batch on (PDF data sheets, invoices): the same member
+    checks and unpacking limits as for tables apply.
+    """
+    with open_batch(path, shown_as, limits) as batch:
+        member = batch.find(name)
+        if member is None:
+            raise ReadError(f"the batch has no file named {name!r}; it has: {listing(batch.files)}",
+                            file=shown_as)
+        if isinstance(batch, FolderBatch):
+            shutil.copyfile(batch.local_path(member, target), target)
+        else:
+            batch.local_path(member, target)
+    with open(target, "rb+") as fh:  # staged outputs are on disk before the journal commits them
+        os.fsync(fh.fileno())
+
