@@ -15,7 +15,7 @@ complete is the source's job.
 from __future__ import annotations
 
 import contextlib
-import lzma
+import itertools
 import os
 import shutil
 import stat
@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ...errors import ReadError
 
@@ -43,7 +44,11 @@ _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 _ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
-_UNPACKABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
+_UNPACKABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_METHODS = {zipfile.ZIP_BZIP2: "BZIP2", zipfile.ZIP_LZMA: "LZMA", 9: "Deflate64", 93: "Zstandard", 98: "PPMd",
+            99: "AES encryption"}
 _WINDOWS_REPARSE_POINT = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT: junctions and symbolic links
 
 
@@ -120,8 +125,18 @@ class FolderBatch(Batch):
 
 
 class ZipBatch(Batch):
+    """A ZIP archive. Members are unpacked here, not by ``zipfile``, so that every byte is counted.
+
+    ``zipfile`` reads the directory well, but unpacks a whole read chunk at once (for
+    BZIP2 and LZMA without any bound: a few kilobytes become gigabytes in one call) and
+    stops at the size the header declares, so a forged header silently cuts a table
+    short. Here the packed bytes are read from the member's local header on, inflated at
+    most ``_CHUNK`` bytes at a time, and the real size and checksum must be the declared ones.
+    """
+
     def __init__(self, path: Path, shown_as: str, limits: BatchLimits) -> None:
         _check_directory(path, shown_as, limits)
+        self.path = path
         try:
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, struct.error, UnicodeDecodeError):
@@ -133,6 +148,7 @@ class ZipBatch(Batch):
             super().__init__(shown_as, limits, [Member(i.filename, i.file_size, i) for i in infos])
             for info in infos:
                 _check_info(info, shown_as, limits)
+            _check_overlap(infos, shown_as)
         except BaseException:
             self.zip.close()
             raise
@@ -141,35 +157,103 @@ class ZipBatch(Batch):
         info = member.info
         assert info is not None  # noqa: S101 - every member of a ZIP batch has its entry
         shown = f"{self.shown_as}/{member.name}"
-        limits = self.limits
         if info.compress_type not in _UNPACKABLE:
-            raise ReadError(f"the member is packed with the compression method {info.compress_type}, "
-                            "which cannot be unpacked; pack it with Deflate", file=shown)
-        written = 0
+            method = _METHODS.get(info.compress_type, f"the compression method no. {info.compress_type}")
+            raise ReadError(
+                f"the member is packed with {method}; the gateway unpacks only members packed with Deflate "
+                "(what ZIP tools use unless told otherwise) or stored unpacked, because it cannot count the "
+                "bytes of other methods while they unpack; pack the export with Deflate", file=shown)
         with target.open("wb") as out:
-            with _damaged(shown):
-                source = self.zip.open(info)
-            with source:
-                while True:
-                    with _damaged(shown):
-                        chunk = source.read(_CHUNK)
-                    if not chunk:
-                        break
-                    written += len(chunk)
-                    self.unpacked += len(chunk)
-                    if written > limits.max_member_bytes:
-                        raise ReadError(f"the member unpacks to more than {_size(limits.max_member_bytes)} "
-                                        "(the most one member may have)", file=shown)
-                    if self.unpacked > limits.max_total_bytes:
-                        raise ReadError(f"the members unpack to more than {_size(limits.max_total_bytes)} "
-                                        "together (the most a batch may have)", file=shown)
-                    if written > RATIO_FROM_BYTES and written > limits.max_ratio * max(info.compress_size, 1):
-                        raise ReadError(_bomb(info.compress_size, written, limits), file=shown)
-                    out.write(chunk)
+            for chunk in self._unpack(info, shown):
+                out.write(chunk)
         return target
+
+    def _unpack(self, info: zipfile.ZipInfo, shown: str) -> Iterator[bytes]:
+        """The member's content, at most ``_CHUNK`` bytes at a time, each counted against every limit."""
+        limits = self.limits
+        declared = info.file_size
+        written = 0
+        crc = 0
+        with self.path.open("rb") as raw:
+            packed = _packed_data(raw, info, shown)
+            for chunk in _inflate(packed, shown) if info.compress_type == zipfile.ZIP_DEFLATED else packed:
+                written += len(chunk)
+                self.unpacked += len(chunk)
+                if written > declared:
+                    raise ReadError(
+                        f"the member unpacks to more than the {_size(declared)} its header states; the archive "
+                        "is damaged or forged (a trick of zip bombs), so it is refused", file=shown)
+                if written > limits.max_member_bytes:
+                    raise ReadError(f"the member unpacks to more than {_size(limits.max_member_bytes)} "
+                                    "(the most one member may have)", file=shown)
+                if self.unpacked > limits.max_total_bytes:
+                    raise ReadError(f"the members unpack to more than {_size(limits.max_total_bytes)} "
+                                    "together (the most a batch may have)", file=shown)
+                if written > RATIO_FROM_BYTES and written > limits.max_ratio * max(info.compress_size, 1):
+                    raise ReadError(_bomb(info.compress_size, written, limits), file=shown)
+                crc = zlib.crc32(chunk, crc)
+                yield chunk
+        if written != declared:
+            raise ReadError(f"the member unpacks to {_size(written)}, but its header states {_size(declared)}; "
+                            "the archive is damaged", file=shown)
+        if crc != info.CRC:
+            raise ReadError("the member's content does not match its checksum (CRC); the archive is damaged",
+                            file=shown)
 
     def close(self) -> None:
         self.zip.close()
+
+
+def _packed_data(raw: BinaryIO, info: zipfile.ZipInfo, shown: str) -> Iterator[bytes]:
+    """The member's packed bytes, from behind its local header, in chunks."""
+    size = raw.seek(0, os.SEEK_END)
+    raw.seek(info.header_offset)
+    header = raw.read(_LOCAL_HEADER.size)
+    if len(header) < _LOCAL_HEADER.size:
+        raise ReadError("the member's header lies beyond the end of the archive; the archive is damaged", file=shown)
+    signature, _, flags, method, _, _, _, _, _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    name = raw.read(name_length).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+    if signature != _LOCAL_HEADER_SIGNATURE or name != info.orig_filename or method != info.compress_type:
+        raise ReadError("the member's own header does not match the archive's table of contents; the archive "
+                        "is damaged or forged, so it is refused", file=shown)
+    start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    if start + info.compress_size > size:
+        raise ReadError("the member's data goes on beyond the end of the archive; the archive is damaged "
+                        "(was it cut short while copying?)", file=shown)
+    raw.seek(start)
+    left = info.compress_size
+    while left:
+        chunk = raw.read(min(_CHUNK, left))
+        if not chunk:
+            raise ReadError("the archive ends inside the member; it is damaged", file=shown)
+        left -= len(chunk)
+        yield chunk
+
+
+def _inflate(packed: Iterator[bytes], shown: str) -> Iterator[bytes]:
+    """Deflate data unpacked at most ``_CHUNK`` bytes per step, whatever a step of input holds."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        for data in packed:
+            while data and not inflater.eof:
+                out = inflater.decompress(data, _CHUNK)
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+            if inflater.eof:
+                return
+    except zlib.error as exc:
+        raise ReadError(f"the member cannot be unpacked, the archive is damaged: {exc}", file=shown) from None
+    raise ReadError("the member's packed data ends before its content does; the archive is damaged", file=shown)
+
+
+def _check_overlap(infos: list[zipfile.ZipInfo], shown_as: str) -> None:
+    """Members whose data overlap (one packed kernel read as many members) are a zip bomb, never an export."""
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    for info, following in itertools.pairwise(ordered):
+        if info.header_offset + _LOCAL_HEADER.size + info.compress_size > following.header_offset:
+            raise ReadError(f"the members {info.filename!r} and {following.filename!r} overlap in the archive, "
+                            "a trick of zip bombs; the archive is refused", file=shown_as)
 
 
 @contextlib.contextmanager
@@ -186,16 +270,6 @@ def open_batch(path: Path, shown_as: str, limits: BatchLimits) -> Iterator[Batch
         yield batch
     finally:
         batch.close()
-
-
-@contextlib.contextmanager
-def _damaged(shown: str) -> Iterator[None]:
-    """Errors of unpacking a member become a ``ReadError``: the archive is broken, not the disk."""
-    try:
-        yield
-    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError,
-            NotImplementedError, RuntimeError) as exc:
-        raise ReadError(f"the member cannot be unpacked, the archive is damaged: {exc}", file=shown) from None
 
 
 def _walk(root: Path, shown_as: str, limits: BatchLimits) -> list[Member]:
