@@ -193,3 +193,32 @@ def test_a_document_the_batch_does_not_hold_is_named_in_the_quarantine_reason(tm
     assert _run(root) == (0, 1)
     reason = next((root / "quarantine" / "katalog").glob("*.reason.txt")).read_text(encoding="utf-8")
     assert "fehlt.pdf" in reason and "record no. 1" in reason
+
+
+def _remove_deep(folder: Path) -> None:
+    """Remove a tree of nested folders from the bottom up (shutil.rmtree recurses once per level)."""
+    deepest = folder
+    while (subfolders := [p for p in deepest.iterdir() if p.is_dir()]):
+        deepest = subfolders[0]
+    while deepest != folder.parent:
+        for entry in deepest.iterdir():
+            entry.unlink()
+        deepest.rmdir()
+        deepest = deepest.parent
+
+
+def test_a_batch_folder_1100_folders_deep_is_quarantined_naming_the_entry(tmp_path: Path) -> None:
+    root = _install(tmp_path, batch_marker=True)
+    batch = root / "inbox" / "katalog_5"
+    batch.mkdir()
+    for name, data in _tables().items():
+        (batch / name).write_bytes(data)
+    here = batch
+    for _ in range(1100):
+        here = here / "d"
+        here.mkdir()
+    (batch / "export.done").write_text("")
+    assert _run(root) == (0, 1)  # not "the input stays" for ever
+    reason = (root / "quarantine" / "katalog" / "1--katalog_5.reason.txt").read_text(encoding="utf-8")
+    assert reason.startswith("katalog_5: 'd/d/d/") and "lies more than 32 folders deep" in reason
+    _remove_deep(root / "quarantine" / "katalog" / "1--katalog_5")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
+import hashlib
 import json
 import os
+import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -20,7 +24,8 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError
 
-from gateway.errors import ReadError
+from gateway.engine import sha256_of
+from gateway.errors import InputError, ReadError
 from gateway.mapping.templating import make_environment
 from gateway.mapping.values import MISSING, Record
 from gateway.readers.batch import (
@@ -31,6 +36,7 @@ from gateway.readers.batch import (
     Relation,
     TableSpec,
     batch_files,
+    hash_batch,
     read_batch_records,
 )
 from gateway.readers.batch import archive as batch_module
@@ -567,7 +573,8 @@ def test_members_that_overlap_in_the_archive_are_refused(tmp_path: Path) -> None
 BOMB_CHILD = r"""
 import json, sys
 from pathlib import Path
-from gateway.errors import ReadError
+from gateway.engine import sha256_of
+from gateway.errors import InputError, ReadError
 from gateway.readers.batch import Relation, TableSpec, read_batch_records
 path = Path(sys.argv[1])
 tables = {"artikel": TableSpec("artikel.csv"), "lager": TableSpec("lager.csv")}
@@ -613,6 +620,78 @@ def test_symbolic_links_in_a_folder_are_refused(tmp_path: Path) -> None:
         pytest.skip("symbolic links cannot be made here")
     exc = error(lambda: list(read(folder, tmp_path)))
     assert exc.file == "k" and "'lager.csv' is a symbolic link" in exc.message
+
+
+def special_entry(path: Path, kind: str, outside: Path) -> None:
+    """Put an entry of ``kind`` at ``path``: something a batch folder must never hold."""
+    if kind == "link":
+        os.symlink(outside, path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(path))
+    else:
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # like /dev/null
+        except PermissionError:  # pragma: no cover - not root
+            pytest.skip("devices cannot be made here")
+
+
+@pytest.mark.parametrize(("kind", "words"), [("link", "a symbolic link"), ("fifo", "a named pipe (FIFO)"),
+                                             ("socket", "a socket"), ("device", "a device")])
+def test_a_batch_folder_is_hashed_without_opening_links_pipes_sockets_or_devices(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, words: str) -> None:
+    outside = tmp_path / "geheim.csv"
+    outside.write_bytes(LAGER)
+    folder = make_folder(tmp_path / "k", CATALOG)
+    (folder / "dokumente" / "tief").mkdir()
+    special_entry(folder / "dokumente" / "tief" / "zz_entry.csv", kind, outside)
+    opened: list[str] = []
+    real_open, real_os_open = builtins.open, os.open
+    monkeypatch.setattr(builtins, "open", lambda file, *a, **k: opened.append(str(file)) or real_open(file, *a, **k))
+    monkeypatch.setattr(os, "open", lambda file, *a, **k: opened.append(str(file)) or real_os_open(file, *a, **k))
+    with pytest.raises(InputError) as caught:
+        sha256_of(folder)
+    monkeypatch.undo()
+    assert f"'dokumente/tief/zz_entry.csv' is {words}" in caught.value.message
+    assert not any("zz_entry" in name or "geheim" in name for name in opened)
+    exc = error(lambda: list(read(folder, tmp_path)))  # the reader refuses it the same way
+    assert f"'dokumente/tief/zz_entry.csv' is {words}" in exc.message
+
+
+def test_the_hash_of_a_batch_folder_is_the_one_the_engine_took_before(tmp_path: Path) -> None:
+    # Inputs hashed before this version must still be recognised as the same content.
+    folder = make_folder(tmp_path / "k", dict(CATALOG, **{"a-b/x.csv": b"1", "a/b.csv": b"2", ".hidden": b"3"}))
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes())
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert hash_batch(folder) == sha256_of(folder) == (digest.hexdigest(), size)
+
+
+def nested(root: Path, levels: int) -> Path:
+    """``levels`` folders inside each other below ``root``, made one at a time (paths stay short)."""
+    here = root
+    for _ in range(levels):
+        here = here / "d"
+        here.mkdir()
+    return here
+
+
+def test_folders_nested_deeper_than_the_limit_are_refused_naming_the_entry(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "k", CATALOG)
+    nested(folder, 40)
+    expected = "'" + "d/" * 32 + "d' lies more than 32 folders deep"
+    exc = error(lambda: list(read(folder, tmp_path)))
+    assert exc.file == "k" and expected in exc.message
+    with pytest.raises(InputError, match=expected):
+        hash_batch(folder)
+    nested(make_folder(tmp_path / "ok", CATALOG), 32)
+    assert collect(tmp_path / "ok", tmp_path, lambda a: a.Artikelnummer)[0] == "10001"
+    path = make_zip(tmp_path / "tief.zip", dict(CATALOG, **{"d/" * 33 + "x.pdf": b"x"}))
+    exc = error(lambda: list(read(path, tmp_path)))
+    assert "unsafe name" in exc.message and "more than 32 folders deep" in exc.message
 
 
 # --- memory and time ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ The modules, in the order a batch passes through them:
 
 from __future__ import annotations
 
-from .archive import BatchLimits, GiB, KiB, MiB, batch_files, copy_batch_file
+from .archive import BatchLimits, GiB, KiB, MiB, batch_files, copy_batch_file, hash_batch
 from .plan import Relation, TableSpec
 from .records import read, read_batch_records
 from .store import BatchDatabase, BatchRecord
@@ -36,6 +36,7 @@ __all__ = [
     "TableSpec",
     "batch_files",
     "copy_batch_file",
+    "hash_batch",
     "read",
     "read_batch_records",
 ]

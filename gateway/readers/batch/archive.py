@@ -15,6 +15,8 @@ complete is the source's job.
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import itertools
 import os
 import shutil
@@ -60,6 +62,7 @@ class BatchLimits:
     max_total_bytes: int = 2 * GiB  # all members together, unpacked
     max_member_bytes: int = 1 * GiB  # one member, unpacked
     max_ratio: float = 200  # unpacked / packed size of one member larger than RATIO_FROM_BYTES
+    max_depth: int = 32  # levels of folders in a batch (a deeper path is refused, in a folder and in a ZIP)
 
 
 LIMITS = BatchLimits()  # the bounds every batch gets unless a caller (a test) gives others
@@ -272,33 +275,98 @@ def open_batch(path: Path, shown_as: str, limits: BatchLimits) -> Iterator[Batch
         batch.close()
 
 
-def _walk(root: Path, shown_as: str, limits: BatchLimits) -> list[Member]:
-    """Every file and folder below ``root``, refusing links; no more than the limit allows."""
+def hash_batch(path: Path, shown_as: str | None = None, limits: BatchLimits = LIMITS) -> tuple[str, int]:
+    """The SHA-256 and size of a batch folder: over each file's name and content, in name order.
+
+    Only regular files are opened: the folder is walked first without following anything,
+    and a link, named pipe, socket or device, a folder nested too deeply or too many entries
+    refuse the batch (``ReadError``, naming the entry) before a single file is read. A link
+    to ``/proc/self/pagemap`` would otherwise be read for minutes, and a named pipe forever.
+    The hash is the one the engine has always taken of a folder, so a batch delivered again
+    is still recognised as a duplicate.
+    """
+    members = _walk(path, shown_as, limits)
+    files = sorted((m.name for m in members if not m.name.endswith("/")), key=lambda name: name.split("/"))
+    digest = hashlib.sha256()
+    size = 0
+    for name in files:
+        digest.update(name.encode("utf-8") + b"\0")
+        with _open_regular(path.joinpath(*name.split("/")), name, shown_as) as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _open_regular(path: Path, name: str, shown_as: str | None) -> BinaryIO:
+    """Open a file found by the walk, refusing it if it was swapped for a link or a special file since."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ReadError(_not_a_file(name, "a symbolic link"), file=shown_as) from None
+        raise
+    fh = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        fh.close()
+        raise ReadError(_not_a_file(name, "not a regular file"), file=shown_as)
+    return fh
+
+
+def _walk(root: Path, shown_as: str | None, limits: BatchLimits) -> list[Member]:
+    """Every file and folder below ``root``, without following or opening anything but folders.
+
+    Links (and Windows junctions), named pipes, sockets and devices are refused by name, as
+    are folders nested deeper than ``limits.max_depth`` and more entries than the limit allows.
+    """
     members: list[Member] = []
-    pending = [("", root)]
+    pending = [("", root, 1)]
     try:
         while pending:
-            prefix, folder = pending.pop()
+            prefix, folder, depth = pending.pop()
             with os.scandir(folder) as entries:
                 for entry in entries:
                     name = prefix + entry.name
                     info = entry.stat(follow_symlinks=False)
                     if entry.is_symlink() or getattr(info, "st_file_attributes", 0) & _WINDOWS_REPARSE_POINT:
-                        raise ReadError(f"'{name}' is a symbolic link (or junction); links are refused in a batch "
-                                        "folder, since they can point outside it", file=shown_as)
+                        raise ReadError(_not_a_file(name, "a symbolic link (or junction)"), file=shown_as)
                     if stat.S_ISDIR(info.st_mode):
+                        if depth > limits.max_depth:
+                            raise ReadError(f"'{_shortened(name)}' lies more than {limits.max_depth} folders deep; "
+                                            "a batch folder is refused beyond that (no export nests its files so "
+                                            "deep)", file=shown_as)
                         members.append(Member(name + "/", 0))
-                        pending.append((name + "/", Path(entry.path)))
+                        pending.append((name + "/", Path(entry.path), depth + 1))
                     elif stat.S_ISREG(info.st_mode):
                         members.append(Member(name, info.st_size))
                     else:
-                        raise ReadError(f"'{name}' is not a regular file", file=shown_as)
+                        raise ReadError(_not_a_file(name, _kind(info.st_mode)), file=shown_as)
                     if len(members) > limits.max_members:
                         raise ReadError(_too_many(len(members), limits, at_least=True), file=shown_as)
     except OSError as exc:
         raise ReadError(f"the batch folder cannot be read: {exc}", file=shown_as) from None
     members.sort(key=lambda m: m.name)
     return members
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _not_a_file(name: str, kind: str) -> str:
+    return (f"'{_shortened(name)}' is {kind}; a batch folder may hold only files and folders (a link can point "
+            "outside it, a pipe or device never ends), so the batch is refused without reading it")
+
+
+def _shortened(name: str) -> str:
+    return name if len(name) <= 120 else name[:60] + "…" + name[-40:]
 
 
 def _check_directory(path: Path, shown_as: str, limits: BatchLimits) -> None:
@@ -337,6 +405,9 @@ def _check_members(members: list[Member], shown_as: str, limits: BatchLimits) ->
     total = 0
     for member in members:
         problem = _unsafe_name(member.name)
+        folders = member.name.rstrip("/").count("/") + member.name.endswith("/")
+        if problem is None and folders > limits.max_depth:
+            problem = f"it lies more than {limits.max_depth} folders deep (no export nests its files so deep)"
         if problem:
             raise ReadError(f"the batch holds a member with an unsafe name, {member.name!r}: {problem}",
                             file=shown_as)
