@@ -27,7 +27,8 @@ print(json.dumps([numbers, peak]))
 
 # Where millions of elements that are no records can stand (the records are at /result/orders/order).
 SHAPES = {
-    "before the records": ("<result><success>{junk}</success><orders>{orders}</orders></result>", "/result/orders/order"),
+    "before the records": ("<result><success>{junk}</success><orders>{orders}</orders></result>",
+                           "/result/orders/order"),
     "between the records": ("<result><orders>{orders}<junk>{junk}</junk>{orders}</orders></result>",
                             "/result/orders/order"),
     "nested deeper": ("<result><a><b><c>{junk}</c></b></a><orders>{orders}</orders></result>", "/result/orders/order"),

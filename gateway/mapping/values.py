@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -70,7 +70,7 @@ class Record:
 
     __slots__ = ("_fields", "_line")
 
-    def __init__(self, fields: dict[str, Any], line: int | None = None) -> None:
+    def __init__(self, fields: Mapping[str, Any], line: int | None = None) -> None:
         self._fields = fields
         self._line = line
 

@@ -45,7 +45,7 @@ class BatchRecord(Record):
 
     __slots__ = ("_related", "_resolver", "_table")
 
-    def __init__(self, fields: dict[str, Any], line: int | None, resolver: Resolver, table: str) -> None:
+    def __init__(self, fields: Mapping[str, Any], line: int | None, resolver: Resolver, table: str) -> None:
         super().__init__(fields, line)
         self._resolver = resolver
         self._table = table
