@@ -74,6 +74,7 @@ class _OpenOutput:
                     self.file, out.column_names, encoding=spec.encoding, delimiter=spec.delimiter,
                     header=spec.header, line_end="\r\n" if spec.line_end == "crlf" else "\n",
                     replace_unencodable=spec.unencodable == "replace",
+                    neutralise_formulas=spec.formulas == "neutralise",
                 )
             else:
                 self.writer = JsonWriter(self.file, out.column_names, out.column_types, layout=spec.layout)

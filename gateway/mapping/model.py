@@ -192,6 +192,9 @@ class CsvOutput(Strict):
     header: bool = True
     line_end: Literal["crlf", "lf"] = "crlf"
     unencodable: Literal["error", "replace"] = "error"  # replace: a character the encoding lacks becomes '?'
+    # neutralise: a value starting with = + - @ (a spreadsheet formula) is written with a ' in front,
+    # unless it is only a number (-12,90) or a phone number; keep: written as it is (see writers/csv.py)
+    formulas: Literal["neutralise", "keep"] = "neutralise"
     per: Literal["input", "record"] = "input"  # one file per input, or one per record
     split_by: str | None = None  # a template: rows with another value go to another file ({{ split }} in "file")
     columns: dict[str, ColumnSpec]
