@@ -12,10 +12,11 @@ look at: the slow path is the error path.
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jinja2
 from jinja2 import meta, nodes
@@ -41,7 +42,7 @@ from .model import (
     TemplateOutput,
 )
 from .templating import make_environment
-from .values import MISSING, Record, as_list
+from .values import MISSING, Record, as_list, row_place
 
 if TYPE_CHECKING:
     from ..readers.batch import BatchDatabase
@@ -267,23 +268,37 @@ class CompiledFiles:
     def name(self) -> str:
         return self.spec.name
 
-    def files_for(self, context: dict[str, Any]) -> Iterator[tuple[str, str]]:
-        """(file in the batch, name at the destination) for one record."""
+    def files_for(self, context: dict[str, Any]) -> Iterator[PassedOn]:
+        """The files one record passes on: where each is in the batch, and its name at the destination."""
         try:
             entries = [None] if self.for_each is None else as_list(self.for_each(**context))
-            for entry in entries:
-                local = dict(context)
-                if self.for_each is not None:
-                    local[self.spec.as_] = entry
+        except Exception as exc:
+            raise _as_mapping_error(exc).located(field="for_each", mapping=self.where) from None
+        for entry in entries:
+            local = dict(context)
+            row = None
+            if self.for_each is not None:
+                local[self.spec.as_] = entry
+                row = row_place(entry)
+            try:
                 if self.when is not None and not self.when(**local):
                     continue
                 source = self.source.render(local).strip()
                 if source:
-                    yield source, _output_file_name(self.file_template, local, self.where)
-        except InputError:
-            raise
-        except Exception as exc:
-            raise _as_mapping_error(exc).located(mapping=self.where) from None
+                    yield PassedOn(source, _output_file_name(self.file_template, local, self.where), row)
+            except Exception as exc:
+                error = _as_mapping_error(exc).located(mapping=self.where)
+                if row is not None:
+                    error.message = f"{error.message} ({row})"
+                raise error from None
+
+
+class PassedOn(NamedTuple):
+    """A file a record passes on."""
+
+    source: str  # its name in the batch, as the row gives it
+    name: str  # the name it gets at the destination
+    row: str | None  # the row of the related table that named it, in words; None when the record did
 
 
 @dataclass
@@ -315,7 +330,26 @@ def _output_file_name(template: jinja2.Template, context: dict[str, Any], where:
             "the output file name must be a plain name without folders, not starting with '.'",
             field="file", value=name, mapping=where,
         )
+    hidden = next((c for c in name if unicodedata.category(c) in _INVISIBLE), None)
+    if hidden is not None:
+        raise MappingError(
+            f"the output file name contains the invisible character U+{ord(hidden):04X}; such characters make a "
+            "name look other than it is (a right-to-left mark turns 'rechnung\u202efdp.exe' into what reads as "
+            "'rechnungexe.pdf'), so file names must not have them",
+            field="file", value=name, mapping=where,
+        )
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise MappingError(
+            f"the output file name is {size} bytes long (in UTF-8); file systems take 255 at most, and the "
+            f"gateway adds a few while it writes the file, so at most {MAX_NAME_BYTES} are allowed",
+            field="file", value=name, mapping=where,
+        )
     return name
+
+
+MAX_NAME_BYTES = 240  # '.' + name + '.part' (while written) must fit the 255 bytes file systems allow
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")  # control and format characters (bidi marks, zero widths), line separators
 
 
 def _apply_rules(col: CompiledColumn, value: str) -> str:
@@ -665,6 +699,11 @@ class _Compiler:
         when = self.expression(out.when, (*base, "when"), inner) if out.when else None
         source = self.template(out.source, (*base, "source"), inner)
         file_template = self.template(out.file, (*base, "file"), inner)
+        if file_template is not None and not self._uses_input_id(out.file):
+            self.problems.append(self.doc.problem(
+                (*base, "file"), "the name of a file passed on must contain the input's number, {{ input.id }}: "
+                "a later export holding the same file would otherwise meet this one's in the outbox, and wait "
+                "there for ever"))
         if source is None or file_template is None:
             return None
         return CompiledFiles(spec=out, for_each=for_each, when=when, source=source, file_template=file_template,
@@ -793,6 +832,14 @@ class _Compiler:
         if name in taken:
             self.problems.append(self.doc.problem(
                 loc, f"'{key}: {name}' would hide the name '{name}' that is already known here; choose another name"))
+
+    def _uses_input_id(self, source: str) -> bool:
+        try:
+            ast = self.env.parse(source)
+        except jinja2.TemplateSyntaxError:
+            return True  # reported where the template is compiled
+        return any(isinstance(node.node, nodes.Name) and node.node.name == "input" and node.attr == "id"
+                   for node in ast.find_all(nodes.Getattr))
 
     def _names_used(self, source: str) -> set[str]:
         try:

@@ -250,13 +250,13 @@ def valid_on(rows: Any, day: Any, start: str = "GueltigVon", end: str = "Gueltig
             first = to_datetime(row[start]).date() if row[start] else None
             last = to_datetime(row[end]).date() if row[end] else None
         except MappingError as exc:
-            raise MappingError(f"{exc.message} ({start}/{end} of {_row_place(row)})", value=exc.value) from None
+            raise MappingError(f"{exc.message} ({start}/{end} of {row_place(row)})", value=exc.value) from None
         if (first is None or first <= when) and (last is None or when <= last):
             kept.append(row)
     return kept
 
 
-def _row_place(row: Any) -> str:
+def row_place(row: Any) -> str:
     """Where a related row comes from, for messages: "the row of preise at line 12"."""
     table = getattr(row, "_table", None)  # a batch row knows its table
     line = getattr(row, "_line", None)

@@ -100,9 +100,7 @@ class Batch:
         _check_members(members, shown_as, limits)
 
     def find(self, file: str) -> Member | None:
-        wanted = file.strip("/").casefold()
-        matches = [m for m in self.files
-                   if m.name.casefold() == wanted or m.name.casefold().endswith("/" + wanted)]
+        matches = [m for m in self.files if _is_file(m.name, file)]
         if len(matches) > 1:
             listed = ", ".join(f"'{m.name}'" for m in matches)
             raise ReadError(
@@ -116,6 +114,12 @@ class Batch:
 
     def close(self) -> None:
         pass
+
+
+def _is_file(member: str, file: str) -> bool:
+    """Whether the member is ``file``: by its whole path or the end of it (``katalog/artikel.csv``), in any case."""
+    wanted, name = file.strip("/").casefold(), member.casefold()
+    return name == wanted or name.endswith("/" + wanted)
 
 
 class FolderBatch(Batch):
@@ -473,18 +477,32 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
-def copy_batch_file(path: Path, shown_as: str, name: str, target: Path,
-                    limits: BatchLimits = LIMITS) -> None:
-    """Copy the batch's file ``name`` (found like a table: by its name, case does not matter) to ``target``.
+def copy_batch_file(path: Path, shown_as: str, name: str, target: Path, *, folder: str = "/",
+                    tables: Sequence[str] = (), row: str | None = None, limits: BatchLimits = LIMITS) -> None:
+    """Copy the batch's file ``name``, which must lie in ``folder`` and be none of ``tables``, to ``target``.
 
-    For outputs that pass files of a batch on (PDF data sheets, invoices): the same member
-    checks and unpacking limits as for tables apply.
+    For outputs that pass files of a batch on (PDF data sheets, invoices). ``name`` comes from
+    a row of the export, so it is not trusted: it must be a plain path inside ``folder`` (a
+    folder of the batch, or ``/`` for all of it), and a file that is one of the batch's tables
+    (found like a table: by the end of its path, case does not matter) is never passed on,
+    however a row names it: ``Datei=preise.csv`` would publish the whole price table. ``row``
+    says in words which row named the file, for the messages. The same member checks and
+    unpacking limits as for tables apply.
     """
+    named = f"{row or 'the record'} names the file {name!r}"
+    problem = _unsafe_name(name)
+    if problem is not None:
+        raise ReadError(f"{named}, which cannot be passed on: {problem}", file=shown_as)
+    if folder != "/" and not name.casefold().startswith(folder.casefold() + "/"):
+        raise ReadError(f"{named}, which is not in the folder '{folder}/'; only files in that folder are passed on "
+                        "(the output's 'folder' in the mapping)", file=shown_as)
     with open_batch(path, shown_as, limits) as batch:
         member = batch.find(name)
         if member is None:
-            raise ReadError(f"the batch has no file named {name!r}; it has: {listing(batch.files)}",
-                            file=shown_as)
+            raise ReadError(f"{named}, which the batch does not hold; {listing(batch.files)}", file=shown_as)
+        if any(_is_file(member.name, table) for table in tables):
+            raise ReadError(f"{named}, which is '{member.name}', a table of the batch; tables are read, never "
+                            "passed on as files", file=shown_as)
         if isinstance(batch, FolderBatch):
             shutil.copyfile(batch.local_path(member, target), target)
         else:
