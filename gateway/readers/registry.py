@@ -55,8 +55,8 @@ class ReadRoom:
 
     ``folder`` is a private folder for the reader's own files (a batch's unpacked members
     and join database); the caller removes it after the input. ``None`` means the caller
-    has none to give: a reader that needs room then makes a temporary one and removes it
-    when the records end.
+    has none to give: ``read_records`` then makes a temporary one for a format registered
+    with ``needs_folder`` and removes it when the records end.
 
     ``database`` holds a batch's database from the first pass over an input, so that a
     second pass over the same input (a template output after the row outputs) reads it
