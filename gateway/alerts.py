@@ -14,28 +14,30 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from .clock import SYSTEM_CLOCK, Clock
 from .config import Installation
-from .destinations.email import SmtpDestination
 from .errors import GatewayError
+from .files import printable
 from .journal import Journal
-from .writers.email import build_message
 
 log = logging.getLogger("gateway")
 
 
 class Alerts:
-    def __init__(self, inst: Installation, journal: Journal) -> None:
+    def __init__(self, inst: Installation, journal: Journal, clock: Clock = SYSTEM_CLOCK) -> None:
         self.inst = inst
         self.journal = journal
+        self.clock = clock
 
     @property
     def enabled(self) -> bool:
         return self.inst.alerts is not None and self.inst.smtp is not None
 
     def quarantined(self, flow: str, name: str, input_id: int, error: str) -> None:
+        shown = printable(name)  # a partner's file name must not write lines of its own into the message
         self._send(
-            f"Gateway: {flow}: {name} was quarantined",
-            f"The input {name} of the flow {flow} could not be processed and was put aside:\n\n"
+            f"Gateway: {flow}: {shown} was quarantined",
+            f"The input {shown} of the flow {flow} could not be processed and was put aside:\n\n"
             f"    {error}\n\n"
             f"What to do: correct the file or the mapping, then run\n\n"
             f"    gateway retry {input_id}\n\n"
@@ -46,7 +48,7 @@ class Alerts:
         """Alert for every source or destination failing longer than the configured time."""
         if not self.enabled or self.inst.alerts is None:
             return
-        limit = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=self.inst.alerts.after_minutes)
+        limit = self.clock.now() - dt.timedelta(minutes=self.inst.alerts.after_minutes)
         for place in self.journal.due_alerts(limit.isoformat(timespec="seconds")):
             sent = self._send(
                 f"Gateway: {place['place']} has been failing since {place['failing_since']}",
@@ -62,26 +64,32 @@ class Alerts:
         self._send(f"Gateway: {place} works again", f"{place} (flow {flow}) works again.\n")
 
     def _send(self, subject: str, text: str) -> bool:
+        from .destinations.base import Delivery, NoCalls
+        from .destinations.email import SmtpDestination
+        from .writers.email import build_message
+
         alerts, smtp = self.inst.alerts, self.inst.smtp
         if alerts is None or smtp is None:
             return False
         spool = self.inst.state_dir / "spool" / "alerts"
-        name = f"alert-{secrets.token_hex(8)}.eml"
+        token = secrets.token_hex(8)
+        destination = SmtpDestination(smtp.host, smtp.port, spool=spool, security=smtp.security,
+                                      user=smtp.user, password_env=smtp.password_env)
         try:
             data = build_message(sender=smtp.sender, to=alerts.email, subject=subject, text=text,
                                  message_id=f"<gw.alert.{secrets.token_hex(12)}@{smtp.domain}>")
-            destination = SmtpDestination(smtp.host, smtp.port, spool=spool, security=smtp.security,
-                                          user=smtp.user, password_env=smtp.password_env)
             with tempfile.TemporaryDirectory() as tmp:
-                staged = Path(tmp) / name
+                staged = Path(tmp) / f"alert-{token}.eml"
                 staged.write_bytes(data)
-                destination.upload(staged, name)
-            try:
-                destination.publish(name)
-            finally:
-                destination.close()
+                item = Delivery(key=f"alert-{token}", name=staged.name, staged=staged, flow="alerts",
+                                input_id=0, output="alert")
+                try:
+                    destination.prepare(item)
+                    destination.deliver(item, NoCalls())
+                finally:
+                    destination.close()
         except GatewayError as exc:
             log.warning("could not send the alert '%s': %s", subject, exc)
-            (spool / name).unlink(missing_ok=True)
+            (spool / f"alert-{token}.eml").unlink(missing_ok=True)
             return False
         return True

@@ -1,47 +1,54 @@
 """The ``gateway`` command: builds objects from the configuration and maps outcomes to exit codes.
 
-Exit statuses (DESIGN.md): 0 all done; 1 some inputs quarantined or not deliverable now
-(``run --once``), a test failed, or a preview failed; 2 the configuration is refused.
-A user error is one plain message, never a traceback.
+Exit statuses (DESIGN.md): 0 all done; 1 some input quarantined (``run --once``), a test failed,
+or a preview failed; 2 the configuration is refused; 3 the gateway could not do its work (the
+journal or the disk failed, a source or destination could not be reached: the inputs wait and the
+next run takes them). A user error is one plain message, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
-import signal
-import sqlite3
 import sys
-import tempfile
-import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
-from rich.table import Table
 
-from .config import Installation, load_installation
-from .convert import convert, input_info
-from .engine import Engine, Progress, RunSummary, mail_settings
 from .errors import ConfigError, GatewayError, InputError
-from .golden import EXAMPLE_DATE
-from .journal import Journal
-from .mapping.model import BatchInput, FileOutput
+from .summary import Progress, RunSummary
 
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress
+
+    from .config import Installation
+    from .engine import Engine
+
+# Commands import what they use when they run: ``gateway --help`` or ``gateway status`` must not
+# pay for lxml, Jinja and paramiko, which only converting and SFTP need.
+
+_err_console: Console | None = None
+
+
+def err_console() -> Console:
+    global _err_console
+    if _err_console is None:
+        from rich.console import Console
+
+        _err_console = Console(stderr=True)
+    return _err_console
 
 
 def _setup_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     handler: logging.Handler
     if sys.stderr.isatty():
-        handler = RichHandler(console=err_console, show_path=False, markup=False)
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=err_console(), show_path=False, markup=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
@@ -57,9 +64,12 @@ class _Obj:
         self.config = config
         self.verbose = verbose
 
-    def installation(self) -> Installation:
+    def installation(self, mappings: bool = True) -> Installation:
+        """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use."""
+        from .config import load_installation
+
         try:
-            return load_installation(self.config)
+            return load_installation(self.config, mappings=mappings)
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
@@ -87,6 +97,8 @@ def check(obj: _Obj) -> None:
     from .golden import examples_dir
 
     inst = obj.installation()
+    for warning in inst.warnings:
+        click.echo(str(warning), err=True)
     for flow in inst.flows.values():
         folder = examples_dir(inst) / flow.name
         examples = sorted(folder.glob("*/input/*")) if folder.is_dir() else []
@@ -120,7 +132,9 @@ class _TerminalProgress(Progress):
 def _print_summary(summary: RunSummary) -> None:
     parts = [f"{summary.done} done", f"{summary.duplicate} duplicate", f"{summary.failed} quarantined"]
     if summary.pending:
-        parts.append(f"{summary.pending} waiting for delivery")
+        parts.append(f"{summary.pending} waiting (tried again by the next run)")
+    if summary.not_running:
+        parts.append(f"not run (environment variables missing): {', '.join(summary.not_running)}")
     click.echo(", ".join(parts), err=True)
 
 
@@ -137,9 +151,14 @@ def run(obj: _Obj, once: bool, flows: tuple[str, ...]) -> None:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    from .engine import Engine
+
     bar = RichProgress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, disable=not sys.stderr.isatty(), transient=False,
+        console=err_console(), disable=not sys.stderr.isatty(), transient=False,
     )
     with bar:
         # the bar shows a manual run's inputs; a service runs for weeks and only logs
@@ -158,6 +177,9 @@ def _plus(inbox: int | None, journal: int) -> int | None:
 
 def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSummary:
     """Automatic mode until SIGINT/SIGTERM; the input in hand is finished before it stops."""
+    import signal
+    import threading
+
     from .schedule import Schedule
     from .service import Service
 
@@ -184,7 +206,12 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
 @click.pass_obj
 def status(obj: _Obj, as_json: bool) -> None:
     """Per flow: files waiting in the inbox, done, failed, duplicates, last run."""
-    inst = obj.installation()
+    from rich.console import Console
+    from rich.table import Table
+
+    from .engine import Engine
+
+    inst = obj.installation(mappings=False)
     engine = Engine(inst)
     try:
         counts = engine.journal.counts()
@@ -202,6 +229,8 @@ def status(obj: _Obj, as_json: bool) -> None:
                 "duplicate": states.get("duplicate", 0),
                 "failed": states.get("failed", 0),
                 "last_run": c["last_run"],
+                "waits_for": engine.waits_for(flow),
+                "ignored": engine.source(flow).ignored(),
                 "places": [
                     {k: h[k] for k in ("place", "last_ok", "last_error", "error", "failing_since")}
                     for h in health if h["flow"] == name
@@ -216,6 +245,8 @@ def status(obj: _Obj, as_json: bool) -> None:
     table = Table("flow", "waiting", "in progress", "done", "duplicate", "failed", "last run")
     for r in rows:
         name = r["flow"] + ("" if r["enabled"] else " (off)")
+        if r["waits_for"]:
+            name += f" (waits for {', '.join(r['waits_for'])})"
         waiting = "remote" if r["waiting"] is None else str(r["waiting"])
         table.add_row(name, waiting, str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
                       str(r["failed"]), r["last_run"] or "never")
@@ -229,19 +260,30 @@ def status(obj: _Obj, as_json: bool) -> None:
         Console().print(health_table)
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--flow", "flow", help="Only this flow.")
 @click.option("--limit", type=int, default=None, help="Only the newest N entries.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input.")
-@click.pass_obj
-def journal(obj: _Obj, flow: str | None, limit: int | None, as_json: bool) -> None:
+@click.pass_context
+def journal(ctx: click.Context, flow: str | None, limit: int | None, as_json: bool) -> None:
     """The audit trail: one entry per input, with its outputs and errors."""
-    inst = obj.installation()
-    jr = Journal(inst.journal_path)
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from .continuity import mark, open_for
+
+    inst = ctx.obj.installation(mappings=False)
+    jr = open_for(inst)
     try:
         entries = [jr.as_dict(r) for r in jr.entries(flow, limit)]
+        lost = mark(inst, jr)
     finally:
         jr.close()
+    if lost:
+        click.echo(f"warning: this journal replaced a lost one ({lost}); nothing is processed until it is "
+                   "restored: see 'gateway journal restore --help'", err=True)
     if as_json:
         for e in entries:
             click.echo(json.dumps(e, ensure_ascii=False))
@@ -255,6 +297,26 @@ def journal(obj: _Obj, flow: str | None, limit: int | None, as_json: bool) -> No
     Console().print(table)
 
 
+@journal.command("restore")
+@click.option("--start-empty", is_flag=True,
+              help="Do not take the keys from the ledger; accept the new journal as it is (orders may come twice).")
+@click.pass_obj
+def journal_restore(obj: _Obj, start_empty: bool) -> None:
+    """After the journal was lost: take the delivered order numbers back from the key ledger."""
+    from .continuity import ledger_path, open_for, restore
+
+    inst = obj.installation(mappings=False)
+    jr = open_for(inst)
+    try:
+        count = restore(inst, jr, start_empty=start_empty)
+    finally:
+        jr.close()
+    if start_empty:
+        click.echo("the new journal is accepted as it is; orders delivered before may be delivered again")
+    else:
+        click.echo(f"{count} record key(s) taken from {ledger_path(inst)}; those orders are never delivered again")
+
+
 @cli.command()
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--flow", "flow", help="Retry every quarantined input of this flow.")
@@ -264,7 +326,9 @@ def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None
     """Put quarantined inputs back to be processed again (after the mapping or file was fixed)."""
     if not ids and not flow and not all_:
         raise click.UsageError("name input ids, or --flow FLOW, or --all")
-    inst = obj.installation()
+    from .engine import Engine
+
+    inst = obj.installation(mappings=False)
     engine = Engine(inst)
     problems = 0
     try:
@@ -306,6 +370,14 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
     The file is converted as input number 1, as golden examples are. A flow that reads a
     batch also takes the batch's folder.
     """
+    import shutil
+    import tempfile
+
+    from .convert import convert, input_info
+    from .golden import EXAMPLE_DATE
+    from .mapping.model import BatchInput, FileOutput
+    from .processing import mail_settings
+
     inst = obj.installation()
     try:
         (selected,) = inst.select([flow])
@@ -378,9 +450,11 @@ def sftp() -> None:
 
 @sftp.command("trust")
 @click.argument("partner")
-@click.option("--yes", is_flag=True, help="Record the key without asking (only after checking the fingerprint).")
+@click.option("--fingerprint", metavar="SHA256:…",
+              help="Record the key without asking, if and only if it has this fingerprint (the partner's word).")
+@click.option("--yes", is_flag=True, hidden=True, help="Refused without --fingerprint: it would trust any key.")
 @click.pass_obj
-def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
+def sftp_trust(obj: _Obj, partner: str, fingerprint: str | None, yes: bool) -> None:
     """Show the partner's host key fingerprint and record it in the partner's known_hosts after confirmation.
 
     Compare the fingerprint with the one the partner tells you on another channel (phone,
@@ -388,6 +462,10 @@ def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
     """
     from .sftp import fetch_host_key, key_fingerprint, trust
 
+    if yes and fingerprint is None:
+        click.echo("--yes would trust whatever key the server shows; give the fingerprint the partner told you "
+                   "instead: --fingerprint SHA256:…", err=True)
+        raise SystemExit(2)
     inst = obj.installation()
     if partner not in inst.partners:
         known = ", ".join(inst.partners) or "none"
@@ -399,9 +477,15 @@ def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
     except GatewayError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
+    shown = key_fingerprint(key)
     click.echo(f"{partner}: {p.host}:{p.port} presents a {key.get_name()} key")
-    click.echo(f"    fingerprint {key_fingerprint(key)}")
-    if not yes and not click.confirm("Is this the fingerprint the partner gave you?", default=False):
+    click.echo(f"    fingerprint {shown}")
+    if fingerprint is not None:
+        if fingerprint.strip() != shown:
+            click.echo(f"this is not the fingerprint you gave ({fingerprint.strip()}); nothing recorded. A different "
+                       "key can mean that someone is in between: ask the partner before going on", err=True)
+            raise SystemExit(1)
+    elif not click.confirm("Is this the fingerprint the partner gave you?", default=False):
         click.echo("nothing recorded")
         raise SystemExit(1)
     line = trust(p.known_hosts, p.host, p.port, key)
@@ -411,15 +495,11 @@ def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
 def main() -> None:
     try:
         cli(standalone_mode=True)
-    except GatewayError as exc:  # pragma: no cover - every command catches its own
+    except GatewayError as exc:
+        # Commands catch their own; what arrives here is mostly a JournalError (a full disk, a journal held
+        # by another program), whose message says what the admin can do about it: the gateway could not work.
         click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
-    except sqlite3.Error as exc:
-        # the journal cannot be opened or stays locked (a full disk, another program holding it)
-        click.echo(f"error: the journal (state/journal.sqlite) cannot be used: {exc}. Nothing was lost: "
-                   "inputs wait in their inbox or work folder; free disk space or stop the program holding "
-                   "the journal, then run again.", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

@@ -10,102 +10,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, Problem
-from .mapping.compiler import Mapping, load_mapping
+from .isolation import Limits
+from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
 from .validation import validate
 from .yamlload import YamlDocument, load_yaml
+
+if TYPE_CHECKING:
+    from .mapping.compiler import Mapping
 
 FLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FolderSource(Strict):
-    """A local drop folder that a producer writes into."""
-
-    folder: str
-    include: list[str] = Field(default_factory=lambda: ["*"])
-    settle_seconds: float | None = Field(default=None, ge=0)
-    marker: str | None = None  # e.g. ".ok": file X is taken at once when X.ok exists
-    batch_marker: str | None = None  # e.g. "export.done": a folder is one input once this file is in it
-
-
-class FolderDestination(Strict):
-    """A local outbox folder that an importer reads from."""
-
-    folder: str
-    marker: str | None = None  # e.g. ".done": written after each output
-
-    @field_validator("marker")
-    @classmethod
-    def _marker_is_suffix(cls, v: str | None) -> str | None:
-        if v is not None and (not v.startswith(".") or "/" in v or len(v) < 2):
-            raise ValueError("a marker is a file name ending such as '.done' or '.ok'")
-        return v
-
-
-class SftpDestination(Strict):
-    """A folder on a partner's SFTP server (the partner is described under ``partners``)."""
-
-    sftp: str
-    folder: str
-    marker: str | None = None
-
-
-class SmtpDestination(Strict):
-    """E-mail, sent through the server under ``smtp`` in gateway.yaml."""
-
-    smtp: bool
-
-    @field_validator("smtp")
-    @classmethod
-    def _yes(cls, v: bool) -> bool:
-        if not v:
-            raise ValueError("write 'smtp: yes' to send through the mail server under 'smtp'")
-        return v
-
-
-def _destination_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        if "sftp" in value:
-            return "tag:sftp"
-        if "smtp" in value:
-            return "tag:smtp"
-    return "tag:folder"
-
-
-Destination = Annotated[
-    Annotated[FolderDestination, Tag("tag:folder")]
-    | Annotated[SftpDestination, Tag("tag:sftp")]
-    | Annotated[SmtpDestination, Tag("tag:smtp")],
-    Discriminator(_destination_kind),
-]
-
-
-class SftpSource(Strict):
-    """A folder on a partner's SFTP server that the partner drops files into."""
-
-    sftp: str
-    folder: str
-    include: list[str] = Field(default_factory=lambda: ["*"])
-    settle_seconds: float | None = Field(default=None, ge=0)
-    archive: str | None = None  # remote folder processed files are moved to; without it they are deleted
-
-
-def _source_kind(value: Any) -> str:
-    return "tag:sftp" if isinstance(value, dict) and "sftp" in value else "tag:folder"
-
-
-Source = Annotated[
-    Annotated[FolderSource, Tag("tag:folder")] | Annotated[SftpSource, Tag("tag:sftp")],
-    Discriminator(_source_kind),
-]
 
 
 class SftpPartner(Strict):
@@ -169,17 +91,29 @@ class ScheduleConfig(Strict):
         return self
 
 
+class LimitsConfig(Strict):
+    """What converting one input may use; each conversion runs in a process of its own (0: no limit)."""
+
+    memory_mb: int = Field(default=2048, ge=0)  # memory on top of what the gateway itself uses
+    cpu_seconds: int = Field(default=3600, ge=0)
+    wall_seconds: float = Field(default=7200, ge=0)
+    open_files: int = Field(default=1024, ge=0)
+
+
 class Archive(Strict):
     folder: str = "archive"
     keep_days: int = Field(default=30, ge=0)
 
 
 class FlowConfig(Strict):
+    """A flow's entry in gateway.yaml. ``source``, ``outbox`` and ``destinations`` are typed by the
+    registered kinds (:meth:`gateway.kinds.Registry.flow_model`)."""
+
     mapping: str
     enabled: bool = True
-    source: Source
-    outbox: Destination
-    destinations: dict[str, Destination] = Field(default_factory=dict)  # more places outputs can go ('to:')
+    source: KindConfig
+    outbox: KindConfig
+    destinations: dict[str, KindConfig] = Field(default_factory=dict)  # more places outputs can go ('to:')
     settings: dict[str, str] = Field(default_factory=dict)
     schedule: ScheduleConfig | None = None  # without one, the flow runs whenever input arrives
     # A file with the same content as one delivered before is recorded as a duplicate. Stock and
@@ -193,6 +127,9 @@ class GatewayFile(Strict):
     archive: Archive = Archive()
     settle_seconds: float = Field(default=2.0, ge=0)
     record_seconds: float = Field(default=30.0, ge=0)  # time limit for converting one record (0: none)
+    # An input that meets an unexpected error (a bug) this many times is quarantined instead of retried forever.
+    max_attempts: int = Field(default=3, ge=1)
+    limits: LimitsConfig = LimitsConfig()
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
@@ -203,21 +140,43 @@ class GatewayFile(Strict):
 
 @dataclass(frozen=True)
 class Flow:
-    """A flow ready to run: its config with paths resolved and its mapping loaded."""
+    """A flow ready to run: its config with paths resolved, and its mapping.
+
+    The mapping is compiled when first used unless the installation was loaded with all its
+    mappings (``gateway check``, ``run``): commands that move nothing (status, journal) do not
+    pay for compiling nine mappings.
+    """
 
     name: str
     config: FlowConfig
-    mapping: Mapping
-    source_folder: Path | None  # a local inbox, or None for a partner's SFTP folder
-    outbox_folder: Path | None  # a local outbox, or None when the outbox is SFTP or e-mail
+    source_folder: Path | None  # the source's folder on this machine, or None (a partner's server, a service)
     settle_seconds: float
+    root: Path = Path()
+    folders: dict[str, Path | None] = field(default_factory=dict)  # each destination's local folder, or None
+    loaded: Mapping | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def mapping(self) -> Mapping:
+        """The flow's compiled mapping (``ConfigError`` with every problem when it cannot be compiled)."""
+        if self.loaded is None:
+            from .mapping.compiler import load_mapping
+
+            path = self.root / self.config.mapping
+            object.__setattr__(self, "loaded", load_mapping(path, _shown(path), self.root))
+        assert self.loaded is not None  # noqa: S101 - set just above
+        return self.loaded
+
+    @property
+    def outbox_folder(self) -> Path | None:
+        """The local outbox, or None when the outbox is remote (SFTP, e-mail, a service)."""
+        return self.folders.get("outbox")
 
     def folder_of(self, destination: str) -> Path | None:
         """The local folder of a destination (``outbox`` or a named one), or None when it is remote."""
-        spec = self.config.outbox if destination == "outbox" else self.config.destinations.get(destination)
-        return self.root / spec.folder if isinstance(spec, FolderDestination) else None
+        return self.folders.get(destination)
 
-    root: Path = Path()
+    def destination_config(self, destination: str) -> KindConfig | None:
+        return self.config.outbox if destination == "outbox" else self.config.destinations.get(destination)
 
     @property
     def settings(self) -> dict[str, str]:
@@ -239,8 +198,13 @@ class Installation:
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     record_seconds: float = 30.0
+    max_attempts: int = 3
+    limits: Limits = field(default_factory=Limits)
     watch: Literal["auto", "native", "polling"] = "auto"
     rescan_seconds: float = 60.0
+    settle_seconds: float = 2.0
+    kinds: Registry = field(default_factory=builtin_kinds)
+    warnings: list[Problem] = field(default_factory=list)  # allowed, but worth a second look (``gateway check``)
 
     @property
     def journal_path(self) -> Path:
@@ -263,12 +227,17 @@ class Installation:
         return [self.flows[n] for n in names]
 
 
-def load_installation(path: Path) -> Installation:
+def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bool = True) -> Installation:
     """Load gateway.yaml and every mapping it names; raise ``ConfigError`` with all problems.
 
     Each flow is validated on its own, so that one mistake does not hide the others:
-    the admin gets the whole list in one ``gateway check``.
+    the admin gets the whole list in one ``gateway check``. ``kinds`` are the kinds of
+    sources and destinations a flow may name (the built-in ones by default). With
+    ``mappings=False`` the mappings are compiled only when a flow first needs one (for
+    commands that move nothing: a broken mapping must stop a run before anything moves).
     """
+    kinds = kinds or builtin_kinds()
+    flow_model = cast(type[FlowConfig], kinds.flow_model(FlowConfig))
     path = path.resolve()
     root = path.parent
     doc = load_yaml(path, _shown(path))
@@ -289,7 +258,7 @@ def load_installation(path: Path) -> Installation:
                                         f"flow name '{name}' must be lower-case letters, digits, '-' or '_'"))
             continue
         try:
-            configs[name] = validate(FlowConfig, doc, base=("flows", name))
+            configs[name] = validate(flow_model, doc, base=("flows", name))
         except ConfigError as exc:
             problems.extend(exc.problems)
     flows: dict[str, Flow] = {}
@@ -298,33 +267,29 @@ def load_installation(path: Path) -> Installation:
         if not mapping_path.is_file():
             problems.append(doc.problem(("flows", name, "mapping"), f"the mapping file {fc.mapping} does not exist"))
             continue
-        try:
-            mapping = load_mapping(mapping_path, _shown(mapping_path), root)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        for key in fc.settings:
-            if key not in mapping.settings:
-                known = ", ".join(mapping.settings) or "none"
-                problems.append(doc.problem(("flows", name, "settings", key),
-                                            f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
-        _check_endpoints(doc, name, fc, conf, problems)
-        destinations = {"outbox", *fc.destinations}
-        for i, out in enumerate(mapping.spec.outputs):
-            if out.to not in destinations:
-                problems.append(mapping.doc.problem(
-                    ("outputs", i, "to"),
-                    f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
+        mapping: Mapping | None = None
+        if mappings:
+            from .mapping.compiler import load_mapping
+
+            try:
+                mapping = load_mapping(mapping_path, _shown(mapping_path), root)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            _check_mapping(doc, name, fc, mapping, problems)
+        _check_endpoints(doc, name, fc, CheckContext(conf, root), kinds, problems)
+        settle = getattr(fc.source, "settle_seconds", None)
         flows[name] = Flow(
             name=name,
             config=fc,
-            mapping=mapping,
-            source_folder=(root / fc.source.folder).resolve() if isinstance(fc.source, FolderSource) else None,
-            outbox_folder=(root / fc.outbox.folder).resolve() if isinstance(fc.outbox, FolderDestination) else None,
-            settle_seconds=fc.source.settle_seconds if fc.source.settle_seconds is not None else default_settle,
+            source_folder=kinds.local_folder("source", fc.source, root),
+            settle_seconds=settle if settle is not None else default_settle,
             root=root,
+            folders={d: kinds.local_folder("destination", spec, root)
+                     for d, spec in {"outbox": fc.outbox, **fc.destinations}.items()},
+            loaded=mapping,
         )
-    _check_folders(doc, root, configs, problems)
+    _check_folders(doc, root, configs, kinds, problems)
     if conf is not None and conf.alerts is not None and conf.smtp is None:
         problems.append(doc.problem(("alerts",), "alerts are sent by e-mail: describe the mail server under 'smtp'"))
     if conf is not None:
@@ -351,43 +316,73 @@ def load_installation(path: Path) -> Installation:
         smtp=conf.smtp,
         alerts=conf.alerts,
         record_seconds=conf.record_seconds,
+        max_attempts=conf.max_attempts,
+        limits=Limits(**conf.limits.model_dump()),
         watch=conf.watch,
         rescan_seconds=conf.rescan_seconds,
+        settle_seconds=conf.settle_seconds,
+        kinds=kinds,
+        warnings=_warnings(doc, conf),
     )
 
 
-def _check_endpoints(doc: YamlDocument, name: str, fc: FlowConfig, conf: GatewayFile | None,
+def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
+    """What is allowed but probably not meant."""
+    found: list[Problem] = []
+    if conf.smtp is not None and conf.smtp.security == "none" and conf.smtp.user is not None:
+        found.append(doc.problem(("smtp", "security"),
+                                 "warning: security: none with a login sends the password in the clear; use "
+                                 "starttls or ssl unless the mail server is on this machine"))
+    return found
+
+
+def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, mapping: Mapping, problems: list[Problem]) -> None:
+    """The flow's settings and destinations against what its mapping has and names."""
+    for key in fc.settings:
+        if key not in mapping.settings:
+            known = ", ".join(mapping.settings) or "none"
+            problems.append(doc.problem(("flows", name, "settings", key),
+                                        f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
+    destinations = {"outbox", *fc.destinations}
+    for i, out in enumerate(mapping.spec.outputs):
+        if out.to not in destinations:
+            problems.append(mapping.doc.problem(
+                ("outputs", i, "to"),
+                f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
+
+
+def _places(fc: FlowConfig) -> list[tuple[tuple[str | int, ...], str, KindConfig]]:
+    """Every source and destination a flow names: (where in the flow's entry, role, config)."""
+    places: list[tuple[tuple[str | int, ...], str, KindConfig]] = [(("source",), "source", fc.source),
+                                                                   (("outbox",), "destination", fc.outbox)]
+    places += [(("destinations", d), "destination", spec) for d, spec in fc.destinations.items()]
+    return places
+
+
+def _check_endpoints(doc: YamlDocument, name: str, fc: FlowConfig, ctx: CheckContext, kinds: Registry,
                      problems: list[Problem]) -> None:
-    """SFTP partners and the SMTP server a flow names must be described in gateway.yaml."""
-    partners = conf.partners if conf else {}
-    places: list[tuple[tuple[str | int, ...], Any]] = [(("source",), fc.source), (("outbox",), fc.outbox)]
-    places += [(("destinations", d), spec) for d, spec in fc.destinations.items()]
-    for loc, spec in places:
-        if isinstance(spec, (SftpSource, SftpDestination)) and spec.sftp not in partners:
-            known = ", ".join(partners) or "none yet"
-            problems.append(doc.problem(("flows", name, *loc, "sftp"),
-                                        f"no partner named '{spec.sftp}' under 'partners' (partners: {known})"))
-        if isinstance(spec, SmtpDestination) and (conf is None or conf.smtp is None):
-            problems.append(doc.problem(("flows", name, *loc, "smtp"),
-                                        "e-mail needs the mail server described under 'smtp' in gateway.yaml"))
+    """Each kind's own checks: SFTP partners and the mail server a flow names must be described."""
+    for loc, role, spec in _places(fc):
+        for where, message in kinds.check(cast(Any, role), spec, ctx):
+            problems.append(doc.problem(("flows", name, *loc, *where), message))
 
 
-def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], problems: list[Problem]) -> None:
+def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], kinds: Registry,
+                   problems: list[Problem]) -> None:
     """Two flows sharing an inbox would steal each other's files; an outbox that is an inbox loops."""
     inboxes: dict[Path, str] = {}
     for name, fc in configs.items():
-        if not isinstance(fc.source, FolderSource):
+        folder = kinds.local_folder("source", fc.source, root)
+        if folder is None:
             continue
-        folder = (root / fc.source.folder).resolve()
         other = inboxes.get(folder)
         if other:
             problems.append(doc.problem(("flows", name, "source", "folder"),
                                         f"flow '{other}' already reads from this folder; give each flow its own"))
         inboxes[folder] = name
     for name, fc in configs.items():
-        if not isinstance(fc.outbox, FolderDestination):
-            continue
-        reader = inboxes.get((root / fc.outbox.folder).resolve())
+        folder = kinds.local_folder("destination", fc.outbox, root)
+        reader = inboxes.get(folder) if folder is not None else None
         if reader:
             problems.append(doc.problem(("flows", name, "outbox", "folder"),
                                         f"this outbox is the inbox of flow '{reader}'; outputs would be read again"))

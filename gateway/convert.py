@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import InputError, MappingError
+from .files import safe_stem
 from .mapping.compiler import CompiledEmail, CompiledFiles, CompiledOutput, CompiledTemplate, Mapping
 from .mapping.model import BatchInput, CsvOutput
 from .mapping.values import Record
 from .readers.batch import BatchDatabase, copy_batch_file
-from .sources.local import safe_stem
 from .timelimit import DEFAULT_SECONDS, RecordClock, RecordTimeout
 from .writers.csv import CsvWriter
 from .writers.email import build_message, message_id_for
@@ -57,6 +57,17 @@ class Conversion:
     skipped: list[dict[str, str]] = field(default_factory=list)
     records: int = 0
     already_delivered: int = 0  # of the skipped: records whose key was delivered before
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, for the way back from the worker process."""
+        return {"outputs": [{**o.__dict__, "path": str(o.path)} for o in self.outputs], "keys": self.keys,
+                "skipped": self.skipped, "records": self.records, "already_delivered": self.already_delivered}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Conversion:
+        outputs = [StagedOutput(**{**o, "path": Path(o["path"])}) for o in data["outputs"]]
+        return cls(outputs, list(data["keys"]), list(data["skipped"]), int(data["records"]),
+                   int(data["already_delivered"]))
 
 
 class _OpenOutput:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from .config import Flow, Installation
 from .convert import convert, input_info
-from .engine import mail_settings
 from .errors import GatewayError
+from .processing import mail_settings
 
 
 @dataclass

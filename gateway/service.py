@@ -24,17 +24,15 @@ starts and once when it ends, not every cycle, and the other flows go on.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import errno
 import logging
 import math
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -51,11 +49,13 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
+from .clock import Clock
 from .config import Flow
-from .config import FolderSource as FolderSourceConfig
-from .engine import Engine, RunSummary
+from .engine import Engine
 from .errors import GatewayError
 from .schedule import Schedule, ScheduleTimer
+from .sources.base import Candidate, Source
+from .summary import RunSummary
 
 log = logging.getLogger("gateway")
 
@@ -115,18 +115,6 @@ class _Waker(FileSystemEventHandler):
         self._notify(self._flow, lost)
 
 
-class _Source(Protocol):
-    """What the loop needs of a source (a local folder or a partner's SFTP folder)."""
-
-    settle_seconds: float
-
-    def scan(self) -> Sequence[Any]: ...
-
-    def is_settled(self, candidate: Any, at: float | None = None) -> bool: ...
-
-    def settle_remaining(self, candidate: Any) -> float: ...
-
-
 @dataclass
 class _FlowState:
     flow: Flow
@@ -182,6 +170,7 @@ class Service:
         self.poll_seconds = float(poll_seconds)
         self.schedules = dict(schedules or {})
         self.on_cycle = on_cycle
+        self.clock: Clock = engine.clock
         self.ready = threading.Event()
         logging.getLogger("watchdog.observers.inotify").addFilter(_QUIET_STOPPED_EMITTER)  # once: same object
 
@@ -205,7 +194,7 @@ class Service:
         In the returned summary, ``pending`` is the number of inputs still waiting for
         delivery at the end (not the number of attempts).
         """
-        wall = dt.datetime.now()
+        wall = self.clock.local_now()
         self._states = {
             f.name: _FlowState(f, ScheduleTimer(s, wall=wall) if (s := self.schedules.get(f.name)) else None)
             for f in self.flows
@@ -218,7 +207,7 @@ class Service:
             self._start(stop)
             self.ready.set()
             while not stop.is_set():
-                timeout = self._next_wake() - time.monotonic()
+                timeout = self._next_wake() - self.clock.monotonic()
                 if timeout > 0:
                     self._wake.wait(timeout)
                 self._wake.clear()
@@ -260,10 +249,10 @@ class Service:
                 self._run_if_due(st, st.timer, cycle)
         self._purge()
         self._report(cycle)
-        self._next_rescan = time.monotonic() + self.rescan_seconds
+        self._next_rescan = self.clock.monotonic() + self.rescan_seconds
 
     def _cycle(self, stop: threading.Event, cycle: RunSummary) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         with self._lock:
             woken, self._woken = self._woken, set()
             lost, self._lost = self._lost, set()
@@ -296,12 +285,12 @@ class Service:
             elif rescan or _passed(st.event_at, now) or _passed(st.recheck_at, now):
                 self._check(st, cycle)
         if rescan:
-            self._next_rescan = time.monotonic() + self.rescan_seconds
+            self._next_rescan = self.clock.monotonic() + self.rescan_seconds
 
     def _next_wake(self) -> float:
         """The monotonic time of the earliest deadline: rescan, event scan, settle re-check, schedule."""
-        mono = time.monotonic()
-        wall = dt.datetime.now()
+        mono = self.clock.monotonic()
+        wall = self.clock.local_now()
         wake = self._next_rescan
         for st in self._states.values():
             for at in (st.event_at, st.recheck_at):
@@ -317,12 +306,12 @@ class Service:
     # -- one flow -----------------------------------------------------------------------
 
     def _run_if_due(self, st: _FlowState, timer: ScheduleTimer, cycle: RunSummary) -> bool:
-        started = dt.datetime.now()
-        if not timer.due(started, time.monotonic()):
+        started = self.clock.local_now()
+        if not timer.due(started, self.clock.monotonic()):
             return False
         log.debug("%s: scheduled run", st.flow.name)
         self._check(st, cycle)
-        timer.ran(started_wall=started, finished_mono=time.monotonic())
+        timer.ran(started_wall=started, finished_mono=self.clock.monotonic())
         return True
 
     def _check(self, st: _FlowState, cycle: RunSummary) -> None:
@@ -330,14 +319,13 @@ class Service:
         flow = st.flow
         key = (flow.name, "inbox")
         try:
-            source: _Source = self.engine.source(flow)
-            candidates: Sequence[Any]
-            if flow.source_folder is not None:
+            source = self.engine.source(flow)
+            candidates: Sequence[Candidate]
+            if source.local_folder is not None:
                 # A local scan is cheap: drain only when there is something to take, because
                 # drain logs every unfinished file it sees (a slow copy would fill the log).
-                now = time.time()
                 candidates = source.scan()
-                if any(source.is_settled(c, now) for c in candidates):
+                if any(source.settle_remaining(c) <= 0 for c in candidates):
                     self._drain(st, cycle)
                     candidates = source.scan()
             elif self._drain(st, cycle).messages:
@@ -350,7 +338,7 @@ class Service:
                 except (GatewayError, OSError) as exc:
                     log.debug("%s: listing again failed: %s", flow.name, exc)
                     candidates = []
-            st.recheck_at = _recheck_time(source, candidates)
+            st.recheck_at = _recheck_time(source, candidates, self.clock.monotonic())
         except Exception as exc:
             st.recheck_at = None  # the next event or rescan tries again
             self._problem(key, f"{flow.name}: the inbox {flow.source_folder} cannot be scanned: {_text(exc)}; "
@@ -359,7 +347,7 @@ class Service:
             self._resolved(key, f"{flow.name}: the inbox {flow.source_folder} can be scanned again")
         finally:
             st.event_at = None
-            st.last_check = time.monotonic()
+            st.last_check = self.clock.monotonic()
 
     def _drain(self, st: _FlowState, cycle: RunSummary) -> RunSummary:
         summary = self.engine.drain(st.flow, wait_for_settle=False)
@@ -459,8 +447,7 @@ class Service:
         folder = str(st.flow.source_folder)
         handler = _Waker(self._notify, st.flow.name, folder)
         # A batch is a folder completed by a marker file inside it: only a recursive watch sees that.
-        src = st.flow.config.source
-        recursive = isinstance(src, FolderSourceConfig) and src.batch_marker is not None
+        recursive = self.engine.source(st.flow).recursive_watch
         st.watch = (observer, observer.schedule(handler, folder, recursive=recursive, event_filter=WAKE_EVENTS))
 
     def _watch(self, st: _FlowState, again: str | None = None) -> None:
@@ -538,7 +525,7 @@ class Service:
             st.watch = None
 
 
-def _recheck_time(source: _Source, candidates: Sequence[Any]) -> float | None:
+def _recheck_time(source: Source, candidates: Sequence[Candidate], now: float) -> float | None:
     """When the earliest file still being written will count as complete, if it stays unchanged."""
     waits = [source.settle_remaining(c) for c in candidates]
     if not waits:
@@ -546,7 +533,7 @@ def _recheck_time(source: _Source, candidates: Sequence[Any]) -> float | None:
     # A time stamp in the future (another machine's clock) would give a long wait: look
     # again after the settle time anyway; the source decides whether the file is complete.
     wait = min(min(waits), max(source.settle_seconds, 1.0))
-    return time.monotonic() + max(wait + SETTLE_SLACK, MIN_RECHECK)
+    return now + max(wait + SETTLE_SLACK, MIN_RECHECK)
 
 
 def _identity(folder: Path) -> tuple[int, int]:

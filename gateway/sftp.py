@@ -26,7 +26,6 @@ import errno
 import hashlib
 import logging
 import os
-import posixpath
 import socket
 import tempfile
 import time
@@ -420,36 +419,3 @@ def trust(known_hosts: str | os.PathLike[str], host: str, port: int, key: Any) -
             os.unlink(temp)
         raise
     return entry
-
-
-def remote_path(folder: str, name: str) -> str:
-    return posixpath.join(folder, name) if folder not in ("", ".") else name
-
-
-class RemoteFolder:
-    """A folder on a partner's server, as SFTP sources and destinations both see it."""
-
-    endpoint: SftpEndpoint
-    folder: str
-    folder_hint = True  # a missing path most likely means a missing folder (not so for a vanished file)
-
-    def describe(self) -> str:
-        return f"SFTP {self.endpoint.url(self.folder)}"
-
-    def _path(self, name: str) -> str:
-        return remote_path(self.folder, name)
-
-    def _run(self, what: str, path: str, step: Callable[[Any], T]) -> T:
-        try:
-            return self.endpoint.run(what, step)
-        except OSError as exc:
-            if isinstance(exc, FileNotFoundError):
-                words = "no such file or folder on the server"
-                if self.folder_hint:
-                    words += f" (does the folder {self.folder!r} exist there?)"
-            elif isinstance(exc, PermissionError):
-                words = "permission denied by the server"
-            else:
-                words = str(exc.strerror or exc)
-            raise DeliveryError(f"{what} on {self.endpoint.describe()}: {path}: {words}") from None
-

@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
 from .errors import ConfigError, Problem
 from .yamlload import Loc, YamlDocument
@@ -26,7 +26,7 @@ def _model_at(model: type[BaseModel], loc: Loc, data: Any = None) -> type[BaseMo
     """
     current: Any = model
     for part in loc:
-        current = _choose(_unwrap(current), data)
+        current = _choose(_unwrap(_by_discriminator(current, data)), data)
         data = data.get(part) if isinstance(data, dict) else (
             data[part] if isinstance(data, list) and isinstance(part, int) and part < len(data) else None)
         if isinstance(current, type) and issubclass(current, BaseModel):
@@ -37,6 +37,9 @@ def _model_at(model: type[BaseModel], loc: Loc, data: Any = None) -> type[BaseMo
             if info is None:
                 return None
             current = info.annotation
+            choosers = [m for m in info.metadata if isinstance(m, Discriminator)]
+            if choosers:  # pydantic keeps a field's discriminator beside its annotation
+                current = typing.Annotated[current, choosers[0]]
         else:
             origin = typing.get_origin(current)
             args = typing.get_args(current)
@@ -46,10 +49,27 @@ def _model_at(model: type[BaseModel], loc: Loc, data: Any = None) -> type[BaseMo
                 current = args[1]
             else:
                 return None
-    current = _choose(_unwrap(current), data)
+    current = _choose(_unwrap(_by_discriminator(current, data)), data)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return current
     return None
+
+
+def _by_discriminator(annotation: Any, data: Any) -> Any:
+    """Of a union chosen by a function (the kinds of sources and destinations), the member ``data`` is."""
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return annotation
+    inner, *meta = typing.get_args(annotation)
+    chooser = next((m.discriminator for m in meta if isinstance(m, Discriminator) and callable(m.discriminator)),
+                   None)
+    if chooser is None:
+        return annotation
+    tag = chooser(data)
+    for member in typing.get_args(inner):
+        tags = [m.tag for m in typing.get_args(member)[1:] if isinstance(m, Tag)]
+        if tag is not None and tag in tags:
+            return typing.get_args(member)[0]
+    return annotation
 
 
 def _choose(annotation: Any, data: Any) -> Any:
@@ -98,6 +118,8 @@ def _describe(err: Any, root: type[BaseModel], loc: Loc, data: Any = None) -> st
         return f"unknown field '{field}'{hint}"
     if kind == "missing":
         return f"'{field}' is required here"
+    if kind == "unknown_kind":
+        return str(err["msg"])
     if kind in ("union_tag_not_found", "union_tag_invalid"):
         ctx = err.get("ctx", {})
         tag = ctx.get("discriminator", "'format'").strip("'")

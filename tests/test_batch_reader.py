@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError
 
-from gateway.engine import sha256_of
 from gateway.errors import InputError, ReadError
 from gateway.mapping.templating import make_environment
 from gateway.mapping.values import MISSING, Record
+from gateway.processing import sha256_of
 from gateway.readers.batch import (
     BatchDatabase,
     BatchLimits,
@@ -573,7 +573,6 @@ def test_members_that_overlap_in_the_archive_are_refused(tmp_path: Path) -> None
 BOMB_CHILD = r"""
 import json, sys
 from pathlib import Path
-from gateway.engine import sha256_of
 from gateway.errors import InputError, ReadError
 from gateway.readers.batch import Relation, TableSpec, read_batch_records
 path = Path(sys.argv[1])

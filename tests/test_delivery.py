@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import Install, order_xml, orders_file, read_csv_rows
 
 from gateway import Engine, load_installation
-from gateway.destinations import MemoryDestination
+from gateway.destinations.memory import MemoryDestination
 
 
 def _journal(install: Install) -> list[dict[str, object]]:
@@ -35,7 +35,7 @@ def test_unwritable_outbox_keeps_the_input_waiting_and_delivers_it_later_once(in
     install.drop("a.xml", orders_file(order_xml("1-1-1")))
 
     first = install.cli("run", "--once")
-    assert first.exit_code == 1
+    assert first.exit_code == 3
     (entry,) = _journal(install)
     assert entry["state"] == "delivering"
     assert "delivery waits" in str(entry["error"])
@@ -54,17 +54,33 @@ def test_unwritable_outbox_keeps_the_input_waiting_and_delivers_it_later_once(in
 def test_a_failing_destination_is_retried_without_writing_twice(install: Install) -> None:
     install.drop("a.xml", orders_file(order_xml("2-2-2")))
     inst = load_installation(install.config)
-    memory = MemoryDestination()
-    memory.fail_next = "publish"
+    memory = MemoryDestination("retried")
+    memory.store.fail_next = "deliver"
     engine = Engine(inst)
     engine.set_destination("rakuten-orders", "outbox", memory)
     summary = engine.run_once(inst.select([]), wait_for_settle=False)
     assert summary.pending == 1 and summary.done == 0
-    assert memory.files == {} and len(memory.uploads) == 1
+    assert memory.store.files() == {} and len(memory.store.prepared) == 1
 
     summary = engine.run_once(inst.select([]), wait_for_settle=False)
     assert summary.done == 1
-    assert list(memory.files) == ["auftraege_a_1.csv"] and memory.uploads == {}
+    assert list(memory.store.files()) == ["auftraege_a_1.csv"] and memory.store.prepared == {}
+    assert set(memory.store.arrivals.values()) == {1}
+    engine.close()
+
+
+def test_a_delivery_whose_answer_was_lost_is_asked_about_not_repeated(install: Install) -> None:
+    install.drop("a.xml", orders_file(order_xml("2-2-3")))
+    inst = load_installation(install.config)
+    memory = MemoryDestination("lost-answer")
+    memory.store.lose_answer = True
+    engine = Engine(inst)
+    engine.set_destination("rakuten-orders", "outbox", memory)
+    assert engine.run_once(inst.select([]), wait_for_settle=False).pending == 1
+    assert engine.run_once(inst.select([]), wait_for_settle=False).done == 1
+    assert list(memory.store.arrivals.values()) == [1]  # arrived with the lost answer, never again
+    (entry,) = _journal(install)
+    assert entry["outputs"] == ["memory://lost-answer/auftraege_a_1.csv"]
     engine.close()
 
 
@@ -81,7 +97,7 @@ def test_marker_file_is_written_after_each_output(install: Install) -> None:
 def test_an_existing_file_in_the_outbox_is_never_overwritten(install: Install) -> None:
     install.outbox().joinpath("auftraege_a_1.csv").write_text("someone else's file")
     install.drop("a.xml", orders_file(order_xml("4-4-4")))
-    assert install.cli("run", "--once").exit_code == 1
+    assert install.cli("run", "--once").exit_code == 3
     assert install.outbox().joinpath("auftraege_a_1.csv").read_text() == "someone else's file"
     (entry,) = _journal(install)
     assert entry["state"] == "delivering" and "already exists" in str(entry["error"])

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mailserver import Server, authenticator
 
 from gateway.destinations.email import SmtpDestination
 from gateway.errors import DeliveryError, MappingError
@@ -39,59 +38,7 @@ ENV_NAME = "GATEWAY_SMTP_PASSWORD"  # the variable holding the SMTP password
 MID = message_id_for("shop.example.de", "rakuten-shipping", 42, "tracking-mail", 0)
 
 
-# -- a real SMTP server ------------------------------------------------------------------
-
-
-class Mailbox:
-    """An aiosmtpd handler that keeps every message and can refuse chosen recipients."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes, Any]] = []  # envelope from, to, data, login
-        self.refuse: dict[str, str] = {}
-        self.sessions: list[int] = []
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.auth_data))
-        self.sessions.append(id(session))
-        return "250 Message accepted for delivery"
-
-
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"gateway", b"s3cr3t")
-    return AuthResult(success=ok, handled=False, auth_data=auth_data)  # not handled: the server replies
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """Start, stop and restart aiosmtpd on one fixed port."""
-
-    def __init__(self, **options: Any) -> None:
-        self.port = _free_port()
-        self.mailbox = Mailbox()
-        self.options = options
-        self.controller: Controller | None = None
-
-    def start(self) -> Server:
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port,
-                                     server_hostname="mail.test", **self.options)
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
+# -- a real SMTP server (tests/smtpd.py) ------------------------------------------------
 
 
 @pytest.fixture
@@ -278,7 +225,7 @@ def test_message_arrives_intact_once(
     assert not dest.has_upload("tracking-42-0.eml")
     assert not (tmp_path / "spool" / "tracking-42-0.eml").exists()
     assert dest.location("tracking-42-0.eml") == f"smtp://127.0.0.1:{server.port}/tracking-42-0.eml"
-    dest.write_marker("tracking-42-0.eml", ".ok")  # nothing to do for mail
+    assert not dest.takes_markers  # mail has no importer that waits for a marker file
     assert list((tmp_path / "spool").iterdir()) == []
 
     # publishing again sends nothing and says so
@@ -366,7 +313,7 @@ def test_login_with_the_password_from_the_environment(
     tmp_path: Path, server_factory: Callable[..., Server], destinations: Callable[..., SmtpDestination],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server = server_factory(authenticator=_authenticator, auth_require_tls=False, auth_required=True)
+    server = server_factory(authenticator=authenticator, auth_require_tls=False, auth_required=True)
     dest = destinations(server.port, user="gateway", password_env=ENV_NAME)
     dest.upload(stage(tmp_path), "m.eml")
 
@@ -490,7 +437,7 @@ def test_starttls_verifies_the_certificate_and_then_logs_in(
     certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server = server_factory(tls_context=_server_tls(certificate), require_starttls=True,
-                            authenticator=_authenticator, auth_required=True)
+                            authenticator=authenticator, auth_required=True)
     monkeypatch.setenv("GATEWAY_SMTP_PASSWORD", "s3cr3t")
     staged = stage(tmp_path)
 

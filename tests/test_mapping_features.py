@@ -34,9 +34,9 @@ def run(tmp_path: Path, mapping: str, name: str, content: bytes, files: dict[str
 
 
 def journal(root: Path) -> list[dict[str, object]]:
-    from gateway.journal import Journal
+    from gateway.journal import open_journal
 
-    j = Journal(root / "state" / "journal.sqlite")
+    j = open_journal(root / "state" / "journal.sqlite")
     try:
         return [j.as_dict(r) for r in j.entries()]
     finally:

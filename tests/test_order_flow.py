@@ -23,7 +23,7 @@ LAYOUT = (
 COLUMNS = LAYOUT.split(";")
 
 # Columns the shipped mapping always leaves empty.
-ALWAYS_EMPTY = {"Versandart": "", "AuspraegungID": "", "Rabattbetrag": ""}
+ALWAYS_EMPTY = {"Versandart": "Paket", "AuspraegungID": "", "Rabattbetrag": ""}  # Versandart: the setting's
 
 # What order_xml() writes unless told otherwise, as the header columns of every row.
 BUILT_HEAD: dict[str, str] = {

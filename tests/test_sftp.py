@@ -12,10 +12,11 @@ import paramiko
 import pytest
 from sshd import Sshd, keygen, sshd_fixture  # noqa: F401 - provides the "sshd" fixture
 
+from gateway.destinations.base import Delivered, Delivery, NoCalls, Status
 from gateway.destinations.sftp import SftpDestination
 from gateway.errors import DeliveryError
 from gateway.sftp import SftpEndpoint, fetch_host_key, fingerprint, known_hosts_name, trust
-from gateway.sources.sftp import RemoteCandidate, SftpSource, is_safe_name
+from gateway.sources.sftp import SftpSource, is_safe_name, remote_candidate
 
 
 def endpoint(server: Sshd, known_hosts: Path | None = None) -> SftpEndpoint:
@@ -42,52 +43,72 @@ class FakeClock:
 # -- destination ---------------------------------------------------------------------------------------
 
 
-def test_upload_then_publish_appears_complete_under_its_final_name(sshd: Sshd, tmp_path: Path) -> None:
+def delivery(tmp_path: Path, data: bytes, name: str = "orders.csv", key: str = "ab12cd34-1") -> Delivery:
+    return Delivery(key=key, name=name, staged=staged_file(tmp_path, data, f"staged-{key}"), flow="f",
+                    input_id=1, output="o")
+
+
+def test_prepare_then_deliver_appears_complete_under_its_final_name(sshd: Sshd, tmp_path: Path) -> None:
     out = sshd.root / "out"
     out.mkdir()
     data = os.urandom(300_000)
     with closing(SftpDestination(endpoint(sshd), "out")) as dest:
-        dest.upload(staged_file(tmp_path, b"x" * 500_000, "old.csv"), "orders.csv")  # an old, longer temp
-        dest.upload(staged_file(tmp_path, data), "orders.csv")  # replaces it
-        assert (out / ".orders.csv.part").read_bytes() == data
+        dest.prepare(delivery(tmp_path, b"x" * 500_000))  # an old, longer temporary file of the same key
+        item = delivery(tmp_path, data)
+        dest.prepare(item)  # replaces it
+        assert (out / item.temp_name).read_bytes() == data
         assert not (out / "orders.csv").exists()
-        assert dest.has_upload("orders.csv")
+        assert dest.status(item, NoCalls()).delivered is Delivered.NO
 
-        url = dest.publish("orders.csv")
+        url = dest.deliver(item, NoCalls())
 
         assert url == f"sftp://{sshd.user}@127.0.0.1:{sshd.port}/out/orders.csv" == dest.location("orders.csv")
         assert (out / "orders.csv").read_bytes() == data
         assert sorted(os.listdir(out)) == ["orders.csv"]  # the temporary name is gone
-        assert not dest.has_upload("orders.csv")
+        assert dest.status(item, NoCalls()) == Status(Delivered.YES, url)
 
 
-def test_publish_refuses_to_overwrite(sshd: Sshd, tmp_path: Path) -> None:
+def test_deliver_refuses_to_overwrite(sshd: Sshd, tmp_path: Path) -> None:
     out = sshd.root / "out"
     out.mkdir()
     (out / "orders.csv").write_bytes(b"someone else's")
+    item = delivery(tmp_path, b"ours")
     with closing(SftpDestination(endpoint(sshd), "out")) as dest:
-        dest.upload(staged_file(tmp_path, b"ours"), "orders.csv")
+        dest.prepare(item)
         with pytest.raises(DeliveryError, match="already exists and was not written by this delivery"):
-            dest.publish("orders.csv")
+            dest.deliver(item, NoCalls())
     assert (out / "orders.csv").read_bytes() == b"someone else's"
-    assert (out / ".orders.csv.part").read_bytes() == b"ours"
+    assert (out / item.temp_name).read_bytes() == b"ours"
 
 
-def test_has_upload_after_a_crash(sshd: Sshd, tmp_path: Path) -> None:
+def test_status_after_a_crash(sshd: Sshd, tmp_path: Path) -> None:
     (sshd.root / "out").mkdir()
+    item = delivery(tmp_path, b"a;b\n")
     crashed = SftpDestination(endpoint(sshd), "out")
-    crashed.upload(staged_file(tmp_path, b"a;b\n"), "orders.csv")
+    crashed.prepare(item)
     # The process dies here: nothing is closed, a new process starts with a new connection.
     with closing(SftpDestination(endpoint(sshd), "out")) as dest:
-        assert dest.has_upload("orders.csv")
-        assert not dest.has_upload("other.csv")
-        dest.publish("orders.csv")
-        assert not dest.has_upload("orders.csv")  # published: the journal's "uploaded" + no temp = delivered
-    assert (sshd.root / "out" / "orders.csv").read_bytes() == b"a;b\n"
+        assert dest.status(item, NoCalls()).delivered is Delivered.NO
+        dest.deliver(item, NoCalls())
+        # delivered: the journal's "uploaded" + no temporary file = delivered, even once the partner took it
+        (sshd.root / "out" / "orders.csv").rename(sshd.root / "taken.csv")
+        assert dest.status(item, NoCalls()).delivered is Delivered.YES
+    assert (sshd.root / "taken.csv").read_bytes() == b"a;b\n"
     crashed.close()
 
 
-def test_publish_whose_rename_happened_before_the_connection_broke(
+def test_two_installations_sharing_a_folder_have_their_own_temporary_names(sshd: Sshd, tmp_path: Path) -> None:
+    (sshd.root / "out").mkdir()
+    ours, theirs = delivery(tmp_path, b"ours", key="aaaa0001-1"), delivery(tmp_path, b"theirs", key="bbbb0002-1")
+    with closing(SftpDestination(endpoint(sshd), "out")) as dest:
+        dest.prepare(ours)
+        dest.prepare(theirs)
+        assert ours.temp_name != theirs.temp_name
+        assert (sshd.root / "out" / ours.temp_name).read_bytes() == b"ours"
+        assert (sshd.root / "out" / theirs.temp_name).read_bytes() == b"theirs"
+
+
+def test_deliver_whose_rename_happened_before_the_connection_broke(
     sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (sshd.root / "out").mkdir()
@@ -101,20 +122,22 @@ def test_publish_whose_rename_happened_before_the_connection_broke(
             raise paramiko.SSHException("Server connection dropped: ")
 
     monkeypatch.setattr(SftpDestination, "_rename", rename_then_lose_the_answer)
+    item = delivery(tmp_path, b"data")
     with closing(SftpDestination(endpoint(sshd), "out")) as dest:
-        dest.upload(staged_file(tmp_path, b"data"), "orders.csv")
-        assert dest.publish("orders.csv").endswith("/out/orders.csv")  # not "already exists"
+        dest.prepare(item)
+        assert dest.deliver(item, NoCalls()).endswith("/out/orders.csv")  # not "already exists"
     assert calls == ["out/orders.csv"]
     assert sorted(os.listdir(sshd.root / "out")) == ["orders.csv"]
 
 
 def test_plain_rename_and_marker(sshd: Sshd, tmp_path: Path) -> None:
     (sshd.root / "out").mkdir()
+    item = delivery(tmp_path, b"data")
     with closing(SftpDestination(endpoint(sshd), "out", rename="plain")) as dest:
-        dest.upload(staged_file(tmp_path, b"data"), "orders.csv")
-        dest.publish("orders.csv")
-        dest.write_marker("orders.csv", ".done")
-        dest.write_marker("orders.csv", ".done")  # again, as after a crash: still one marker
+        dest.prepare(item)
+        dest.deliver(item, NoCalls())
+        dest.write_marker(item, ".done")
+        dest.write_marker(item, ".done")  # again, as after a crash: still one marker
     assert sorted(os.listdir(sshd.root / "out")) == ["orders.csv", "orders.csv.done"]
 
 
@@ -123,24 +146,24 @@ def test_missing_remote_folder_is_named(sshd: Sshd, tmp_path: Path) -> None:
         closing(SftpDestination(endpoint(sshd), "nope")) as dest,
         pytest.raises(DeliveryError, match="does the folder 'nope' exist"),
     ):
-        dest.upload(staged_file(tmp_path, b"x"), "orders.csv")
+        dest.prepare(delivery(tmp_path, b"x"))
 
 
-def test_sshd_killed_between_upload_and_publish(sshd: Sshd, tmp_path: Path) -> None:
+def test_sshd_killed_between_prepare_and_deliver(sshd: Sshd, tmp_path: Path) -> None:
     out = sshd.root / "out"
     out.mkdir()
+    item = delivery(tmp_path, b"complete")
     with closing(SftpDestination(endpoint(sshd), "out")) as dest:
-        dest.upload(staged_file(tmp_path, b"complete"), "orders.csv")
+        dest.prepare(item)
         sshd.kill()
         with pytest.raises(DeliveryError, match="refused"):
-            dest.publish("orders.csv")
+            dest.deliver(item, NoCalls())
         with pytest.raises(DeliveryError, match="refused"):
-            dest.has_upload("orders.csv")
+            dest.status(item, NoCalls())
         sshd.start()
-        assert dest.has_upload("orders.csv")  # reconnects by itself
-        dest.publish("orders.csv")
-        with pytest.raises(DeliveryError, match=r"the uploaded file out/\.orders\.csv\.part is not on the server"):
-            dest.publish("orders.csv")  # published once, never twice
+        assert dest.status(item, NoCalls()).delivered is Delivered.NO  # reconnects by itself
+        dest.deliver(item, NoCalls())
+        dest.deliver(item, NoCalls())  # the same key again: delivered once, never twice
     assert sorted(os.listdir(out)) == ["orders.csv"]
     assert (out / "orders.csv").read_bytes() == b"complete"
 
@@ -361,7 +384,7 @@ def test_download_refuses_names_that_escape(sshd: Sshd, tmp_path: Path) -> None:
         closing(SftpSource(endpoint(sshd), "in", ["*.xml"], 0, None)) as source,
         pytest.raises(DeliveryError, match="refused"),
     ):
-        source.download(RemoteCandidate("../secret.xml", 1, 0), tmp_path / "t.xml")
+        source.download(remote_candidate("../secret.xml", 1, 0), tmp_path / "t.xml")
     assert not (tmp_path / "t.xml").exists()
 
 
@@ -435,3 +458,17 @@ def test_finalize_moves_to_the_archive_or_deletes(sshd: Sshd, tmp_path: Path) ->
         with pytest.raises(DeliveryError, match="archive folder 'no-such-folder' does not exist"):
             misconfigured.finalize(c)
     assert os.listdir(inbox) == ["c.xml"]
+
+
+def test_a_file_larger_than_the_bound_is_refused_once_and_not_downloaded(
+    sshd: Sshd, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = sshd.root / "in"
+    inbox.mkdir()
+    (inbox / "huge.xml").write_bytes(b"<x/>" * 300_000)  # 1.2 MB
+    (inbox / "small.xml").write_bytes(b"<x/>")
+    with closing(SftpSource(endpoint(sshd), "in", ["*.xml"], 0, None, max_bytes=1_000_000)) as source:
+        assert [c.name for c in source.scan()] == ["small.xml"]
+        assert [c.name for c in source.scan()] == ["small.xml"]
+        assert "huge.xml" in source.ignored() and "larger" in source.ignored()["huge.xml"]
+    assert caplog.text.count("'huge.xml' is larger") == 1

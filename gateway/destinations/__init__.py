@@ -1,15 +1,11 @@
-"""Where outputs go. Every destination publishes in two steps, upload then publish.
+"""Where outputs go. Each kind keeps the contract of :mod:`gateway.destinations.base`.
 
-``upload`` puts the complete output under a temporary name that importers ignore;
-``publish`` renames it to its final name in one atomic step. The engine records in the
-journal between the two, which is what lets it tell after a crash whether an output
-was already published, even when an importer has taken it away since.
+``folder`` and ``sftp`` upload under a temporary name and rename; ``smtp`` spools and sends;
+``memory`` (tests) keeps outputs in a dictionary. Kinds are registered in :mod:`gateway.kinds`.
 """
 
 from __future__ import annotations
 
-from .base import Destination
-from .local import FolderDestination
-from .memory import MemoryDestination
+from .base import CallLog, Delivered, Delivery, Destination, Status
 
-__all__ = ["Destination", "FolderDestination", "MemoryDestination"]
+__all__ = ["CallLog", "Delivered", "Delivery", "Destination", "Status"]

@@ -1,6 +1,8 @@
-"""An SMTP server as a destination: every output is one complete e-mail (``.eml``).
+"""An SMTP server as a destination (the ``smtp`` kind): every output is one complete e-mail (``.eml``).
 
-The two steps of a destination map onto mail like this:
+The steps of a destination (:mod:`gateway.destinations.base`) map onto mail like this:
+``prepare`` spools the message (``upload``), ``deliver`` sends it (``publish``), and
+``status`` answers from the spool file: still there, not sent; gone, sent.
 
 ``upload``
     copies the staged message into this destination's private spool folder as
@@ -46,12 +48,15 @@ from email.message import EmailMessage
 from email.parser import HeaderParser
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import field_validator
 
 from ..errors import DeliveryError
+from ..files import fsync_dir
+from ..kinds import Kind, KindConfig, Parts
 from ..writers.email import address_problem
-from .base import Destination, temp_name
-from .local import fsync_dir
+from .base import CallLog, Delivered, Delivery, Destination, Status, temp_name
 
 log = logging.getLogger("gateway")
 
@@ -63,6 +68,21 @@ _AGAIN = "the message is kept and sent again on the next run"
 def _reply(code: int, text: bytes | str) -> str:
     words = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     return f"{code} {' '.join(words.split())}".strip()
+
+
+class SmtpDestinationConfig(KindConfig):
+    """E-mail, sent through the server under ``smtp`` in gateway.yaml."""
+
+    kind = "smtp"
+
+    smtp: bool
+
+    @field_validator("smtp")
+    @classmethod
+    def _yes(cls, v: bool) -> bool:
+        if not v:
+            raise ValueError("write 'smtp: yes' to send through the mail server under 'smtp'")
+        return v
 
 
 class SmtpDestination(Destination):
@@ -77,6 +97,8 @@ class SmtpDestination(Destination):
     ``sender_override`` replaces the envelope sender (``MAIL FROM``, where bounces go);
     the From header in the message is left as it is.
     """
+
+    kind = "smtp"
 
     def __init__(
         self,
@@ -160,8 +182,35 @@ class SmtpDestination(Destination):
     def has_upload(self, name: str) -> bool:
         return self._spooled(name).exists()
 
-    def write_marker(self, name: str, suffix: str) -> None:
-        """Nothing to do: an e-mail has no importer that waits for a marker file."""
+    # -- the destination contract ------------------------------------------------------
+
+    @staticmethod
+    def spool_name(item: Delivery) -> str:
+        """The spool file of a delivery: its key, so that two inputs' e-mails of the same name never meet."""
+        return f"{item.key}.eml"
+
+    def prepare(self, item: Delivery) -> None:
+        self.upload(item.staged, self.spool_name(item))
+
+    def deliver(self, item: Delivery, calls: CallLog) -> str:
+        name = self.spool_name(item)
+        if not self.has_upload(name):
+            return self._sent_location(item)  # sent by an earlier call for this key
+        return self.publish(name)
+
+    def status(self, item: Delivery, calls: CallLog) -> Status:
+        """Spooled: not sent. Gone: sent (the spool file is deleted only after the server took the message)."""
+        if self.has_upload(self.spool_name(item)):
+            return Status(Delivered.NO)
+        return Status(Delivered.YES, self._sent_location(item))
+
+    def _sent_location(self, item: Delivery) -> str:
+        try:
+            headers = self._headers(item.staged.read_bytes(), item.name)
+            message_id = str(headers.get("Message-ID", "")).strip().strip("<>")
+        except (OSError, DeliveryError):
+            message_id = ""
+        return f"smtp://{self._server}/{message_id or item.name}"
 
     # -- publish ------------------------------------------------------------------------
 
@@ -357,3 +406,29 @@ class SmtpDestination(Destination):
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.quit()
             self._drop()
+
+
+def _build(config: SmtpDestinationConfig, parts: Parts) -> SmtpDestination:
+    smtp = parts.installation.smtp
+    if smtp is None:  # refused by the check already; kept for library use
+        raise DeliveryError("e-mail needs the mail server described under 'smtp' in gateway.yaml")
+    spool = parts.installation.state_dir / "spool" / parts.flow.name / parts.place
+    return SmtpDestination(smtp.host, smtp.port, spool=spool, security=smtp.security, user=smtp.user,
+                           password_env=smtp.password_env)
+
+
+def _check(config: SmtpDestinationConfig, ctx: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    if ctx.gateway is None or ctx.gateway.smtp is not None:
+        return []
+    return [(("smtp",), "e-mail needs the mail server described under 'smtp' in gateway.yaml")]
+
+
+KIND = Kind(
+    name="smtp",
+    role="destination",
+    config=SmtpDestinationConfig,
+    build=_build,
+    summary="e-mail through the mail server under `smtp`; one message per output, spooled until sent",
+    example="{smtp: yes}",
+    check=_check,
+)

@@ -1,8 +1,9 @@
-"""A partner's SFTP server as the outbox.
+"""A partner's SFTP server as the outbox (the ``sftp`` kind of destination).
 
-Like the local folder: the output is uploaded under its temporary name (``.name.part``,
-ignored by importers), then renamed to its final name in one step, so the partner never
-sees a half-written file. ``posix-rename@openssh.com`` is the default; servers without it
+Like the local folder: ``prepare`` uploads the output under this delivery's temporary name
+(hidden and ``.part``, ignored by importers), ``deliver`` renames it to its final name in one
+step, so the partner never sees a half-written file; after a crash the temporary file on the
+server answers ``status``. ``posix-rename@openssh.com`` is the default; servers without it
 get plain ``rename`` (a partner setting). Each step reconnects once when the connection
 breaks and is then done again, which is safe because every step is idempotent.
 """
@@ -10,18 +11,33 @@ breaks and is then done again, which is safe because every step is idempotent.
 from __future__ import annotations
 
 import stat
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import DeliveryError
-from ..sftp import RemoteFolder, SftpEndpoint
-from .base import Destination, temp_name
+from ..kinds import Kind, KindConfig, Parts
+from ..remote_folder import RemoteFolder
+from .base import CallLog, Delivered, Delivery, Destination, Status
+
+if TYPE_CHECKING:
+    from ..sftp import SftpEndpoint
 
 RenameMode = Literal["posix", "plain"]
-T = TypeVar("T")
+
+
+class SftpDestinationConfig(KindConfig):
+    """A folder on a partner's SFTP server (the partner is described under ``partners``)."""
+
+    kind = "sftp"
+
+    sftp: str
+    folder: str
+    marker: str | None = None
 
 
 class SftpDestination(RemoteFolder, Destination):
+    kind = "sftp"
+    takes_markers = True
+
     def __init__(self, endpoint: SftpEndpoint, folder: str, rename: RenameMode = "posix") -> None:
         if rename not in ("posix", "plain"):
             raise ValueError(f"rename must be 'posix' or 'plain', not {rename!r}")
@@ -42,54 +58,44 @@ class SftpDestination(RemoteFolder, Destination):
         else:
             sftp.rename(old, new)
 
-    def upload(self, staged: Path, name: str) -> None:
-        temp = self._path(temp_name(name))
+    def prepare(self, item: Delivery) -> None:
+        temp = self._path(item.temp_name)
         try:
-            size = staged.stat().st_size
+            size = item.staged.stat().st_size
         except OSError as exc:
-            raise DeliveryError(f"the staged file {staged} cannot be read: {exc.strerror or exc}") from None
+            raise DeliveryError(f"the staged file {item.staged} cannot be read: {exc.strerror or exc}") from None
 
         def step(sftp: Any) -> None:
-            with open(staged, "rb") as fh:
+            with open(item.staged, "rb") as fh:
                 # "wb" truncates an old temporary file; putfo pipelines the writes and checks the size.
                 attrs = sftp.putfo(fh, temp, file_size=size, confirm=True)
             if attrs.st_size != size:
                 raise OSError(f"the server holds {attrs.st_size} bytes instead of {size}")
 
-        self._run(f"uploading {name}", temp, step)
+        self._run(f"uploading {item.name}", temp, step)
 
-    def has_upload(self, name: str) -> bool:
-        temp = self._path(temp_name(name))
+    def _prepared(self, sftp: Any, temp: str) -> bool:
+        try:
+            attrs = sftp.stat(temp)
+        except FileNotFoundError:
+            return False
+        return attrs.st_mode is None or stat.S_ISREG(attrs.st_mode)
 
-        def step(sftp: Any) -> bool:
-            try:
-                attrs = sftp.stat(temp)
-            except FileNotFoundError:
-                return False
-            return attrs.st_mode is None or stat.S_ISREG(attrs.st_mode)
+    def status(self, item: Delivery, calls: CallLog) -> Status:
+        """The temporary file on the server: not delivered; gone: renamed, so delivered."""
+        temp = self._path(item.temp_name)
+        prepared = self._run(f"looking for the upload of {item.name}", temp, lambda sftp: self._prepared(sftp, temp))
+        return Status(Delivered.NO) if prepared else Status(Delivered.YES, self.location(item.name))
 
-        return self._run(f"looking for the upload of {name}", temp, step)
-
-    def publish(self, name: str) -> str:
-        final = self._path(name)
-        temp = self._path(temp_name(name))
-        seen: dict[str, int] = {}
+    def deliver(self, item: Delivery, calls: CallLog) -> str:
+        final = self._path(item.name)
+        temp = self._path(item.temp_name)
 
         def step(sftp: Any) -> None:
-            try:
-                size = sftp.stat(temp).st_size
-            except FileNotFoundError:
-                if "size" in seen:
-                    # The rename was sent before the connection broke: did it happen?
-                    try:
-                        if sftp.stat(final).st_size == seen["size"]:
-                            return
-                    except FileNotFoundError:
-                        pass
-                raise DeliveryError(
-                    f"cannot publish {self.endpoint.url(final)}: the uploaded file {temp} is not on the server"
-                ) from None
-            seen["size"] = size
+            if not self._prepared(sftp, temp):
+                # ``prepare`` always comes first: the rename was made by an earlier call for this key,
+                # or by this one before the connection broke and the step was done again.
+                return
             try:
                 sftp.stat(final)
             except FileNotFoundError:
@@ -101,15 +107,15 @@ class SftpDestination(RemoteFolder, Destination):
                 )
             self._rename(sftp, temp, final)
 
-        self._run(f"publishing {name}", final, step)
-        return self.location(name)
+        self._run(f"publishing {item.name}", final, step)
+        return self.location(item.name)
 
     def location(self, name: str) -> str:
         return self.endpoint.url(self._path(name))
 
-    def write_marker(self, name: str, suffix: str) -> None:
-        marker = self._path(name + suffix)
-        temp = self._path(temp_name(name + suffix))
+    def write_marker(self, item: Delivery, suffix: str) -> None:
+        marker = self._path(item.name + suffix)
+        temp = self._path(f".{item.temp_name}{suffix}")
 
         def step(sftp: Any) -> None:
             with sftp.open(temp, "wb"):
@@ -124,7 +130,31 @@ class SftpDestination(RemoteFolder, Destination):
                     return
             self._rename(sftp, temp, marker)
 
-        self._run(f"writing the marker {name + suffix}", marker, step)
+        self._run(f"writing the marker {item.name + suffix}", marker, step)
 
     def close(self) -> None:
         self.endpoint.close()
+
+
+def _build(config: SftpDestinationConfig, parts: Parts) -> SftpDestination:
+    from ..sources.sftp import _endpoint
+
+    partner = parts.installation.partners[config.sftp]
+    return SftpDestination(_endpoint(parts, config.sftp), config.folder, partner.rename)
+
+
+def _check(config: SftpDestinationConfig, ctx: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    from ..sources.sftp import check_partner
+
+    return check_partner(config.sftp, ctx)
+
+
+KIND = Kind(
+    name="sftp",
+    role="destination",
+    config=SftpDestinationConfig,
+    build=_build,
+    summary="a folder on a partner's SFTP server; uploaded under a temporary name, then renamed",
+    example="{sftp: shop, folder: /in}",
+    check=_check,
+)

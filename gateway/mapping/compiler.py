@@ -376,6 +376,8 @@ class DefinitionFailed(jinja2.UndefinedError):
 
 
 def _as_mapping_error(exc: BaseException) -> InputError:
+    if isinstance(exc, (MemoryError, RecursionError)):
+        raise exc  # a limit of the process, not a value: the worker process reports it in words
     if isinstance(exc, InputError):
         return exc
     if isinstance(exc, DefinitionFailed):

@@ -1,7 +1,12 @@
-"""Where inputs come from. A source lists what is ready and claims it into the work folder."""
+"""Where inputs come from. Each kind keeps the contract of :mod:`gateway.sources.base`.
+
+``folder`` claims files from a local drop folder by renaming them into the work folder;
+``sftp`` downloads from a partner's server and archives there once the journal is done.
+Kinds are registered in :mod:`gateway.kinds`.
+"""
 
 from __future__ import annotations
 
-from .local import Candidate, FolderSource, is_temporary_name
+from .base import Candidate, Source
 
-__all__ = ["Candidate", "FolderSource", "is_temporary_name"]
+__all__ = ["Candidate", "Source"]

@@ -16,7 +16,6 @@ file again, and the journal recognises it.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fnmatch
 import logging
 import os
@@ -26,13 +25,19 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+
+from pydantic import Field
 
 from ..destinations.base import temp_name
-from ..destinations.local import fsync_dir
 from ..errors import DeliveryError
-from ..sftp import RemoteFolder, SftpEndpoint, remote_path
-from .local import is_temporary_name
+from ..files import fsync_dir, is_temporary_name, new_work_path
+from ..kinds import CheckContext, Kind, KindConfig, Parts, Problem
+from ..remote_folder import RemoteFolder, remote_path
+from .base import Candidate, Source
+
+if TYPE_CHECKING:
+    from ..sftp import SftpEndpoint
 
 log = logging.getLogger("gateway")
 
@@ -57,11 +62,22 @@ def is_safe_name(name: str) -> bool:
     return not any(unicodedata.category(ch) == "Cc" for ch in name)
 
 
-@dataclass(frozen=True)
-class RemoteCandidate:
-    name: str
-    size: int
-    mtime: int  # the server's clock, seconds: compared only with itself
+def remote_candidate(name: str, size: int, mtime: int) -> Candidate:
+    """A file on the server as a candidate; its modification time (the server's clock) is compared only with itself."""
+    return Candidate(identity=name, name=name, size=size, changed=float(mtime), detail=mtime)
+
+
+class SftpSourceConfig(KindConfig):
+    """A folder on a partner's SFTP server that the partner drops files into."""
+
+    kind = "sftp"
+
+    sftp: str
+    folder: str
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    settle_seconds: float | None = Field(default=None, ge=0)
+    archive: str | None = None  # remote folder processed files are moved to; without it they are deleted
+    max_size_mb: float = Field(default=1024, ge=0)  # larger files are refused, not downloaded (0: no bound)
 
 
 @dataclass
@@ -113,7 +129,8 @@ def _fetch(sftp: Any, remote: str, size: int, writer: _Writer, progress: Callabl
                 return done
 
 
-class SftpSource(RemoteFolder):
+class SftpSource(RemoteFolder, Source):
+    kind = "sftp"
     folder_hint = False  # a file may vanish between a listing and its download
 
     def __init__(
@@ -125,6 +142,7 @@ class SftpSource(RemoteFolder):
         archive_folder: str | None,
         *,
         max_entries: int = MAX_ENTRIES,
+        max_bytes: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoint = endpoint
@@ -133,9 +151,10 @@ class SftpSource(RemoteFolder):
         self.settle_seconds = settle_seconds
         self.archive_folder = archive_folder
         self.max_entries = max_entries
+        self.max_bytes = max_bytes  # larger files are not downloaded (0: no bound)
         self.clock = clock
         self._seen: dict[str, _Seen] = {}
-        self._refused: set[str] = set()  # unsafe names already reported
+        self._refused: dict[str, str] = {}  # names not taken, with why (reported once)
 
     def _wanted(self, name: str) -> bool:
         if is_temporary_name(name):
@@ -145,12 +164,12 @@ class SftpSource(RemoteFolder):
 
     # -- scanning ----------------------------------------------------------------------------------
 
-    def scan(self) -> list[RemoteCandidate]:
+    def scan(self) -> list[Candidate]:
         """Every file that looks like an input, complete or not, oldest first (at most ``max_entries``)."""
         started = self.clock()
 
-        def step(sftp: Any) -> tuple[list[RemoteCandidate], bool]:
-            found: list[RemoteCandidate] = []
+        def step(sftp: Any) -> tuple[list[Candidate], bool]:
+            found: list[Candidate] = []
             more = False
             # listdir_iter pipelines READDIR requests; nothing else is sent while it runs.
             entries = sftp.listdir_iter(self.folder or ".")
@@ -162,15 +181,17 @@ class SftpSource(RemoteFolder):
                     if attr.st_mode is not None and not stat.S_ISREG(attr.st_mode):
                         continue
                     if not is_safe_name(name):
-                        if name not in self._refused:
-                            self._refused.add(name)
-                            log.warning("%s: the file name %r is refused (path or control characters)",
-                                        self.describe(), name)
+                        self._refuse(name, f"the file name {name!r} is refused (path or control characters)")
+                        continue
+                    size = int(attr.st_size or 0)
+                    if self.max_bytes and size > self.max_bytes:
+                        self._refuse(name, f"{name!r} is larger ({size:,} bytes) than the source's max_size_mb "
+                                           f"({self.max_bytes // 1_000_000:,} MB); it is not downloaded")
                         continue
                     if len(found) >= self.max_entries:
                         more = True
                         break
-                    found.append(RemoteCandidate(name, int(attr.st_size or 0), int(attr.st_mtime or 0)))
+                    found.append(remote_candidate(name, size, int(attr.st_mtime or 0)))
             finally:
                 entries.close()
             return found, more
@@ -194,17 +215,25 @@ class SftpSource(RemoteFolder):
         for c in found:
             names.add(c.name)
             seen = self._seen.get(c.name)
-            if seen is not None and (seen.size, seen.mtime) == (c.size, c.mtime):
+            if seen is not None and (seen.size, seen.mtime) == (c.size, c.detail):
                 seen.last = started
             else:
-                self._seen[c.name] = _Seen(c.size, c.mtime, first=ended, last=ended)
+                self._seen[c.name] = _Seen(c.size, c.detail, first=ended, last=ended)
         if not more:
             for name in [n for n in self._seen if n not in names]:
                 del self._seen[name]
-        found.sort(key=lambda c: (c.mtime, c.name))
+        found.sort(key=lambda c: (c.changed, c.name))
         return found
 
-    def is_settled(self, candidate: RemoteCandidate, at: float | None = None) -> bool:
+    def _refuse(self, name: str, why: str) -> None:
+        if self._refused.get(name) != why:
+            log.warning("%s: %s", self.describe(), why)
+        self._refused[name] = why
+
+    def ignored(self) -> dict[str, str]:
+        return dict(self._refused)
+
+    def is_settled(self, candidate: Candidate, at: float | None = None) -> bool:
         """Same size and mtime in scans at least ``settle_seconds`` apart (by our clock).
 
         ``at`` is accepted for the engine's calling convention (``FolderSource.is_settled``) and
@@ -213,16 +242,16 @@ class SftpSource(RemoteFolder):
         if self.settle_seconds <= 0:
             return True
         seen = self._seen.get(candidate.name)
-        if seen is None or (seen.size, seen.mtime) != (candidate.size, candidate.mtime):
+        if seen is None or (seen.size, seen.mtime) != (candidate.size, candidate.detail):
             return False
         return seen.last - seen.first >= self.settle_seconds
 
-    def settle_remaining(self, candidate: RemoteCandidate) -> float:
+    def settle_remaining(self, candidate: Candidate) -> float:
         """Seconds until a scan can find ``candidate`` settled, if it does not change (0 when settled)."""
         if self.is_settled(candidate):
             return 0.0
         seen = self._seen.get(candidate.name)
-        if seen is None or (seen.size, seen.mtime) != (candidate.size, candidate.mtime):
+        if seen is None or (seen.size, seen.mtime) != (candidate.size, candidate.detail):
             return self.settle_seconds
         return max(0.0, seen.first + self.settle_seconds - self.clock())
 
@@ -230,7 +259,7 @@ class SftpSource(RemoteFolder):
 
     def download(
         self,
-        candidate: RemoteCandidate,
+        candidate: Candidate,
         target: Path,
         progress: Callable[[int, int], None] | None = None,
         *,
@@ -294,7 +323,7 @@ class SftpSource(RemoteFolder):
                 temp.unlink()
             raise
 
-    def finalize(self, candidate: RemoteCandidate) -> str | None:
+    def finalize(self, candidate: Candidate) -> str | None:
         """Move the remote file to the archive folder (or delete it); return where it went.
 
         Call only once the outputs made from it are committed. Idempotent: a file that is
@@ -317,7 +346,7 @@ class SftpSource(RemoteFolder):
             return result
 
         archive_folder = self.archive_folder
-        stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        stamp = time.strftime("%Y%m%dT%H%M%S")
 
         def archive(sftp: Any) -> str | None:
             try:
@@ -342,5 +371,58 @@ class SftpSource(RemoteFolder):
             log.info("%s: archived %s as %s", self.describe(), candidate.name, moved)
         return moved
 
+    # -- the source contract ------------------------------------------------------------------------
+
+    def origin(self, candidate: Candidate) -> str:
+        return f"{self.describe()}/{candidate.name}"
+
+    def fetch(self, candidate: Candidate, work_dir: Path) -> Path:
+        """Download into the work folder; the remote file stays until :meth:`acknowledge`."""
+        target = new_work_path(work_dir, candidate.name)
+        self.download(candidate, target)
+        return target
+
+    def acknowledge(self, candidate: Candidate) -> None:
+        self.finalize(candidate)
+
     def close(self) -> None:
         self.endpoint.close()
+
+
+def _endpoint(parts: Parts, partner: str) -> SftpEndpoint:
+    """One connection per partner, shared by the engine's sources and destinations of that partner."""
+
+    def make() -> SftpEndpoint:
+        from ..sftp import SftpEndpoint
+
+        p = parts.installation.partners[partner]
+        return SftpEndpoint(p.host, p.port, p.user, p.key_file, p.known_hosts, p.passphrase_env, p.timeout,
+                            partner=partner)
+
+    endpoint: SftpEndpoint = parts.share(f"sftp:{partner}", make)
+    return endpoint
+
+
+def check_partner(partner: str, ctx: CheckContext) -> list[Problem]:
+    partners = ctx.gateway.partners if ctx.gateway else {}
+    if partner in partners:
+        return []
+    known = ", ".join(partners) or "none yet"
+    return [(("sftp",), f"no partner named '{partner}' under 'partners' (partners: {known})")]
+
+
+def _build(config: SftpSourceConfig, parts: Parts) -> SftpSource:
+    settle = config.settle_seconds if config.settle_seconds is not None else parts.flow.settle_seconds
+    return SftpSource(_endpoint(parts, config.sftp), config.folder, config.include, settle, config.archive,
+                      max_bytes=int(config.max_size_mb * 1_000_000))
+
+
+KIND = Kind(
+    name="sftp",
+    role="source",
+    config=SftpSourceConfig,
+    build=_build,
+    summary="a folder on a partner's SFTP server; files are downloaded once settled, then archived or deleted there",
+    example="{sftp: shop, folder: /out, archive: /out/done}",
+    check=lambda config, ctx: check_partner(config.sftp, ctx),
+)

@@ -1,0 +1,125 @@
+"""How an input ends: archived when done, put aside as a duplicate, or quarantined with its reason.
+
+The journal is written first, the file moved second: a crash in between leaves a final state in
+the journal and the file in the work folder, and recovery only has to finish the move.
+Names in the archive and the quarantine are the partner's, shortened so that any file system
+takes them (with the reason file's ending added); the journal keeps the full name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import shutil
+from pathlib import Path
+
+from .alerts import Alerts
+from .clock import Clock
+from .config import Flow, Installation
+from .crashpoints import crashpoint
+from .errors import InputError
+from .files import move, printable, shorten, write_text_atomically
+from .journal import InputRow, InputState, Journal
+
+log = logging.getLogger("gateway")
+
+REASON_SUFFIX = ".reason.txt"
+#: Bytes of a stored input's name: room for the reason file's ending, and its temporary name while it is
+#: written (``.<name>.part``), within the usual 255.
+STORED_NAME_LIMIT = 255 - len(REASON_SUFFIX) - len("..part")
+
+
+def stage_dir(inst: Installation, flow: Flow, input_id: int) -> Path:
+    """Where an input's outputs are written before they are committed."""
+    return inst.work_dir / flow.name / ".stage" / str(input_id)
+
+
+def stored_name(row: InputRow) -> str:
+    return shorten(f"{row.id}--{row.name}", STORED_NAME_LIMIT)
+
+
+class Finisher:
+    def __init__(self, inst: Installation, journal: Journal, clock: Clock, alerts: Alerts) -> None:
+        self.inst = inst
+        self.journal = journal
+        self.clock = clock
+        self.alerts = alerts
+
+    def archive_path(self, flow: Flow, row: InputRow) -> Path:
+        return self.inst.archive_dir / flow.name / self.clock.today().isoformat() / stored_name(row)
+
+    def done(self, flow: Flow, row: InputRow, work: Path | None, note: str | None = None) -> str:
+        target = self.archive_path(flow, row)
+        self.journal.finish(row.id, InputState.DONE, str(target), note=note)
+        crashpoint("finished")
+        if work is not None and work.exists():
+            move(work, target)
+        return "done"
+
+    def duplicate(self, flow: Flow, row: InputRow, work: Path, note: str,
+                  skipped: list[dict[str, str]] | None = None) -> str:
+        target = self.archive_path(flow, row)
+        self.journal.finish(row.id, InputState.DUPLICATE, str(target), note=note, skipped=skipped)
+        log.info("%s: %s is a duplicate (%s); nothing delivered", flow.name, printable(row.name), note)
+        move(work, target)
+        return "duplicate"
+
+    def quarantine(self, flow: Flow, row: InputRow, work: Path, error: str, details: str = "") -> str:
+        """Put the input aside with its reason; ``details`` (a traceback) goes into the reason file only."""
+        target = self.inst.quarantine_dir / flow.name / stored_name(row)
+        self.journal.finish(row.id, InputState.FAILED, str(target), error=error)
+        shutil.rmtree(stage_dir(self.inst, flow, row.id), ignore_errors=True)
+        log.error("%s: %s quarantined: %s", flow.name, printable(row.name), printable(error))
+        self.store_quarantined(work, target, error, details)
+        if self.alerts.enabled:
+            self.alerts.quarantined(flow.name, row.name, row.id, error)
+        return "failed"
+
+    def store_quarantined(self, work: Path, target: Path, error: str, details: str = "") -> None:
+        reason = (
+            f"{error}\n\n"
+            f"What to do: correct the file or the mapping, then run\n"
+            f"    gateway retry {target.name.split('--', 1)[0]}\n"
+            f"to process it again. The journal (gateway journal) has the details.\n"
+        )
+        if details:
+            reason += f"\nFor the developers:\n{details}\n"
+        write_text_atomically(target.with_name(target.name + REASON_SUFFIX), reason)
+        move(work, target)
+
+    def retry(self, row: InputRow) -> Path:
+        """Put a quarantined (or duplicate) input back into the work folder to be processed again."""
+        if row.state not in (InputState.FAILED, InputState.DUPLICATE):
+            raise InputError(f"input {row.id} is {row.state}; only failed or duplicate inputs can be retried")
+        if row.flow not in self.inst.flows:
+            raise InputError(f"input {row.id} belongs to flow '{row.flow}', which is no longer configured")
+        stored = Path(row.stored_path or "")
+        if not stored.exists():
+            raise InputError(f"input {row.id}: the file {stored} is no longer there (archive retention?)")
+        flow = self.inst.flows[row.flow]
+        token = self.clock.local_now().strftime("%Y%m%dT%H%M%S") + "-retry"
+        work = self.inst.work_dir / flow.name / shorten(f"{token}-{row.id}--{row.name}", 200)
+        work.parent.mkdir(parents=True, exist_ok=True)
+        self.journal.requeue(row.id, str(work), force=row.state is InputState.DUPLICATE)
+        move(stored, work)
+        with contextlib.suppress(FileNotFoundError):
+            stored.with_name(stored.name + REASON_SUFFIX).unlink()
+        return work
+
+    def purge_archive(self) -> None:
+        """Delete archived inputs older than ``archive.keep_days`` (whole day folders)."""
+        keep = self.inst.keep_days
+        if keep <= 0 or not self.inst.archive_dir.is_dir():
+            return
+        limit = self.clock.today() - dt.timedelta(days=keep)
+        for flow_dir in self.inst.archive_dir.iterdir():
+            if not flow_dir.is_dir():
+                continue
+            for day_dir in flow_dir.iterdir():
+                try:
+                    day = dt.date.fromisoformat(day_dir.name)
+                except ValueError:
+                    continue
+                if day < limit:
+                    shutil.rmtree(day_dir, ignore_errors=True)
