@@ -57,7 +57,7 @@ def test_read_records_groups_formats_that_do_not_group_themselves(tmp_path: Path
     assert groups == [["1", "2"], ["1"]]
 
 
-def test_reading_a_csv_mapping_imports_no_other_reader_of_a_single_file(tmp_path: Path) -> None:
+def test_loading_and_reading_a_csv_mapping_imports_neither_lxml_nor_sqlite_nor_other_readers(tmp_path: Path) -> None:
     (tmp_path / "mappings").mkdir()
     (tmp_path / "mappings" / "k.yaml").write_text(
         "input: { format: csv, as: k }\n"
@@ -68,9 +68,10 @@ def test_reading_a_csv_mapping_imports_no_other_reader_of_a_single_file(tmp_path
         f"root = Path({str(tmp_path)!r})\n"
         "m = load_mapping(root / 'mappings' / 'k.yaml', 'k.yaml')\n"
         "assert [r.Kto for r in m.records(root / 'k.csv', 'k.csv')] == ['D1']\n"
-        "print(sorted(n for n in sys.modules if n.startswith('gateway.readers.')))\n"
+        "print(sorted(n for n in sys.modules if n.startswith(('gateway.readers.', 'lxml', 'sqlite3'))))\n"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "gateway.readers.csv" in loaded
-    assert "gateway.readers.xml" not in loaded
+    assert "gateway.readers.xml" not in loaded and "lxml" not in loaded
     assert "gateway.readers.json" not in loaded and "gateway.readers.fixed" not in loaded
+    assert "gateway.readers.batch" not in loaded and "sqlite3" not in loaded

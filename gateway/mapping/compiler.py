@@ -26,7 +26,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ..errors import ConfigError, InputError, MappingError, Problem
 from ..readers.registry import ReadRoom, read_records
 from ..validation import validate
-from ..xmlcheck import check_schema
 from ..yamlload import Loc, YamlDocument, load_yaml
 from .fastpath import compile_fast, compile_fast_expression
 from .model import (
@@ -679,6 +678,8 @@ class _Compiler:
         schema: Path | None = None
         if out.schema_ is not None:
             schema = (self.root / out.schema_).resolve()
+            from ..xmlcheck import check_schema  # lxml, only for a mapping that validates XML
+
             problem = check_schema(schema, out.schema_)
             if problem:
                 self.problems.append(self.doc.problem((*base, "schema"), problem))
