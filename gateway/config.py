@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .errors import ConfigError, Problem
 from .isolation import Limits
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
+from .sql.database import DatabaseConfig
 from .validation import validate
 from .yamlload import YamlDocument, load_yaml
 
@@ -133,9 +134,28 @@ class GatewayFile(Strict):
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
+    databases: dict[str, DatabaseConfig] = Field(default_factory=dict)  # the SOL database (docs/sol-database.md)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
+    language: Literal["en", "de"] = "en"  # of every message an admin reads
+    # Values several flows share (Mandant, price list, warehouses): set once here, used by every flow whose
+    # mapping has a setting of that name, unless the flow sets its own.
+    settings: dict[str, str] = Field(default_factory=dict)
     flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting's value and where it was written: ``flow`` (the flow in gateway.yaml), ``installation``
+    (``settings:`` at the top of gateway.yaml) or ``mapping`` (the mapping's default)."""
+
+    value: str
+    origin: Literal["flow", "installation", "mapping"]
+    where: str  # FILE:LINE
+
+    def describe(self) -> str:
+        return {"flow": "the flow in gateway.yaml", "installation": "settings of gateway.yaml",
+                "mapping": "the mapping's default"}[self.origin] + f" ({self.where})"
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,8 @@ class Flow:
     root: Path = Path()
     folders: dict[str, Path | None] = field(default_factory=dict)  # each destination's local folder, or None
     loaded: Mapping | None = field(default=None, repr=False, compare=False)
+    shared: dict[str, Setting] = field(default_factory=dict)  # the installation's settings, with where they are
+    own: dict[str, Setting] = field(default_factory=dict)  # the flow's own settings in gateway.yaml
 
     @property
     def mapping(self) -> Mapping:
@@ -180,7 +202,17 @@ class Flow:
 
     @property
     def settings(self) -> dict[str, str]:
-        return {**self.mapping.settings, **self.config.settings}
+        """The values the mapping sees: the flow's own, else the installation's, else the mapping's default."""
+        return {name: s.value for name, s in self.effective_settings().items()}
+
+    def effective_settings(self) -> dict[str, Setting]:
+        """Each setting of the mapping with its value and where that value comes from."""
+        mapping = self.mapping
+        found: dict[str, Setting] = {}
+        for name, default in mapping.settings.items():
+            found[name] = self.own.get(name) or self.shared.get(name) or Setting(
+                default, "mapping", f"{mapping.doc.path}:{mapping.doc.where(('settings', name))[0]}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -195,6 +227,7 @@ class Installation:
     keep_days: int
     flows: dict[str, Flow]
     partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
+    databases: dict[str, DatabaseConfig] = field(default_factory=dict)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     record_seconds: float = 30.0
@@ -205,6 +238,8 @@ class Installation:
     settle_seconds: float = 2.0
     kinds: Registry = field(default_factory=builtin_kinds)
     warnings: list[Problem] = field(default_factory=list)  # allowed, but worth a second look (``gateway check``)
+    language: Literal["en", "de"] = "en"
+    settings: dict[str, Setting] = field(default_factory=dict)  # the installation's shared settings
 
     @property
     def journal_path(self) -> Path:
@@ -261,6 +296,8 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
             configs[name] = validate(flow_model, doc, base=("flows", name))
         except ConfigError as exc:
             problems.extend(exc.problems)
+    shared = {k: Setting(v, "installation", f"{doc.path}:{doc.where(('settings', k))[0]}")
+              for k, v in (conf.settings if conf else {}).items()}
     flows: dict[str, Flow] = {}
     for name, fc in configs.items():
         mapping_path = root / fc.mapping
@@ -277,6 +314,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
                 problems.extend(exc.problems)
                 continue
             _check_mapping(doc, name, fc, mapping, problems)
+            _check_endpoints_with_mapping(name, fc, mapping, CheckContext(conf, root), kinds, problems)
         _check_endpoints(doc, name, fc, CheckContext(conf, root), kinds, problems)
         settle = getattr(fc.source, "settle_seconds", None)
         flows[name] = Flow(
@@ -288,8 +326,13 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
             folders={d: kinds.local_folder("destination", spec, root)
                      for d, spec in {"outbox": fc.outbox, **fc.destinations}.items()},
             loaded=mapping,
+            shared=shared,
+            own={k: Setting(v, "flow", f"{doc.path}:{doc.where(('flows', name, 'settings', k))[0]}")
+                 for k, v in fc.settings.items()},
         )
     _check_folders(doc, root, configs, kinds, problems)
+    if mappings and conf is not None:
+        _check_shared_settings(doc, conf, flows, problems)
     if conf is not None and conf.alerts is not None and conf.smtp is None:
         problems.append(doc.problem(("alerts",), "alerts are sent by e-mail: describe the mail server under 'smtp'"))
     if conf is not None:
@@ -313,6 +356,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         keep_days=conf.archive.keep_days,
         flows=flows,
         partners=partners,
+        databases=dict(conf.databases),
         smtp=conf.smtp,
         alerts=conf.alerts,
         record_seconds=conf.record_seconds,
@@ -323,7 +367,39 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         settle_seconds=conf.settle_seconds,
         kinds=kinds,
         warnings=_warnings(doc, conf),
+        language=conf.language,
+        settings=shared,
     )
+
+
+def _check_shared_settings(doc: YamlDocument, conf: GatewayFile, flows: dict[str, Flow],
+                           problems: list[Problem]) -> None:
+    """An installation setting that no flow's mapping has is a typo, not a quiet no-op."""
+    known = {name for flow in flows.values() for name in flow.mapping.settings}
+    for name in conf.settings:
+        if name not in known:
+            problems.append(doc.problem(("settings", name),
+                                        f"no flow's mapping has a setting '{name}' (settings: "
+                                        f"{', '.join(sorted(known)) or 'none'})"))
+
+
+def disagreements(flows: list[Flow]) -> list[str]:
+    """Settings that several flows share but that have different values, each with where the values come from.
+
+    A price list changed for the catalog but not for the price updates is how a shop ends up with two
+    prices; ``gateway check`` warns, and the admin decides whether that is meant.
+    """
+    values: dict[str, dict[str, Setting]] = {}
+    for flow in flows:
+        for name, setting in flow.effective_settings().items():
+            values.setdefault(name, {})[flow.name] = setting
+    found = []
+    for name, per_flow in sorted(values.items()):
+        if len(per_flow) > 1 and len({s.value for s in per_flow.values()}) > 1:
+            parts = "; ".join(f"{flow} '{s.value}' from {s.describe()}" for flow, s in per_flow.items())
+            found.append(f"warning: the flows disagree on the setting '{name}': {parts}. If they should agree, set "
+                         f"it once under 'settings:' at the top of gateway.yaml and remove it from the flows")
+    return found
 
 
 def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
@@ -367,6 +443,13 @@ def _check_endpoints(doc: YamlDocument, name: str, fc: FlowConfig, ctx: CheckCon
             problems.append(doc.problem(("flows", name, *loc, *where), message))
 
 
+def _check_endpoints_with_mapping(name: str, fc: FlowConfig, mapping: Mapping, ctx: CheckContext, kinds: Registry,
+                                  problems: list[Problem]) -> None:
+    """Kinds that read or write what the mapping describes (a database's queries) check the two together."""
+    for _loc, role, spec in _places(fc):
+        problems.extend(kinds.check_mapping(cast(Any, role), spec, name, mapping, ctx))
+
+
 def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], kinds: Registry,
                    problems: list[Problem]) -> None:
     """Two flows sharing an inbox would steal each other's files; an outbox that is an inbox loops."""
@@ -386,6 +469,11 @@ def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig]
         if reader:
             problems.append(doc.problem(("flows", name, "outbox", "folder"),
                                         f"this outbox is the inbox of flow '{reader}'; outputs would be read again"))
+
+
+def shown_path(path: Path) -> str:
+    """How messages show a file of the installation (relative to the working directory when shorter)."""
+    return _shown(path)
 
 
 def _shown(path: Path) -> str:

@@ -224,7 +224,7 @@ def _convert(
         # names known so far, so that the reason names the row (the rest is checked at the end).
         taken = _Names(o.name for o in per_input if isinstance(o, _OpenOutput))
         spec = mapping.spec.input
-        tables = [t.file for t in spec.tables.values()] if isinstance(spec, BatchInput) else []
+        tables = [spec.file_of(name) for name in spec.tables] if isinstance(spec, BatchInput) else []
         clock = stack.enter_context(RecordClock(record_seconds))
         for index, record in enumerate(mapping.records(source, shown_as, stage_dir / ".reader", database), start=1):
             context = mapping.context(record, input_info, settings)

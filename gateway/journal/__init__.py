@@ -133,6 +133,7 @@ class InputRow:
     error: str | None
     skipped: list[dict[str, str]]
     note: str | None
+    warning: str | None  # done, but worth a person's look (every record skipped)
     attempts: int
     failures: int
     force: bool
@@ -255,6 +256,7 @@ class Journal(ABC):
         error: str | None = None,
         note: str | None = None,
         skipped: list[dict[str, str]] | None = None,
+        warning: str | None = None,
     ) -> None:
         """A final state (done, duplicate, failed) and where the input is kept now."""
 
@@ -284,7 +286,7 @@ class Journal(ABC):
 
     @abstractmethod
     def counts(self) -> dict[str, dict[str, Any]]:
-        """Per flow: ``{"states": {state: n}, "last_run": stamp}``."""
+        """Per flow: ``{"states": {state: n}, "warnings": n, "last_run": stamp}``."""
 
     # -- outputs ----------------------------------------------------------------------------
 
@@ -368,6 +370,7 @@ class Journal(ABC):
             "error": row.error,
             "skipped": row.skipped,
             "note": row.note,
+            "warning": row.warning,
             "attempts": row.attempts,
             "stored_path": row.stored_path,
             "received_at": row.received_at,

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     error       TEXT,
     skipped     TEXT NOT NULL DEFAULT '[]',
     note        TEXT,
+    warning     TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
     failures    INTEGER NOT NULL DEFAULT 0,
     force       INTEGER NOT NULL DEFAULT 0,
@@ -113,7 +114,7 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 #: Columns added after the first release, with their definitions: added to an older journal on opening.
-ADDED_COLUMNS = {"inputs": {"failures": "INTEGER NOT NULL DEFAULT 0"}}
+ADDED_COLUMNS = {"inputs": {"failures": "INTEGER NOT NULL DEFAULT 0", "warning": "TEXT"}}
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -345,11 +346,12 @@ class SqliteJournal(Journal):
         error: str | None = None,
         note: str | None = None,
         skipped: list[dict[str, str]] | None = None,
+        warning: str | None = None,
     ) -> None:
         if not InputState(state).final:
             raise ValueError(f"not a final state: {state}")
-        fields = "state = ?, stored_path = ?, error = ?, note = COALESCE(?, note), finished_at = ?"
-        params: list[Any] = [str(state), stored_path, error, note, self._now()]
+        fields = "state = ?, stored_path = ?, error = ?, note = COALESCE(?, note), warning = ?, finished_at = ?"
+        params: list[Any] = [str(state), stored_path, error, note, warning, self._now()]
         if skipped is not None:
             fields += ", skipped = ?"
             params.append(json.dumps(skipped, ensure_ascii=False))
@@ -375,7 +377,7 @@ class SqliteJournal(Journal):
     def requeue(self, input_id: int, work_path: str, force: bool) -> None:
         self.db.execute(
             "UPDATE inputs SET state = 'waiting', work_path = ?, error = NULL, note = NULL, "
-            "skipped = '[]', force = ?, failures = 0, finished_at = NULL WHERE id = ?",
+            "skipped = '[]', force = ?, failures = 0, warning = NULL, finished_at = NULL WHERE id = ?",
             (work_path, int(force), input_id),
         )
 
@@ -404,11 +406,12 @@ class SqliteJournal(Journal):
     def counts(self) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = {}
         for row in self.db.execute(
-            "SELECT flow, state, COUNT(*) AS n, MAX(COALESCE(finished_at, started_at, received_at)) AS last "
-            "FROM inputs GROUP BY flow, state"
+            "SELECT flow, state, COUNT(*) AS n, COUNT(warning) AS warned, "
+            "MAX(COALESCE(finished_at, started_at, received_at)) AS last FROM inputs GROUP BY flow, state"
         ):
-            entry = result.setdefault(row["flow"], {"states": {}, "last_run": None})
+            entry = result.setdefault(row["flow"], {"states": {}, "warnings": 0, "last_run": None})
             entry["states"][row["state"]] = row["n"]
+            entry["warnings"] += row["warned"]
             if row["last"] and (entry["last_run"] is None or row["last"] > entry["last_run"]):
                 entry["last_run"] = row["last"]
         return result

@@ -32,7 +32,7 @@ def read(source: Path, shown_as: str, spec: BatchInput, room: ReadRoom) -> Itera
     """The reader of ``input.format: batch`` (see ``registry.Reader``)."""
     if room.folder is None:
         raise ValueError("the batch reader needs a folder of its own (ReadRoom.folder)")
-    tables = {name: TableSpec(file=t.file, encoding=t.encoding, delimiter=t.delimiter,
+    tables = {name: TableSpec(file=spec.file_of(name), encoding=t.encoding, delimiter=t.delimiter,
                               required=tuple(t.required), optional=t.optional)
               for name, t in spec.tables.items()}
     relations = {table: {field: Relation(r.table, tuple(r.on.items())) for field, r in fields.items()}
