@@ -2,7 +2,7 @@
 
 ``Postgres.create()`` runs Debian's binaries (``/usr/lib/postgresql/<version>/bin``): ``initdb``
 refuses to run as root, so as root the folder is handed to the ``postgres`` user and the
-commands run through ``su postgres`` (shared/ENGINEERING.md). Local socket connections are
+commands run through ``su postgres`` (the notes on PostgreSQL in the test set-up). Local socket connections are
 trusted (the tests' own set-up, as the superuser ``postgres``); TCP connections on 127.0.0.1
 need a password (scram-sha-256), so a wrong password is refused as on a real server.
 

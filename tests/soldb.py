@@ -1,4 +1,4 @@
-"""SOL's KHK tables (formats/sol-database.md) for the tests and benches, filled from an export's CSV files.
+"""SOL's KHK tables (docs/formats.md, "The SOL database") for the tests and benches, filled from an export's CSV files.
 
 The tables are created as a database migrated from SQL Server usually has them on PostgreSQL:
 with unquoted names, which PostgreSQL keeps in lower case (``khkartikel``). The shipped queries
