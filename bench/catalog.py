@@ -1,12 +1,18 @@
-"""A full SOL catalog batch through the shipped `sol-catalog` flow: time and peak memory.
+"""A full SOL catalog batch through the shipped `sol-catalog` flow, beside a hand-written converter.
 
-    .venv/bin/python bench/catalog.py [--articles 200000]
+    .venv/bin/python bench/catalog.py [--articles 20000 200000] [--repeat 3] [--outputs all|produkte]
+                                      [--no-baseline]
 
-Generates a catalog export (ZIP) of N articles with 3 variants each, stock in 2 warehouses
-(plus a returns warehouse), 2 languages and 2 tier prices, like the issue asks, and runs
-the real engine on it with the shipped mapping, templates and settings. Prints the time and
-the child process's peak RSS: the secondary tables go into a temporary SQLite database, so
-memory must stay bounded however large the catalog is.
+Generates a catalog export (ZIP) of N articles with 3 variants each, stock in 2 warehouses (plus
+a returns warehouse), 2 languages and 2 tier prices, and runs the real engine on it (`run --once`
+on the shipped installation: mappings, templates, gateway.yaml) in a child process, interleaved
+with the hand-written converter of bench/catalog_baseline.py (csv module + dicts) in another.
+Every file the two write must be the same, byte for byte; the bench stops if one differs.
+Printed: medians of --repeat runs (wall and CPU time, articles/s), the largest peak RSS of each,
+and the ratio. ``--outputs produkte`` runs both on the product CSV alone (the engine with the
+shipped mapping cut to its first output). The secondary tables go into a temporary SQLite
+database, so the engine's memory must stay flat however large the catalog is; the baseline's
+dicts grow with it (``--no-baseline`` for sizes it cannot hold).
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from harness import REPO, engine
+from harness import REPO, Run, child, engine, medians
 
 ARTIKEL = ("Mandant;Artikelnummer;Bezeichnung1;Bezeichnung2;Matchcode;Langtext;LangtextHTML;Artikelgruppe;"
            "Hauptartikelgruppe;Vaterartikelgruppe;Hersteller;HArtikelnummer;Steuerklasse;Basismengeneinheit;"
            "Verkaufsmengeneinheit;Gewicht;Gewichtseinheit;EANNummer;Stuecklistentyp;Variante;Artikelart;Aktiv;"
            "IstVerkaufsartikel;MetaTitel;MetaBeschreibung;MetaKeywords;GeaendertAm")
+BASELINE = (REPO / "bench" / "catalog_baseline.py").read_text(encoding="utf-8")
+STEM = "katalog_bench"
 
 
 def generate(path: Path, articles: int, seed: int = 5) -> None:
@@ -85,27 +93,77 @@ def _write(tables: Mapping[str, TextIO], articles: int, rnd: random.Random) -> N
             tables["texte"].write(f"123;{nr};{lang};{text} {n};Coton;Soft shirt.;;\r\n")
 
 
+def product_mapping() -> str:
+    """The shipped catalog mapping with only its first output, the Rakuten.de product CSV."""
+    text = (REPO / "mappings" / "sol-catalog.yaml").read_text(encoding="utf-8")
+    cut = text.index("\n  - name: staffelpreise")
+    return text[:cut] + "\n"
+
+
+def install(work: Path, data: Path, outputs: str) -> Path:
+    """A fresh copy of the shipped installation with the export in the catalog's inbox."""
+    root = work / f"inst-{time.monotonic_ns()}"
+    for folder in ("mappings", "templates", "schemas", "lookups"):
+        shutil.copytree(REPO / folder, root / folder)
+    if outputs == "produkte":
+        (root / "mappings" / "sol-catalog.yaml").write_text(product_mapping(), encoding="utf-8")
+    config = (REPO / "gateway.yaml").read_text(encoding="utf-8")
+    (root / "gateway.yaml").write_text(config.replace("settle_seconds: 2", "settle_seconds: 0"), encoding="utf-8")
+    (root / "inbox" / "sol-catalog").mkdir(parents=True)
+    shutil.copy(data, root / "inbox" / "sol-catalog" / f"{STEM}.zip")
+    return root
+
+
+def same_files(ours: Path, theirs: Path) -> list[str]:
+    """What differs between two folders of outputs (names, then contents)."""
+    a, b = sorted(p.name for p in ours.iterdir()), sorted(p.name for p in theirs.iterdir())
+    if a != b:
+        return [f"files differ: gateway {a}, baseline {b}"]
+    return [f"{name} differs" for name in a if (ours / name).read_bytes() != (theirs / name).read_bytes()]
+
+
+def line(label: str, run: Run, count: int) -> str:
+    return (f"  {label:32s} {run.seconds:7.2f} s  {count / run.seconds:7.0f} articles/s  cpu {run.cpu:7.2f} s  "
+            f"peak RSS {run.mb:5.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--articles", type=int, default=200_000)
+    ap.add_argument("--articles", type=int, nargs="+", default=[20_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--outputs", choices=("all", "produkte"), default="all")
+    ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "inst"
-        for folder in ("mappings", "templates", "schemas", "lookups"):
-            shutil.copytree(REPO / folder, root / folder)
-        config = (REPO / "gateway.yaml").read_text(encoding="utf-8")
-        (root / "gateway.yaml").write_text(config.replace("settle_seconds: 2", "settle_seconds: 0"), encoding="utf-8")
-        (root / "inbox" / "sol-catalog").mkdir(parents=True)
-        started = time.perf_counter()
-        generate(root / "inbox" / "sol-catalog" / "katalog_bench.zip", args.articles)
-        size = (root / "inbox" / "sol-catalog" / "katalog_bench.zip").stat().st_size / 1e6
-        print(f"{args.articles} articles × 3 variants, 3 warehouses (2 counted), 2 languages, 2 tiers: "
-              f"ZIP {size:.0f} MB, generated in {time.perf_counter() - started:.0f} s")
-        seconds, peak = engine(root / "gateway.yaml")
-        outputs = sorted((root / "outbox" / "sol-catalog").iterdir())
-        total = sum(p.stat().st_size for p in outputs) / 1e6
-        print(f"gateway engine (sol-catalog): {seconds:.1f} s, {args.articles / seconds:.0f} articles/s, "
-              f"peak RSS {peak:.0f} MB, {len(outputs)} output files, {total:.0f} MB")
+    for count in args.articles:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            data = work / f"{STEM}.zip"
+            started = time.perf_counter()
+            generate(data, count)
+            print(f"{count} articles × 3 variants, 3 warehouses (2 counted), 2 languages, 2 tiers: ZIP "
+                  f"{data.stat().st_size / 1e6:.0f} MB, generated in {time.perf_counter() - started:.0f} s; "
+                  f"outputs: {args.outputs}; median of {args.repeat}, interleaved")
+            base: list[Run] = []
+            eng: list[Run] = []
+            for i in range(args.repeat):
+                if not args.no_baseline:
+                    out = work / f"baseline-{i}"
+                    out.mkdir()
+                    base.append(child(BASELINE, str(data), str(out), STEM, "1", args.outputs))
+                root = install(work, data, args.outputs)
+                eng.append(engine(root / "gateway.yaml"))
+                if not args.no_baseline:
+                    differences = same_files(root / "outbox" / "sol-catalog", work / f"baseline-{i}")
+                    if differences:
+                        raise SystemExit(f"the baseline's files are not the gateway's: {differences}")
+                    shutil.rmtree(work / f"baseline-{i}")
+                shutil.rmtree(root)
+            if base:
+                print(line("hand-written (csv + dicts)", medians(base), count) + "  files identical")
+            print(line("gateway engine (sol-catalog)", medians(eng), count))
+            if base:
+                e, b = medians(eng), medians(base)
+                print(f"  engine / baseline: {e.seconds / b.seconds:.2f}x wall, {e.cpu / b.cpu:.2f}x CPU")
 
 
 if __name__ == "__main__":

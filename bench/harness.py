@@ -1,27 +1,34 @@
 """What every bench shares: running code in a fresh interpreter, measured alone, and the engine
 on a throw-away installation with one flow.
 
-Each child reports its own time and peak RSS, so a baseline and the engine run in the same
-process tree do not see each other's memory. The peak is the kernel's high-water mark of the
-child's own address space (``VmHWM``), not ``ru_maxrss``: Linux carries ``ru_maxrss`` over an
-``exec``, so a child started by a bench that holds a large generated file in memory would
-report the bench's size as its own.
+Each child reports its own time, CPU time and peak RSS, so a baseline and the engine run in
+the same process tree do not see each other's memory. The peak is the larger of the kernel's
+high-water mark of the child's own address space (``VmHWM``; not its ``ru_maxrss``: Linux
+carries ``ru_maxrss`` over an ``exec``, so a child started by a bench that holds a large
+generated file in memory would report the bench's size as its own) and the ``ru_maxrss`` of
+the processes it forked and waited for: the engine converts each input in a forked process
+(``gateway.isolation``), whose peak is the one that matters. CPU time (user + system, of the
+child and what it forked) is printed beside the wall time: on a machine shared with other
+work, it moves far less than the wall time does.
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 
 ENGINE = r'''
 import sys
 from pathlib import Path
+from typing import NamedTuple
 from gateway import Engine, load_installation
 inst = load_installation(Path(sys.argv[1]))
 summary = Engine(inst).run_once(inst.select([]), wait_for_settle=False)
@@ -34,17 +41,31 @@ start = time.perf_counter()
 sys.argv = [sys.argv[1], *sys.argv[2:]]
 exec(compile(open(sys.argv[0]).read(), sys.argv[0], "exec"), {"__name__": "__main__"})
 seconds = time.perf_counter() - start
+me, forked = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 try:
     with open("/proc/self/status") as status:
         kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 except (OSError, StopIteration):
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux and the BSDs (bytes on macOS)
-print(seconds, kib / 1024)
+    kib = me.ru_maxrss  # KiB on Linux and the BSDs (bytes on macOS)
+kib = max(kib, forked.ru_maxrss)
+print(seconds, kib / 1024, me.ru_utime + me.ru_stime + forked.ru_utime + forked.ru_stime)
 '''
 
 
-def child(code: str, *args: str) -> tuple[float, float]:
-    """Run ``code`` in a fresh interpreter; its own time (imports included) and peak RSS in MB."""
+class Run(NamedTuple):
+    seconds: float  # wall time, imports included
+    mb: float  # peak RSS of the child or of a process it forked
+    cpu: float  # CPU seconds of the child and what it forked
+
+
+def medians(runs: list[Run]) -> Run:
+    """Median time and CPU time, and the largest peak, of several runs."""
+    return Run(statistics.median(r.seconds for r in runs), max(r.mb for r in runs),
+               statistics.median(r.cpu for r in runs))
+
+
+def child(code: str, *args: str) -> Run:
+    """Run ``code`` in a fresh interpreter; its own time (imports included), peak RSS in MB and CPU time."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
         fh.write(code)
     proc = subprocess.run([sys.executable, "-c", TIME_AND_MEMORY, fh.name, *args],
@@ -52,17 +73,17 @@ def child(code: str, *args: str) -> tuple[float, float]:
     Path(fh.name).unlink()
     if proc.returncode:
         sys.exit(proc.stderr)
-    seconds, mb = proc.stdout.split()[-2:]
-    return float(seconds), float(mb)
+    seconds, mb, cpu = proc.stdout.split()[-3:]
+    return Run(float(seconds), float(mb), float(cpu))
 
 
-def engine(config: Path) -> tuple[float, float]:
+def engine(config: Path) -> Run:
     """The real engine, `run --once` on the installation of ``config``, in a child of its own."""
     return child(ENGINE, str(config))
 
 
 def engine_once(work: Path, data: Path, *, flow: str, mapping: Path, input_name: str,
-                files: Path | None = None) -> tuple[float, float]:
+                files: Path | None = None) -> Run:
     """One flow, ``data`` dropped into its inbox as ``input_name``; ``files`` (a folder) is copied in first."""
     root = work / f"inst-{time.monotonic_ns()}"
     if files is not None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from harness import REPO, child, engine_once
+from harness import REPO, Run, child, engine_once, medians
 
 BASELINE = r'''
 import csv, sys
@@ -101,22 +100,19 @@ def main() -> None:
         data = work / "orders.xml"
         generate(data, args.orders)
         size_mb = data.stat().st_size / 1e6
-        print(f"{args.orders} orders, {size_mb:.0f} MB, median of {args.repeat} runs")
-        base_t, eng_t = [], []
-        base_m = eng_m = 0.0
+        print(f"{args.orders} orders, {size_mb:.0f} MB, median of {args.repeat} runs, interleaved")
+        base: list[Run] = []
+        eng: list[Run] = []
         for _ in range(args.repeat):
-            t, m = child(BASELINE, str(data), str(work / "baseline.csv"))
-            base_t.append(t)
-            base_m = m
-            t, m = engine_once(work, data, flow="rakuten-orders", input_name="orders.xml",
-                               mapping=REPO / "mappings" / "rakuten-orders.yaml")
-            eng_t.append(t)
-            eng_m = m
-        for label, times, mem in (("hand-written iterparse+csv", base_t, base_m), ("gateway engine", eng_t, eng_m)):
-            med = statistics.median(times)
-            print(f"{label:28s} {med:6.2f} s  {args.orders / med:8.0f} orders/s  peak RSS {mem:5.0f} MB")
-        print(f"engine / baseline: {statistics.median(eng_t) / statistics.median(base_t):.2f}x")
-
+            base.append(child(BASELINE, str(data), str(work / "baseline.csv")))
+            eng.append(engine_once(work, data, flow="rakuten-orders", input_name="orders.xml",
+                                   mapping=REPO / "mappings" / "rakuten-orders.yaml"))
+        for label, runs in (("hand-written iterparse+csv", base), ("gateway engine", eng)):
+            m = medians(runs)
+            print(f"{label:28s} {m.seconds:6.2f} s  {args.orders / m.seconds:8.0f} orders/s  cpu {m.cpu:6.2f} s  "
+                  f"peak RSS {m.mb:5.0f} MB")
+        e, b = medians(eng), medians(base)
+        print(f"engine / baseline: {e.seconds / b.seconds:.2f}x wall, {e.cpu / b.cpu:.2f}x CPU")
 
 if __name__ == "__main__":
     main()

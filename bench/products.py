@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import tempfile
 from pathlib import Path
 
-from harness import REPO, child, engine_once
+from harness import REPO, Run, child, engine_once, medians
 
 MAPPING = REPO / "bench" / "products-mapping.yaml"
 HEADER = ("Mandant;Artikelnummer;Bezeichnung1;Bezeichnung2;Matchcode;Langtext;LangtextHTML;Artikelgruppe;"
@@ -66,18 +65,19 @@ def main() -> None:
         for count in args.articles:
             data = work / "artikel.csv"
             generate(data, count)
-            print(f"{count} articles, {data.stat().st_size / 1e6:.0f} MB (Windows-1252), median of {args.repeat}")
-            runs: dict[str, list[tuple[float, float]]] = {"baseline": [], "engine": []}
+            print(f"{count} articles, {data.stat().st_size / 1e6:.0f} MB (Windows-1252), median of {args.repeat}, "
+                  "interleaved")
+            runs: dict[str, list[Run]] = {"baseline": [], "engine": []}
             for _ in range(args.repeat):
                 runs["baseline"].append(child(BASELINE, str(data), str(work / "out.csv")))
                 runs["engine"].append(engine_once(work, data, flow="products", mapping=MAPPING,
                                                    input_name="artikel.csv"))
             for label, results in (("hand-written csv module", runs["baseline"]), ("gateway engine", runs["engine"])):
-                secs = statistics.median(r[0] for r in results)
-                mem = max(r[1] for r in results)
-                print(f"  {label:24s} {secs:6.2f} s  {count / secs:9.0f} records/s  peak RSS {mem:6.0f} MB")
-            ratio = statistics.median(r[0] for r in runs["engine"]) / statistics.median(r[0] for r in runs["baseline"])
-            print(f"  engine / baseline: {ratio:.2f}x")
+                m = medians(results)
+                print(f"  {label:24s} {m.seconds:6.2f} s  {count / m.seconds:9.0f} records/s  cpu {m.cpu:6.2f} s  "
+                      f"peak RSS {m.mb:6.0f} MB")
+            e, b = medians(runs["engine"]), medians(runs["baseline"])
+            print(f"  engine / baseline: {e.seconds / b.seconds:.2f}x wall, {e.cpu / b.cpu:.2f}x CPU")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from catalog import generate
-from harness import REPO, engine
+from harness import REPO, Run, engine
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -80,7 +80,7 @@ def main() -> None:
             print(f"{args.articles} articles × 3 variants, 3 warehouses, 2 languages, 2 tiers: export generated in "
                   f"{generated:.0f} s, loaded into PostgreSQL in {time.perf_counter() - started:.0f} s; "
                   f"median of {args.repeat} runs each")
-            results: dict[str, list[tuple[float, float]]] = {flow: [] for flow in FLOWS}
+            results: dict[str, list[Run]] = {flow: [] for flow in FLOWS}
             for i in range(args.repeat):
                 for flow in FLOWS:
                     root = work / f"{flow}-{i}"
@@ -89,12 +89,12 @@ def main() -> None:
                     assert any(p.name.startswith("rakuten_produkte") for p in outputs), outputs
                     shutil.rmtree(root)
             for flow, runs in results.items():
-                seconds = statistics.median(t for t, _ in runs)
-                peak = statistics.median(m for _, m in runs)
+                seconds = statistics.median(r.seconds for r in runs)
+                peak = statistics.median(r.mb for r in runs)
                 rate = args.articles / seconds
                 print(f"{flow:15s} {seconds:7.1f} s  {rate:6.0f} articles/s  peak RSS {peak:4.0f} MB")
-            db_t = statistics.median(t for t, _ in results["sol-catalog-db"])
-            csv_t = statistics.median(t for t, _ in results["sol-catalog"])
+            db_t = statistics.median(r.seconds for r in results["sol-catalog-db"])
+            csv_t = statistics.median(r.seconds for r in results["sol-catalog"])
             print(f"database / export: {db_t / csv_t:.2f}x")
     finally:
         server.cleanup()

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import REPO, engine
+from harness import REPO, Run, engine
 from orders import generate
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -58,7 +58,7 @@ def main() -> None:
             data = work / "orders.xml"
             generate(data, args.orders)
             print(f"{args.orders} orders, {data.stat().st_size / 1e6:.0f} MB, median of {args.repeat} runs")
-            results: dict[str, list[tuple[float, float]]] = {name: [] for name in OUTBOX}
+            results: dict[str, list[Run]] = {name: [] for name in OUTBOX}
             rows = 0
             for i in range(args.repeat):
                 name = f"staging_{i}"
@@ -78,8 +78,8 @@ def main() -> None:
                 assert rows[1] == args.orders, rows
             print(f"staging table: {rows[0]} rows for {rows[1]} orders")
             for outbox, runs in results.items():
-                seconds = statistics.median(t for t, _ in runs)
-                peak = statistics.median(m for _, m in runs)
+                seconds = statistics.median(r.seconds for r in runs)
+                peak = statistics.median(r.mb for r in runs)
                 print(f"into the {outbox:6s} {seconds:7.2f} s  {args.orders / seconds:7.0f} orders/s  "
                       f"peak RSS {peak:4.0f} MB")
     finally:

@@ -13,12 +13,11 @@ atomic delivery.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 
 from catalog import generate
-from harness import REPO, child, engine_once
+from harness import REPO, child, engine_once, medians
 
 BASELINE = r'''
 import csv, io, sys, zipfile
@@ -67,12 +66,13 @@ def main() -> None:
             base.append(child(BASELINE, str(data), str(work / "baseline.csv")))
             eng.append(engine_once(work, data, flow="sol-stock", mapping=REPO / "mappings" / "sol-stock.yaml",
                                    input_name="bestand_bench.zip"))
-        b_s, b_mb = statistics.median(t for t, _ in base), statistics.median(m for _, m in base)
-        e_s, e_mb = statistics.median(t for t, _ in eng), statistics.median(m for _, m in eng)
-        print(f"baseline (csv module, dicts): {b_s:.1f} s, {rows / b_s:,.0f} rows/s, peak {b_mb:.0f} MB")
-        print(f"gateway engine (sol-stock):   {e_s:.1f} s, {rows / e_s:,.0f} rows/s, peak {e_mb:.0f} MB")
-        print(f"ratio engine / baseline: {e_s / b_s:.2f}× the time (medians of {args.repeat})")
-
+        b, e = medians(base), medians(eng)
+        print(f"baseline (csv module, dicts): {b.seconds:.1f} s, {rows / b.seconds:,.0f} rows/s, cpu {b.cpu:.1f} s, "
+              f"peak {b.mb:.0f} MB")
+        print(f"gateway engine (sol-stock):   {e.seconds:.1f} s, {rows / e.seconds:,.0f} rows/s, cpu {e.cpu:.1f} s, "
+              f"peak {e.mb:.0f} MB")
+        print(f"ratio engine / baseline: {e.seconds / b.seconds:.2f}x wall, {e.cpu / b.cpu:.2f}x CPU "
+              f"(medians of {args.repeat}, interleaved)")
 
 if __name__ == "__main__":
     main()

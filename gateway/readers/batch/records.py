@@ -21,7 +21,8 @@ from ...mapping.values import MISSING, Record
 from ..csv import read_csv_records
 from .archive import LIMITS, BatchLimits, listing, open_batch
 from .plan import Plan, Relation, TableSpec
-from .store import BatchDatabase, BatchRecord, Resolver, Store, check_clash
+from .relations import CHUNK_RECORDS, BatchRecord, Cohort, Resolver
+from .store import BatchDatabase, Store, check_clash
 
 if TYPE_CHECKING:
     from ...mapping.model import BatchInput
@@ -129,16 +130,47 @@ def _records(primary: Path, shown: str, plan: Plan, resolver: Resolver) -> Itera
     spec = plan.tables[plan.primary]
     joins = plan.relations.get(plan.primary, {})
     first = True
-    try:
+
+    def rows() -> Iterator[tuple[Mapping[str, object], int | None]]:
+        nonlocal first
         for record in read_csv_records(primary, shown, encoding=spec.encoding, delimiter=spec.delimiter,
                                        required=plan.columns[plan.primary]):
             fields = record._fields
             if first:
                 check_clash(fields, joins, plan.primary, shown, record.line)
                 first = False
-            yield BatchRecord(fields, record.line, resolver, plan.primary)
+            yield fields, record.line
+
+    try:
+        yield from _in_cohorts(rows(), resolver, plan.primary)
     finally:
         resolver.closed = True
+
+
+def _in_cohorts(rows: Iterator[tuple[Mapping[str, object], int | None]], resolver: Resolver,
+                table: str) -> Iterator[BatchRecord]:
+    """Records made ``CHUNK_RECORDS`` at a time, each chunk a cohort whose relations are read together.
+
+    A chunk is read ahead of its records; when reading fails inside it (a broken line), the
+    records before the failure are still given first, so that errors come in file order.
+    """
+    while True:
+        cohort = Cohort()
+        chunk: list[BatchRecord] = []
+        failure: BaseException | None = None
+        try:
+            for fields, line in rows:
+                chunk.append(BatchRecord(fields, line, resolver, table, cohort))
+                cohort.members.append(fields)
+                if len(chunk) >= CHUNK_RECORDS:
+                    break
+        except Exception as exc:  # raised again after the records read before it
+            failure = exc
+        yield from chunk
+        if failure is not None:
+            raise failure
+        if len(chunk) < CHUNK_RECORDS:
+            return
 
 
 def _groups(store: Store, shown: str, plan: Plan, resolver: Resolver) -> Iterator[Record]:
@@ -152,25 +184,31 @@ def _groups(store: Store, shown: str, plan: Plan, resolver: Resolver) -> Iterato
     columns = ", ".join(f"c{i}" for i in range(len(table.columns)))
     sql = (f"SELECT MIN(rowid) OVER (PARTITION BY {keys}) AS grp, line, {columns} "  # noqa: S608 - names made here
            f"FROM {table.sql} ORDER BY grp, rowid")
-    cursor = store.conn.cursor()  # its own: relation lookups use the store's cursor meanwhile
+    cursor = store.conn.cursor()  # its own: relation lookups use other cursors meanwhile
     group: list[BatchRecord] = []
     current = None
+    cohort = Cohort()
+    made = 0
     try:
         for row in cursor.execute(sql):
             if row[0] != current and group:
-                yield _group_record(group, resolver, plan.primary)
+                yield _group_record(group, resolver, plan.primary, cohort)
                 group = []
+                made += 1
+                if made % CHUNK_RECORDS == 0:
+                    cohort = Cohort()
             current = row[0]
             fields = {name: (MISSING if value is None else value) for name, value in zip(table.columns, row[2:],
                                                                                           strict=True)}
-            group.append(BatchRecord(fields, row[1], resolver, plan.primary))
+            group.append(BatchRecord(fields, row[1], resolver, plan.primary, cohort))
+            cohort.members.append(fields)
         if group:
-            yield _group_record(group, resolver, plan.primary)
+            yield _group_record(group, resolver, plan.primary, cohort)
     finally:
         cursor.close()
         resolver.closed = True
 
 
-def _group_record(rows: list[BatchRecord], resolver: Resolver, table: str) -> BatchRecord:
+def _group_record(rows: list[BatchRecord], resolver: Resolver, table: str, cohort: Cohort) -> BatchRecord:
     first = rows[0]
-    return BatchRecord({**first._fields, "rows": rows}, first.line, resolver, table)
+    return BatchRecord({**first._fields, "rows": rows}, first.line, resolver, table, cohort)

@@ -10,11 +10,11 @@ sorting to temporary files, so memory does not grow with the export; the standar
 library has it, so no dependency is added.
 
 Why lazy. Most mappings read a few of the relations, and not every relation for every
-record; a list is only looked up (one indexed query) when a template touches the field,
-and kept with that record for its later uses. Related rows are records of the same kind,
-so their own relations resolve the same way, to any depth, and cycles cost nothing
-until followed. Relation values are plain Python lists, so Jinja's ``length``,
-``selectattr``, ``map``, ``sum`` and ``groupby`` work on them.
+record; a relation is only looked up when a template touches the field, and then for a
+whole chunk of records at once (``relations``). Related rows are records of the same kind,
+so their own relations resolve the same way, to any depth, and cycles cost nothing until
+followed. Relation values are plain Python lists, so Jinja's ``length``, ``selectattr``,
+``map``, ``sum`` and ``groupby`` work on them.
 
 Matching is exact text: SOL writes ``AuspraegungID`` 0 as ``0`` and ``0`` is not ``00``.
 A row whose join value is empty is kept in its table but matches nothing.
@@ -31,55 +31,12 @@ from typing import Any
 from ...errors import ReadError
 from ...mapping.values import MISSING, Record
 from .plan import Plan, Relation
+from .relations import BatchRecord, Resolver
+
+__all__ = ["BatchDatabase", "BatchRecord", "Resolver", "Store", "Table", "check_clash"]
 
 _INSERT_BATCH = 2000  # rows per executemany
 _CACHE_KIB = 16 * 1024  # SQLite page cache per batch database
-
-
-class BatchRecord(Record):
-    """A row of a batch table: its columns, and its relations resolved on first access.
-
-    ``_fields`` holds the columns only, as for any ``Record``; a relation name reads as a
-    list of ``BatchRecord`` (empty when nothing matches), looked up once and then kept.
-    """
-
-    __slots__ = ("_related", "_resolver", "_table")
-
-    def __init__(self, fields: Mapping[str, Any], line: int | None, resolver: Resolver, table: str) -> None:
-        super().__init__(fields, line)
-        self._resolver = resolver
-        self._table = table
-        self._related: dict[str, list[BatchRecord]] | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self._value(name)
-
-    def __getitem__(self, name: str) -> Any:
-        return self._value(name)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._fields or self._resolver.relation(self._table, name) is not None
-
-    def __repr__(self) -> str:
-        return f"BatchRecord({self._table!r}, {self._fields!r})"
-
-    def _value(self, name: str) -> Any:
-        value = self._fields.get(name, MISSING)
-        if value is not MISSING or type(name) is not str:
-            return value  # a column's value (no relation has a column's name: that is refused)
-        related = self._related
-        if related is not None and name in related:
-            return related[name]
-        join = self._resolver.relation(self._table, name)
-        if join is None:
-            return MISSING
-        rows = self._resolver.resolve(join, self._fields)
-        if related is None:
-            related = self._related = {}
-        related[name] = rows
-        return rows
 
 
 class BatchDatabase:
@@ -130,6 +87,7 @@ class Table:
     sql: str  # the SQLite table's name: t0, t1, ...
     columns: tuple[str, ...]  # the CSV's column names; the SQLite columns are c0, c1, ... in this order
     position: dict[str, int] = field(default_factory=dict)
+    rows: int = 0  # how many rows it holds (small tables are read once per pass, see relations.py)
 
     def __post_init__(self) -> None:
         self.position = {name: i for i, name in enumerate(self.columns)}
@@ -169,6 +127,7 @@ class Store:
                 # The CSV reader gives every row the header's columns in the header's order, and
                 # an empty value as MISSING (never ""): the values go in as they come.
                 batch.append((record.line, *[None if v is MISSING else v for v in record._fields.values()]))
+                table.rows += 1
                 if len(batch) >= _INSERT_BATCH:
                     self.conn.executemany(insert, batch)
                     batch.clear()
@@ -193,58 +152,3 @@ class Store:
 def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
     yield first
     yield from rest
-
-
-@dataclass(frozen=True)
-class Join:
-    table: str  # the related table's name
-    source: tuple[str, ...]  # columns of this table's row
-    sql: str
-    columns: tuple[str, ...]  # the related table's columns, in the order the query returns them
-
-
-class Resolver:
-    """Turns a relation of a record into the list of related records, one indexed query each."""
-
-    def __init__(self, store: Store, plan: Plan) -> None:
-        self._store = store
-        self._plan = plan
-        self._joins: dict[str, dict[str, Join]] = {}
-        self.closed = False  # the pass is over: its records' relations are no longer read
-
-    def relation(self, table: str, name: str) -> Join | None:
-        relation = self._plan.relations.get(table, {}).get(name)
-        if relation is None:
-            return None
-        joins = self._joins.setdefault(table, {})
-        join = joins.get(name)
-        if join is None:
-            target = self._store.tables[relation.table]
-            select = ", ".join(["line", *(f"c{i}" for i in range(len(target.columns)))])
-            where = " AND ".join(f"c{target.position[there]} = ?" for _, there in relation.on)
-            sql = f"SELECT {select} FROM {target.sql} WHERE {where} ORDER BY rowid"  # noqa: S608 - names made here
-            join = joins[name] = Join(relation.table, tuple(here for here, _ in relation.on), sql, target.columns)
-        return join
-
-    def resolve(self, join: Join, fields: Mapping[str, Any]) -> list[BatchRecord]:
-        key: list[str] = []
-        for column in join.source:
-            value = fields.get(column, MISSING)
-            if value is MISSING or value == "":
-                return []  # an empty key matches nothing
-            key.append(str(value))
-        if self.closed or self._store.closed:
-            raise RuntimeError(
-                "the batch has been read to the end and its database is closed: relations of its records "
-                "can only be read while the records are being read"
-            )
-        columns, table = join.columns, join.table
-        found = []
-        for row in self._store.cursor.execute(join.sql, key):  # read whole before the next query
-            fields = dict(zip(columns, row[1:], strict=True))
-            if None in row:
-                for column, value in fields.items():
-                    if value is None:
-                        fields[column] = MISSING
-            found.append(BatchRecord(fields, row[0], self, table))
-        return found
