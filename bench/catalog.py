@@ -4,8 +4,9 @@
                                       [--no-baseline]
 
 Generates a catalog export (ZIP) of N articles with 3 variants each, stock in 2 warehouses (plus
-a returns warehouse), 2 languages and 2 tier prices, and runs the real engine on it (`run --once`
-on the shipped installation: mappings, templates, gateway.yaml) in a child process, interleaved
+a returns warehouse), 2 languages and 2 tier prices, and runs the real engine on it (`gateway run
+--once` on the shipped installation: mappings, templates, gateway.yaml, after one untimed run with
+nothing waiting, as on a machine where the gateway has run before) in a child process, interleaved
 with the hand-written converter of bench/catalog_baseline.py (csv module + dicts) in another.
 Every file the two write must be the same, byte for byte; the bench stops if one differs.
 Printed: medians of --repeat runs (wall and CPU time, articles/s), the largest peak RSS of each,
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from harness import REPO, Run, child, engine, medians
+from harness import REPO, Run, child, engine, medians, warm
 
 ARTIKEL = ("Mandant;Artikelnummer;Bezeichnung1;Bezeichnung2;Matchcode;Langtext;LangtextHTML;Artikelgruppe;"
            "Hauptartikelgruppe;Vaterartikelgruppe;Hersteller;HArtikelnummer;Steuerklasse;Basismengeneinheit;"
@@ -109,7 +110,8 @@ def install(work: Path, data: Path, outputs: str) -> Path:
         (root / "mappings" / "sol-catalog.yaml").write_text(product_mapping(), encoding="utf-8")
     config = (REPO / "gateway.yaml").read_text(encoding="utf-8")
     (root / "gateway.yaml").write_text(config.replace("settle_seconds: 2", "settle_seconds: 0"), encoding="utf-8")
-    (root / "inbox" / "sol-catalog").mkdir(parents=True)
+    warm(root / "gateway.yaml")
+    (root / "inbox" / "sol-catalog").mkdir(parents=True, exist_ok=True)
     shutil.copy(data, root / "inbox" / "sol-catalog" / f"{STEM}.zip")
     return root
 

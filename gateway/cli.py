@@ -65,13 +65,14 @@ class _Obj:
         self.config = config
         self.verbose = verbose
 
-    def installation(self, mappings: bool = True) -> Installation:
-        """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use."""
+    def installation(self, mappings: bool = True, noted: bool = False) -> Installation:
+        """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use,
+        with ``noted`` (a run) mappings unchanged since they last passed their check compile on first use."""
         from .config import load_installation
         from .i18n import set_language
 
         try:
-            inst = load_installation(self.config, mappings=mappings)
+            inst = load_installation(self.config, mappings=mappings, noted=noted)
             set_language(inst.language)
             return inst
         except ConfigError as exc:
@@ -176,25 +177,28 @@ def _print_summary(summary: RunSummary) -> None:
 @click.pass_obj
 def run(obj: _Obj, once: bool, flows: tuple[str, ...]) -> None:
     """Process inputs: with --once everything waiting now, otherwise until stopped (Ctrl-C / SIGTERM)."""
-    inst = obj.installation()
+    inst = obj.installation(noted=True)
     try:
         selected = inst.select(flows)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-    from rich.progress import Progress as RichProgress
+    import contextlib
 
     from .engine import Engine
 
-    bar = RichProgress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console(), disable=not sys.stderr.isatty(), transient=False,
-    )
+    bar: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    progress: Progress | None = None
+    if once and sys.stderr.isatty():  # the bar shows a manual run's inputs; a service runs for weeks and only logs
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+
+        rich_bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=err_console(), transient=False)
+        bar, progress = rich_bar, _TerminalProgress(rich_bar)
     with bar:
-        # the bar shows a manual run's inputs; a service runs for weeks and only logs
-        engine = Engine(inst, _TerminalProgress(bar) if once else None)
+        engine = Engine(inst, progress)
         try:
             summary = engine.run_once(selected) if once else _run_service(engine, inst, selected)
             counts = engine.journal.counts()

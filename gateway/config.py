@@ -8,6 +8,7 @@ silently falling back to a default is how files end up in the wrong place.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -22,6 +23,7 @@ from .validation import validate
 from .yamlload import YamlDocument, load_yaml
 
 if TYPE_CHECKING:
+    from .mapping.check_cache import MappingFacts
     from .mapping.compiler import Mapping
 
 FLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -163,8 +165,11 @@ class Flow:
     """A flow ready to run: its config with paths resolved, and its mapping.
 
     The mapping is compiled when first used unless the installation was loaded with all its
-    mappings (``gateway check``, ``run``): commands that move nothing (status, journal) do not
-    pay for compiling nine mappings.
+    mappings (``gateway check``): commands that move nothing (status, journal) do not pay for
+    compiling twelve mappings, and a run compiles only those of flows that have an input (it
+    checks the others through the notes of ``mapping.check_cache``). ``facts`` holds what the
+    installation's checks need of the mapping (its settings and where its outputs go), from the
+    compiled mapping or from its note.
     """
 
     name: str
@@ -176,6 +181,7 @@ class Flow:
     loaded: Mapping | None = field(default=None, repr=False, compare=False)
     shared: dict[str, Setting] = field(default_factory=dict)  # the installation's settings, with where they are
     own: dict[str, Setting] = field(default_factory=dict)  # the flow's own settings in gateway.yaml
+    facts: MappingFacts | None = field(default=None, repr=False, compare=False)
 
     @property
     def mapping(self) -> Mapping:
@@ -187,6 +193,16 @@ class Flow:
             object.__setattr__(self, "loaded", load_mapping(path, _shown(path), self.root))
         assert self.loaded is not None  # noqa: S101 - set just above
         return self.loaded
+
+    @property
+    def mapping_facts(self) -> MappingFacts:
+        """What the checks need of the mapping: noted when the installation was loaded, else from the mapping."""
+        if self.facts is None:
+            from .mapping.check_cache import MappingFacts
+
+            object.__setattr__(self, "facts", MappingFacts.of(self.mapping))
+        assert self.facts is not None  # noqa: S101 - set just above
+        return self.facts
 
     @property
     def outbox_folder(self) -> Path | None:
@@ -207,11 +223,9 @@ class Flow:
 
     def effective_settings(self) -> dict[str, Setting]:
         """Each setting of the mapping with its value and where that value comes from."""
-        mapping = self.mapping
         found: dict[str, Setting] = {}
-        for name, default in mapping.settings.items():
-            found[name] = self.own.get(name) or self.shared.get(name) or Setting(
-                default, "mapping", f"{mapping.doc.path}:{mapping.doc.where(('settings', name))[0]}")
+        for name, (default, where) in self.mapping_facts.settings.items():
+            found[name] = self.own.get(name) or self.shared.get(name) or Setting(default, "mapping", where)
         return found
 
 
@@ -240,6 +254,15 @@ class Installation:
     warnings: list[Problem] = field(default_factory=list)  # allowed, but worth a second look (``gateway check``)
     language: Literal["en", "de"] = "en"
     settings: dict[str, Setting] = field(default_factory=dict)  # the installation's shared settings
+    # notes of mappings checked while loading (mapping.check_cache): written when a run starts, so that a
+    # refused configuration or command leaves nothing behind
+    new_notes: list[tuple[Any, Path, list[Path], MappingFacts]] = field(default_factory=list, repr=False)
+
+    def write_notes(self) -> None:
+        """Note the mappings checked while loading (see ``load_installation(noted=True)``)."""
+        for notes, mapping_path, sources, facts in self.new_notes:
+            notes.store(mapping_path, sources, facts)
+        self.new_notes.clear()
 
     @property
     def journal_path(self) -> Path:
@@ -262,7 +285,8 @@ class Installation:
         return [self.flows[n] for n in names]
 
 
-def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bool = True) -> Installation:
+def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bool = True,
+                      noted: bool = False) -> Installation:
     """Load gateway.yaml and every mapping it names; raise ``ConfigError`` with all problems.
 
     Each flow is validated on its own, so that one mistake does not hide the others:
@@ -270,6 +294,9 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     sources and destinations a flow may name (the built-in ones by default). With
     ``mappings=False`` the mappings are compiled only when a flow first needs one (for
     commands that move nothing: a broken mapping must stop a run before anything moves).
+    With ``noted`` (a run), a mapping whose files are unchanged since it last passed its check
+    is validated by its note (``mapping.check_cache``) and compiled only when its flow has an
+    input; the others are checked (and compiled) now, and noted.
     """
     kinds = kinds or builtin_kinds()
     flow_model = cast(type[FlowConfig], kinds.flow_model(FlowConfig))
@@ -298,6 +325,13 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
             problems.extend(exc.problems)
     shared = {k: Setting(v, "installation", f"{doc.path}:{doc.where(('settings', k))[0]}")
               for k, v in (conf.settings if conf else {}).items()}
+    notes = None
+    if mappings and noted and conf is not None:
+        from .mapping.check_cache import CheckCache
+
+        notes = CheckCache((root / conf.state).resolve(), root)
+    gateway_yaml = path.read_bytes() if mappings else b""
+    noted_now: list[tuple[Any, Path, list[Path], MappingFacts]] = []  # written when the run starts
     flows: dict[str, Flow] = {}
     for name, fc in configs.items():
         mapping_path = root / fc.mapping
@@ -305,16 +339,35 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
             problems.append(doc.problem(("flows", name, "mapping"), f"the mapping file {fc.mapping} does not exist"))
             continue
         mapping: Mapping | None = None
+        facts: MappingFacts | None = None
         if mappings:
-            from .mapping.compiler import load_mapping
+            facts = notes.lookup(mapping_path) if notes is not None else None
+            fresh = facts is None
+            if facts is None:
+                from .mapping.check_cache import MappingFacts
+                from .mapping.compiler import load_mapping
 
-            try:
-                mapping = load_mapping(mapping_path, _shown(mapping_path), root)
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-                continue
-            _check_mapping(doc, name, fc, mapping, problems)
-            _check_endpoints_with_mapping(name, fc, mapping, CheckContext(conf, root), kinds, problems)
+                try:
+                    mapping = load_mapping(mapping_path, _shown(mapping_path), root)
+                except ConfigError as exc:
+                    problems.extend(exc.problems)
+                    continue
+                facts = MappingFacts.of(mapping)
+            _check_mapping(doc, name, fc, facts, problems)
+            compiled: list[Mapping] = [mapping] if mapping is not None else []
+
+            def compile_now(path: Path = mapping_path, done: list[Mapping] = compiled) -> Mapping:
+                if not done:
+                    from .mapping.compiler import load_mapping
+
+                    done.append(load_mapping(path, _shown(path), root))
+                return done[0]
+
+            checked = _check_endpoints_with_mapping(name, fc, compile_now, facts, CheckContext(conf, root), kinds,
+                                                    gateway_yaml, problems)
+            mapping = compiled[0] if compiled else None
+            if notes is not None and (fresh or checked) and mapping is not None:
+                noted_now.append((notes, mapping_path, mapping.sources, facts))
         _check_endpoints(doc, name, fc, CheckContext(conf, root), kinds, problems)
         settle = getattr(fc.source, "settle_seconds", None)
         flows[name] = Flow(
@@ -326,6 +379,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
             folders={d: kinds.local_folder("destination", spec, root)
                      for d, spec in {"outbox": fc.outbox, **fc.destinations}.items()},
             loaded=mapping,
+            facts=facts,
             shared=shared,
             own={k: Setting(v, "flow", f"{doc.path}:{doc.where(('flows', name, 'settings', k))[0]}")
                  for k, v in fc.settings.items()},
@@ -369,13 +423,14 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         warnings=_warnings(doc, conf),
         language=conf.language,
         settings=shared,
+        new_notes=noted_now,
     )
 
 
 def _check_shared_settings(doc: YamlDocument, conf: GatewayFile, flows: dict[str, Flow],
                            problems: list[Problem]) -> None:
     """An installation setting that no flow's mapping has is a typo, not a quiet no-op."""
-    known = {name for flow in flows.values() for name in flow.mapping.settings}
+    known = {name for flow in flows.values() for name in flow.mapping_facts.settings}
     for name in conf.settings:
         if name not in known:
             problems.append(doc.problem(("settings", name),
@@ -412,19 +467,18 @@ def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
     return found
 
 
-def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, mapping: Mapping, problems: list[Problem]) -> None:
+def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, facts: MappingFacts, problems: list[Problem]) -> None:
     """The flow's settings and destinations against what its mapping has and names."""
     for key in fc.settings:
-        if key not in mapping.settings:
-            known = ", ".join(mapping.settings) or "none"
+        if key not in facts.settings:
+            known = ", ".join(facts.settings) or "none"
             problems.append(doc.problem(("flows", name, "settings", key),
                                         f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
     destinations = {"outbox", *fc.destinations}
-    for i, out in enumerate(mapping.spec.outputs):
-        if out.to not in destinations:
-            problems.append(mapping.doc.problem(
-                ("outputs", i, "to"),
-                f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
+    for i, (to, _, _, _) in enumerate(facts.outputs):
+        if to not in destinations:
+            problems.append(facts.output_problem(
+                i, f"flow '{name}' has no destination '{to}' (destinations: {', '.join(sorted(destinations))})"))
 
 
 def _places(fc: FlowConfig) -> list[tuple[tuple[str | int, ...], str, KindConfig]]:
@@ -443,11 +497,30 @@ def _check_endpoints(doc: YamlDocument, name: str, fc: FlowConfig, ctx: CheckCon
             problems.append(doc.problem(("flows", name, *loc, *where), message))
 
 
-def _check_endpoints_with_mapping(name: str, fc: FlowConfig, mapping: Mapping, ctx: CheckContext, kinds: Registry,
-                                  problems: list[Problem]) -> None:
-    """Kinds that read or write what the mapping describes (a database's queries) check the two together."""
-    for _loc, role, spec in _places(fc):
-        problems.extend(kinds.check_mapping(cast(Any, role), spec, name, mapping, ctx))
+def _check_endpoints_with_mapping(name: str, fc: FlowConfig, mapping: Callable[[], Mapping], facts: MappingFacts,
+                                  ctx: CheckContext, kinds: Registry, gateway_yaml: bytes,
+                                  problems: list[Problem]) -> bool:
+    """Kinds that read or write what the mapping describes (a database's queries) check the two together.
+
+    Their findings are noted with the mapping's facts, for this gateway.yaml; ``mapping`` compiles
+    the mapping when a check has no note. True when a check was made (the note is to be renewed).
+    """
+    from .mapping.check_cache import check_key
+
+    made = False
+    for loc, role, spec in _places(fc):
+        kind = kinds.of_config(cast(Any, role), spec)
+        if kind.check_mapping is None:
+            continue
+        key = check_key(gateway_yaml, name, role, loc, kind.name)
+        found = facts.checks.get(key)
+        if found is None:
+            found = [[p.file, p.line, p.column, p.message]
+                     for p in kinds.check_mapping(cast(Any, role), spec, name, mapping(), ctx)]
+            facts.checks[key] = found
+            made = True
+        problems.extend(Problem(str(f), int(line), int(col), str(message)) for f, line, col, message in found)
+    return made
 
 
 def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], kinds: Registry,

@@ -79,6 +79,7 @@ class Engine:
         except BaseException:
             self.journal.close()
             raise
+        installation.write_notes()  # the mappings checked at loading, for the next run (mapping.check_cache)
         self.progress = progress or Progress()
         self.kinds = kinds or installation.kinds
         self.stopping: Callable[[], bool] = lambda: False  # the service sets this to its stop request

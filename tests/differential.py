@@ -8,6 +8,7 @@ outcomes, so that a failing test says where the generated code went wrong.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,8 @@ from gateway.mapping.runtime import (
 from gateway.mapping.values import Record
 
 Outcome = tuple[str, Any]  # ("value", value) or ("error", words)
+# A generator or other object written out shows where it lies in memory, which differs run by run.
+_ADDRESS = re.compile(r"<[\w.]+ object(?: [\w.<>]+)? at 0x[0-9a-f]+>")
 
 
 def outcome(compute: Callable[[], Any]) -> Outcome:
@@ -42,7 +45,7 @@ def outcome(compute: Callable[[], Any]) -> Outcome:
 def comparable(value: Any) -> Any:
     """A value as both ways must agree on it: records by identity, undefined values by their words."""
     if isinstance(value, jinja2.Undefined):
-        return ("undefined", type(value).__name__, value._undefined_hint)
+        return ("undefined", type(value).__name__, _ADDRESS.sub("<object>", str(value._undefined_hint)))
     if isinstance(value, (list, tuple)):
         return (type(value).__name__, [comparable(v) for v in value])
     if isinstance(value, Record):
@@ -51,6 +54,8 @@ def comparable(value: Any) -> Any:
         return ("iterator",)
     if isinstance(value, Decimal):
         return ("decimal", str(value))
+    if isinstance(value, str):
+        return (type(value).__name__, _ADDRESS.sub("<object>", value))
     return (type(value).__name__, value)
 
 

@@ -67,15 +67,18 @@ def load_mapping(path: Path, shown_as: str, root: Path | None = None) -> Mapping
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), "a mapping must be a group of 'name: value' lines")])
     root = root or path.resolve().parent.parent
+    sources = [path]  # every file the check reads (see check_cache)
     if "based_on" in doc.data:
         from .based_on import merge_based_on
 
+        if isinstance(doc.data["based_on"], str):
+            sources.append(path.resolve().parent / doc.data["based_on"])
         doc = merge_based_on(doc, path, root)
     spec = validate(MappingSpec, doc)
-    return compile_mapping(spec, doc, root)
+    return compile_mapping(spec, doc, root, sources)
 
 
-def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path) -> Mapping:
+def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path, sources: list[Path] | None = None) -> Mapping:
     compiler = _Compiler(spec, doc, root)
     defines = compiler.defines()
     record_names = {spec.input.as_, "record", "settings", "input"}  # the key comes before the defined values
@@ -111,6 +114,7 @@ def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path) -> Mapping
     compiler.plan.key = key_unit
     compiler.plan.defines = [(name, unit) for name, unit, _ in defines]
     _generate(compiler, mapping)
+    mapping.sources = [*(sources or []), *compiler.sources]
     return mapping
 
 
@@ -238,6 +242,7 @@ class _Compiler:
         self.doc = doc
         self.root = root
         self.problems: list[Problem] = []
+        self.sources: list[Path] = []  # the files the check reads besides the mapping (see check_cache)
         tables = {name: self._lookup_values(name, t) for name, t in spec.lookups.items()}
         self.env = make_environment({name: _make_lookup(name, t, tables[name]) for name, t in spec.lookups.items()},
                                     root)
@@ -255,6 +260,7 @@ class _Compiler:
                 self.problems.append(self.doc.problem(loc, "a lookup file needs 'key' and 'value': the column names"))
                 return dict(table.values)
             path = (self.root / table.file).resolve()
+            self.sources.append(self.root / table.file)
             if not path.is_relative_to(self.root.resolve()):
                 self.problems.append(self.doc.problem(loc, f"the lookup file {table.file} is outside the installation "
                                                            "folder; keep lookup files inside it (e.g. lookups/)"))
@@ -432,6 +438,7 @@ class _Compiler:
         base: Loc = ("outputs", index)
         file_unit = self.template(out.file, (*base, "file"), {"settings", "input"})
         path = (self.root / out.template).resolve()
+        self.sources.append(self.root / out.template)
         template: TemplateFile | None = None
         if not path.is_relative_to(self.root.resolve()) or not path.is_file():
             self.problems.append(self.doc.problem((*base, "template"),
@@ -442,7 +449,9 @@ class _Compiler:
         if out.schema_ is not None:
             schema = (self.root / out.schema_).resolve()
             from ..xmlcheck import check_schema  # lxml, only for a mapping that validates XML
+            from .check_cache import schema_files
 
+            self.sources.extend(schema_files(self.root / out.schema_))
             problem = check_schema(schema, out.schema_)
             if problem:
                 self.problems.append(self.doc.problem((*base, "schema"), problem))
@@ -491,6 +500,7 @@ class _Compiler:
         for part, path in (("text", out.text), ("html", out.html)):
             if path is None:
                 continue
+            self.sources.append(self.root / path)
             if not (self.root / path).is_file():
                 self.problems.append(self.doc.problem((*base, part), f"the template {path} does not exist"))
                 continue

@@ -67,9 +67,10 @@ _CONST_TYPES = (str, int, float, bool, type(None))
 
 
 def _literal(value: object) -> str:
-    if isinstance(value, _CONST_TYPES):
+    """A constant as Python source: only plain values (a folded ``Markup`` constant is left to Jinja)."""
+    if type(value) in _CONST_TYPES:
         return repr(value)
-    if isinstance(value, tuple) and all(isinstance(v, _CONST_TYPES) for v in value):
+    if type(value) is tuple and all(type(v) in _CONST_TYPES for v in value):
         return repr(value)
     raise Unsupported(f"a constant of type {type(value).__name__}")
 
@@ -100,6 +101,7 @@ class _Frame:
     macros: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (function, parameters)
     loop: _Loop | None = None
     in_macro: bool = False
+    attributes: dict[str, str] = field(default_factory=dict)  # "name.attr" read before: its identifier (root only)
 
     def find(self, name: str) -> str | None:
         frame: _Frame | None = self
@@ -181,21 +183,28 @@ class Translator:
         """A function for a template with statements; its parameters are the context names it reads.
 
         Inside it every context name is a parameter, so the body is translated without the
-        caller's names (``context`` is empty there).
+        caller's names (``context`` is empty there). Attributes the caller has read already
+        (``a.Artikelnummer`` as a key of ``context``, see ``_e_Getattr``) are parameters too,
+        unless the template binds the name itself somewhere.
         """
-        used = sorted({n.name for n in _walk(body) if isinstance(n, nodes.Name) and n.ctx == "load"}
-                      & set(context))
+        walked = list(_walk(body))
+        used = sorted({n.name for n in walked if isinstance(n, nodes.Name) and n.ctx == "load"} & set(context))
+        bound = {n.name for n in walked if isinstance(n, nodes.Name) and n.ctx in ("store", "param")}
+        bound |= {n.name for n in walked if isinstance(n, nodes.Macro)}
+        read = sorted({f"{n.node.name}.{n.attr}" for n in walked if isinstance(n, nodes.Getattr)
+                       and isinstance(n.node, nodes.Name) and n.node.name not in bound} & set(context))
         params = {name: self.names.fresh("p_" + name) for name in used}
-        root = _Frame(None, names=dict(params))
+        attributes = {key: self.names.fresh("p_" + key) for key in read}
+        root = _Frame(None, names=dict(params), attributes=attributes)
         function = self.names.fresh("template")
         lines: list[str] = []
         out = "_o"
         self._init_stored(root, body, lines, "    ")
         self._statements(body, root, lines, "    ", out, {})
-        source = [f"def {function}({', '.join(params.values())}):", f"    {out} = []", *lines,
-                  f"    return ''.join({out})"]
+        source = [f"def {function}({', '.join([*params.values(), *attributes.values()])}):", f"    {out} = []",
+                  *lines, f"    return ''.join({out})"]
         self.functions.append("\n".join(source))
-        return f"{function}({', '.join(context[name] for name in used)})"
+        return f"{function}({', '.join([*(context[name] for name in used), *(context[key] for key in read)])})"
 
     def _init_stored(self, frame: _Frame, body: list[nodes.Node], lines: list[str], pad: str) -> None:
         """Give each name ``set`` in this scope its identifier.
@@ -401,6 +410,15 @@ class Translator:
             raise Unsupported("an attribute starting with '_'")
         if isinstance(node.node, nodes.Name) and node.node.name == "loop" and frame.find("loop") is None:
             return self._loop_attribute(node.attr, frame)
+        if isinstance(node.node, nodes.Name):  # an attribute of a context name the caller has read already
+            key = f"{node.node.name}.{node.attr}"
+            root = frame
+            while root.parent is not None:
+                root = root.parent
+            if key in root.attributes:
+                return Code(root.attributes[key])
+            if key in context and frame.find(node.node.name) is None:
+                return Code(context[key])
         return Code(f"_ga({self._value(node.node, frame, context)}, {node.attr!r})")
 
     def _loop_attribute(self, attr: str, frame: _Frame) -> Code:
@@ -510,15 +528,16 @@ class Translator:
         value = self._value(node.node, frame, context)
         args = [self._value(a, frame, context) for a in node.args]
         kwargs = [f"{k.key}={self._value(k.value, frame, context)}" for k in node.kwargs]
-        if node.name == "none" and not args and not kwargs:
-            return Code(f"({value} is None)")
         return Code(f"_T[{node.name!r}]({', '.join([*lead, value, *args, *kwargs])})")
 
     def _e_CondExpr(self, node: nodes.CondExpr, frame: _Frame, context: Mapping[str, str]) -> Code:
         test = self._value(node.test, frame, context)
         then = self._value(node.expr1, frame, context)
-        # Jinja's implicit else is its plain Undefined (printed as nothing), whatever the environment's kind
-        otherwise = "_IMPLICIT_ELSE" if node.expr2 is None else self._value(node.expr2, frame, context)
+        # Jinja's implicit else is its plain Undefined (printed as nothing), whatever the environment's kind,
+        # with Jinja's words for where it came from
+        words = (f"the inline if-expression on line {node.lineno} evaluated to false and no else section was "
+                 "defined.")
+        otherwise = f"_Undefined({words!r})" if node.expr2 is None else self._value(node.expr2, frame, context)
         return Code(f"({then} if {test} else {otherwise})")
 
     def _e_And(self, node: nodes.And, frame: _Frame, context: Mapping[str, str]) -> Code:

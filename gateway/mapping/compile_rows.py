@@ -109,10 +109,38 @@ class _Writer:
         self.functions: list[str] = []
         self.translator = Translator(env, self.names, self.functions)
         self.fallbacks = 0  # values left to Jinja
+        self.read: dict[str, str] = {}  # "name.attr" read once into a local of the function being written
+
+    def hoist(self, units: Sequence[Unit | None], names: Sequence[str], pad: str, least: int = 2) -> list[str]:
+        """Read the attributes of ``names`` that the units read at least ``least`` times, once, into locals.
+
+        A record's field (or relation) is the same however often a value reads it, and reading
+        it cannot fail, so the function reads it once here: ``a.Variante`` in six conditions
+        costs one lookup. (Read for an entry of a loop that is not a record, an attribute may
+        raise where Jinja would not have read it; then Jinja computes the record: slower, the
+        same result.)
+        """
+        counts: dict[str, int] = {}
+        for unit in units:
+            if unit is None:
+                continue
+            for node in unit.tree.find_all(nodes.Getattr):
+                if isinstance(node.node, nodes.Name) and node.node.name in names and not node.attr.startswith("_"):
+                    key = f"{node.node.name}.{node.attr}"
+                    counts[key] = counts.get(key, 0) + 1
+        lines = []
+        for key, count in counts.items():
+            if count >= least and key not in self.read:
+                name, attr = key.split(".", 1)
+                ident = self.names.fresh(f"h_{name}_{attr}")
+                self.read[key] = ident
+                lines.append(f"{pad}{ident} = _ga({_ident(name)}, {attr!r})")
+        return lines
 
     def value(self, unit: Unit, available: Sequence[str]) -> tuple[str, bool, bool]:
         """Python for an expression unit; whether it is a lazy list (see compile_python); whether Jinja computes it."""
         context = {name: _ident(name) for name in available}
+        context.update((key, ident) for key, ident in self.read.items() if key.split(".", 1)[0] in context)
         try:
             if not isinstance(unit.tree, nodes.Expr):
                 raise Unsupported("an expression unit without an expression")
@@ -128,6 +156,7 @@ class _Writer:
 
     def text(self, unit: Unit, available: Sequence[str]) -> str:
         context = {name: _ident(name) for name in available}
+        context.update((key, ident) for key, ident in self.read.items() if key.split(".", 1)[0] in context)
         try:
             if not isinstance(unit.tree, nodes.Template):
                 raise Unsupported("a template unit without a template")
@@ -160,6 +189,7 @@ def generate(env: ImmutableSandboxedEnvironment, plan: ModulePlan) -> tuple[str,
     every = names + [name for name, _ in plan.defines]
     if plan.skip:
         body += _skip_function(writer, plan, every)
+    writer.read = {}
     if plan.key is not None:
         body += [
             "def gen_key(c):",
@@ -168,6 +198,7 @@ def generate(env: ImmutableSandboxedEnvironment, plan: ModulePlan) -> tuple[str,
         ]
     for out in plan.outputs:
         body += _rows_function(writer, out, every)
+    writer.read = {}
     for files in plan.files:
         body += _files_function(writer, files, every)
     for function, unit in plan.texts.items():
@@ -182,7 +213,9 @@ def generate(env: ImmutableSandboxedEnvironment, plan: ModulePlan) -> tuple[str,
 
 
 def _define_function(writer: _Writer, plan: ModulePlan, names: list[str]) -> list[str]:
-    lines = ["def gen_define(c):", *writer.loads([unit for _, unit in plan.defines], names)]
+    units = [unit for _, unit in plan.defines]
+    writer.read = {}
+    lines = ["def gen_define(c):", *writer.loads(units, names), *writer.hoist(units, plan.record_names[:2], "    ")]
     known = list(names)
     for index, (name, unit) in enumerate(plan.defines):
         code, lazy, by_jinja = writer.value(unit, known)
@@ -203,7 +236,9 @@ def _define_function(writer: _Writer, plan: ModulePlan, names: list[str]) -> lis
 
 
 def _skip_function(writer: _Writer, plan: ModulePlan, every: list[str]) -> list[str]:
-    lines = ["def gen_skip(c):", *writer.loads([u for rule in plan.skip for u in rule], every)]
+    units = [u for rule in plan.skip for u in rule]
+    writer.read = {}
+    lines = ["def gen_skip(c):", *writer.loads(units, every), *writer.hoist(units, every[:2], "    ")]
     for when, reason in plan.skip:
         lines.append(f"    if {writer.plain_value(when, every)}:")
         lines.append(f"        return ({writer.text(reason, every)}).strip() or 'skipped by the mapping'")
@@ -223,21 +258,26 @@ def _rows_function(writer: _Writer, out: OutputPlan, every: list[str]) -> list[s
     units: list[Unit | None] = [*(c.unit for c in out.shared), out.split]
     for row in out.rows:
         units += [row.for_each, row.and_for_each, row.when, *(c.unit for c in row.columns)]
-    lines = [f"def gen_rows_{out.key}(c):", *writer.loads(units, every),
+    writer.read = {}
+    lines = [f"def gen_rows_{out.key}(c):", *writer.loads(units, every), *writer.hoist(units, every[:2], "    "),
              "    _rows = []", "    n_row_number = 0", "    _shared = None"]
     shared_at = {c.position: k for k, c in enumerate(out.shared)}
     for row in out.rows:
         pad = "    "
         names = list(every)
+        outer = dict(writer.read)  # what the function read for all its kinds of row
+        kind_units = [row.and_for_each, row.when, *(c.unit for c in row.columns)]
         if row.for_each is not None:
             lines.append(f"{pad}for {_ident(row.as_)} in _as_list({writer.plain_value(row.for_each, names)}):")
             names.append(row.as_)
             pad += "    "
+            lines += writer.hoist(kind_units, [row.as_], pad)
             if row.and_for_each is not None:
                 lines.append(f"{pad}for {_ident(row.and_as)} in _as_list("
                              f"{writer.plain_value(row.and_for_each, names)}):")
                 names.append(row.and_as)
                 pad += "    "
+                lines += writer.hoist(kind_units[1:], [row.and_as], pad)
         if row.when is not None:
             lines.append(f"{pad}if {writer.plain_value(row.when, names)}:")
             pad += "    "
@@ -254,6 +294,7 @@ def _rows_function(writer: _Writer, out: OutputPlan, every: list[str]) -> list[s
         else:
             split = writer.text(out.split, row_names)
             lines.append(f"{pad}_rows.append((_split_value({split}), [{', '.join(values)}]))")
+        writer.read = outer
     lines.append("    return _rows")
     return lines
 

@@ -516,6 +516,7 @@ class Mapping:
     defines: list[Define] = field(default_factory=list)
     generated: dict[str, Generated] = field(default_factory=dict)  # define, skip, key
     source: str = ""  # the generated Python, for reading (``gateway`` never loads it from anywhere else)
+    sources: list[Path] = field(default_factory=list)  # the files its check read (see check_cache)
 
     @property
     def key_template(self) -> JinjaUnit | None:

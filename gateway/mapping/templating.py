@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -95,20 +94,14 @@ def make_environment(
             raise MappingError(f"there is no lookup table '{table}' (tables: {known})") from None
         return fn(value)
 
-    def decimal(value: Any, german: bool = False) -> Decimal:
-        return values.to_decimal(value, german=german)
-
-    def number(value: Any, places: int = 2, decimal: str = ",", thousands: str = "") -> str:
-        return values.format_number(value, places=places, decimal=decimal, thousands=thousands)
-
     def join_nonempty(parts: Any, separator: str = " ") -> str:
         return separator.join(str(p).strip() for p in values.as_list(parts) if str(p).strip())
 
     env.filters.update(
         {
             "lookup": lookup,
-            "decimal": decimal,
-            "number": number,
+            "decimal": values.to_decimal,  # (value, german=False)
+            "number": values.format_number,  # (value, places=2, decimal=",", thousands="")
             "date": values.format_date,
             "join_nonempty": join_nonempty,
             "valid_on": values.valid_on,

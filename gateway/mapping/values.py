@@ -139,8 +139,29 @@ _GERMAN_NUMBER = re.compile(r"^[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]*)?$"
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2})?$")
 
 
+# Numbers already read, per way of writing them: an export repeats the same few texts (0, -1, 10, a
+# stock of 12) hundreds of thousands of times. A Decimal cannot change, so one is shared; the caches
+# are emptied when full, so they stay small.
+_READ: dict[bool, dict[str, Decimal]] = {False: {}, True: {}}
+_WRITTEN: dict[tuple[Any, int, str, str], str] = {}
+_CACHED = 4096
+
+
 def to_decimal(value: Any, german: bool = False) -> Decimal:
     """Parse a number: ``12.90`` (point, as Rakuten sends it) or, with ``german``, ``1.234,50``."""
+    if type(value) is str:
+        cache = _READ[bool(german)]
+        found = cache.get(value)
+        if found is None:
+            found = _parse_decimal(value, german)
+            if len(cache) >= _CACHED:
+                cache.clear()
+            cache[value] = found
+        return found
+    return _parse_decimal(value, german)
+
+
+def _parse_decimal(value: Any, german: bool) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
@@ -164,6 +185,20 @@ def to_decimal(value: Any, german: bool = False) -> Decimal:
 
 def format_number(value: Any, places: int = 2, decimal: str = ",", thousands: str = "") -> str:
     """Format with a fixed number of places, rounding half up as accountants do: 1234.5 → ``1234,50``."""
+    kind = type(value)
+    if (kind is str or kind is Decimal) and type(places) is int and type(decimal) is str and type(thousands) is str:
+        key = (value, places, decimal, thousands)
+        found = _WRITTEN.get(key)
+        if found is None:
+            found = _format_number(value, places, decimal, thousands)
+            if len(_WRITTEN) >= _CACHED:
+                _WRITTEN.clear()
+            _WRITTEN[key] = found
+        return found
+    return _format_number(value, places, decimal, thousands)
+
+
+def _format_number(value: Any, places: int, decimal: str, thousands: str) -> str:
     number = to_decimal(value)
     quantum = Decimal(1).scaleb(-places)
     try:

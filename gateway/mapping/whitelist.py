@@ -211,7 +211,7 @@ def namespace_for(env: SandboxedEnvironment, batch_record: type | None = None) -
         "_map_filter": _map_filter, "_attr_parts": _attr_parts, "_map_filter_with": _map_filter_with,
         "_F": {name: f for name, f in env.filters.items() if name in SUPPORTED_FILTERS},
         "_T": {name: t for name, t in env.tests.items() if name in SUPPORTED_TESTS},
-        "_ENV": env, "_EVAL": EvalContext(env), "_IMPLICIT_ELSE": Undefined(),
+        "_ENV": env, "_EVAL": EvalContext(env), "_Undefined": Undefined,
         "_G_namespace": env.globals["namespace"], "_G_range": env.globals["range"],
         "_as_list": as_list, "MISSING": MISSING, "_Record": Record,
     }

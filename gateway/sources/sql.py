@@ -37,11 +37,14 @@ from ..kinds import CheckContext, Kind, KindConfig, Parts, Problem
 from .base import Candidate, Source
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..clock import Clock
     from ..config import Installation
     from ..journal import Journal
     from ..mapping.model import BatchInput
     from ..sql.database import Database
+    from ..sql.watermark import Watermarks
 
 log = logging.getLogger("gateway")
 
@@ -63,20 +66,39 @@ class SqlSource(Source):
     kind = "sql"
     polled = True
 
-    def __init__(self, database: Database, flow: str, spec: BatchInput, settings: dict[str, str], *,
+    def __init__(self, database: Database, flow: str, spec: BatchInput | Callable[[], BatchInput],
+                 settings: dict[str, str] | Callable[[], dict[str, str]], *,
                  journal: Journal | None, clock: Clock, prefix: str | None = None) -> None:
-        from ..sql.watermark import Watermarks
-
         self.database = database
         self.flow = flow
-        self.spec = spec
-        self.settings = settings
+        self._spec = spec  # or how to get it: the flow's mapping is compiled when the source is first read
+        self._settings = settings
         self.journal = journal
         self.clock = clock
         self.prefix = prefix or flow
-        mark = spec.watermark
-        self.watermarks = Watermarks(journal, flow, mark.type) if mark is not None else None
+        self._watermarks: Watermarks | None = None
         self._pending: dict[str, tuple[str, Any]] = {}  # candidate → (work path, highest change read)
+
+    @property
+    def spec(self) -> BatchInput:
+        if callable(self._spec):
+            self._spec = self._spec()
+        return self._spec
+
+    @property
+    def settings(self) -> dict[str, str]:
+        if callable(self._settings):
+            self._settings = self._settings()
+        return self._settings
+
+    @property
+    def watermarks(self) -> Watermarks | None:
+        mark = self.spec.watermark
+        if mark is not None and self._watermarks is None:
+            from ..sql.watermark import Watermarks
+
+            self._watermarks = Watermarks(self.journal, self.flow, mark.type)
+        return self._watermarks
 
     def describe(self) -> str:
         return self.database.describe()
@@ -178,13 +200,19 @@ class SqlSource(Source):
 
 
 def _build(config: SqlSourceConfig, parts: Parts) -> SqlSource:
-    from ..mapping.model import BatchInput
     from ..sql.database import database_of
 
-    spec = parts.flow.mapping.spec.input
-    if not isinstance(spec, BatchInput):  # gateway check refuses this before anything runs
-        raise DeliveryError(f"flow {parts.flow.name}: a database source needs a mapping with 'format: batch'")
-    return SqlSource(database_of(parts, config.sql), parts.flow.name, spec, parts.flow.settings,
+    flow = parts.flow
+
+    def spec() -> BatchInput:  # compiled when the source is first read, not for a flow that waits
+        from ..mapping.model import BatchInput
+
+        found = flow.mapping.spec.input
+        if not isinstance(found, BatchInput):  # gateway check refuses this before anything runs
+            raise DeliveryError(f"flow {flow.name}: a database source needs a mapping with 'format: batch'")
+        return found
+
+    return SqlSource(database_of(parts, config.sql), flow.name, spec, lambda: flow.settings,
                      journal=parts.journal, clock=parts.clock, prefix=config.name)
 
 

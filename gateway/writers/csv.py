@@ -39,6 +39,7 @@ class _EncodingSink:
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ANY_FORMULA_START = re.compile("(?:^|\x00)[=+@\t\r-]")  # in the row's values joined by NUL: one C-level search
 _ONLY_NUMBERS = re.compile(r"[+-]?[0-9 ()./,+-]*[0-9][0-9 ()./,+-]*(?:[eE][+-]?[0-9]+)?")  # digits, signs, separators
 
 
@@ -73,7 +74,7 @@ class CsvWriter:
             self._write(columns, "the header line")
 
     def write(self, values: list[str], record: str) -> None:
-        if self._neutralise:
+        if self._neutralise and _ANY_FORMULA_START.search("\x00".join(values)):
             values = [neutralised(v) if v[:1] in _FORMULA_START else v for v in values]
         self._write(values, record)
         self.rows += 1
