@@ -94,8 +94,9 @@ class _OpenOutput:
             raise
 
     def write(self, context: dict[str, Any], record_name: str) -> None:
+        write = self.writer.write
         for row in self.out.rows_for(context):
-            self.writer.write(row, record_name)
+            write(row, record_name)
 
     def finish_all(self) -> list[StagedOutput]:
         staged = self.finish()
@@ -226,14 +227,21 @@ def _convert(
         spec = mapping.spec.input
         tables = [spec.file_of(name) for name in spec.tables] if isinstance(spec, BatchInput) else []
         clock = stack.enter_context(RecordClock(record_seconds))
+        context_of = mapping.contexts(input_info, settings)
+        # what every record needs, looked up once: a mapping without defined values, key or skip rules
+        # pays nothing for them
+        define = mapping.define if mapping.defines else None
+        key_of = mapping.key_of if mapping.key_unit is not None else None
+        skip_reason = mapping.skip_reason if mapping.skip_rules else None
         for index, record in enumerate(mapping.records(source, shown_as, stage_dir / ".reader", database), start=1):
-            context = mapping.context(record, input_info, settings)
+            context = context_of(record)
             key = None
             clock.start()
             try:
-                mapping.define(context)
-                key = mapping.key_of(context)
-                reason = mapping.skip_reason(context)
+                if define is not None:
+                    define(context)
+                key = key_of(context) if key_of is not None else None
+                reason = skip_reason(context) if skip_reason is not None else None
                 if reason is None and key is not None:
                     owner = key_delivered(key)
                     if owner is not None or key in seen:

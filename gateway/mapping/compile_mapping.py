@@ -27,6 +27,7 @@ from .model import (
     BatchInput,
     Column,
     ColumnSpec,
+    CsvInput,
     CsvOutput,
     EmailOutput,
     FileOutput,
@@ -121,13 +122,18 @@ def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path, sources: l
 def _generate(compiler: _Compiler, mapping: Mapping) -> None:
     """Write the mapping's Python (:mod:`.compile_rows`) and hand its functions to the run-time objects."""
     batch_record: type | None = None
+    row_fields: type | None = None
     if isinstance(mapping.spec.input, BatchInput):  # only then: a CSV mapping loads without SQLite
         from ..readers.batch.relations import BatchRecord
 
         batch_record = BatchRecord
+    if isinstance(mapping.spec.input, (CsvInput, BatchInput)):
+        from ..readers.csv import RowFields
+
+        row_fields = RowFields
     source, _ = compile_rows.generate(compiler.env, compiler.plan)
     functions = compile_rows.load(compiler.env, source, compiler.plan, mapping.shown_as, batch_record,
-                                  mapping.define_with_jinja)
+                                  mapping.define_with_jinja, row_fields)
     mapping.source = source
     mapping.generated = {name: functions[f"gen_{name}"] for name in ("define", "skip", "key")
                          if f"gen_{name}" in functions}
@@ -246,7 +252,10 @@ class _Compiler:
         tables = {name: self._lookup_values(name, t) for name, t in spec.lookups.items()}
         self.env = make_environment({name: _make_lookup(name, t, tables[name]) for name, t in spec.lookups.items()},
                                     root)
-        self.plan = ModulePlan(record_names=[spec.input.as_, "record", "settings", "input"])
+        relations = frozenset(spec.input.relations.get(spec.input.records, {})) if isinstance(spec.input, BatchInput) \
+            else frozenset()
+        self.plan = ModulePlan(record_names=[spec.input.as_, "record", "settings", "input"],
+                               record_relations=relations)
         self.keys: dict[int, str] = {}  # id of a run-time output -> the suffix of its generated functions
         self._parsed: dict[str, nodes.Template] = {}
         self._undeclared: dict[int, set[str]] = {}

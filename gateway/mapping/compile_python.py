@@ -456,6 +456,10 @@ class Translator:
             return Code(value if lazy_in.lazy else f"list({value})")
         if name in ("length", "count") and not kwargs and not args:
             return Code(f"len({value})")
+        tables = getattr(self.env, "lookup_tables", {})
+        if name == "lookup" and not kwargs and len(node.args) == 1 and isinstance(node.args[0], nodes.Const) \
+                and type(node.args[0].value) is str and node.args[0].value in tables:
+            return Code(f"_L[{node.args[0].value!r}]({value})")  # the table's own function, as the filter calls it
         func = self.env.filters[name]
         pass_arg = _PassArg.from_obj(func)
         if pass_arg is _PassArg.context:

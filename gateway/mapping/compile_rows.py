@@ -89,6 +89,7 @@ class ModulePlan:
     """Everything of one mapping that gets Python, with the names each part may use."""
 
     record_names: list[str]  # the record (``as``), record, settings, input
+    record_relations: frozenset[str] = frozenset()  # names of the record's relations (a batch): not columns
     defines: list[tuple[str, Unit]] = field(default_factory=list)
     skip: list[tuple[Unit, Unit]] = field(default_factory=list)
     key: Unit | None = None
@@ -110,15 +111,17 @@ class _Writer:
         self.translator = Translator(env, self.names, self.functions)
         self.fallbacks = 0  # values left to Jinja
         self.read: dict[str, str] = {}  # "name.attr" read once into a local of the function being written
+        self.relations: frozenset[str] = frozenset()
 
     def hoist(self, units: Sequence[Unit | None], names: Sequence[str], pad: str, least: int = 2) -> list[str]:
         """Read the attributes of ``names`` that the units read at least ``least`` times, once, into locals.
 
         A record's field (or relation) is the same however often a value reads it, and reading
         it cannot fail, so the function reads it once here: ``a.Variante`` in six conditions
-        costs one lookup. (Read for an entry of a loop that is not a record, an attribute may
-        raise where Jinja would not have read it; then Jinja computes the record: slower, the
-        same result.)
+        costs one lookup. With ``least`` 0 (the record itself, at the start of a function) every
+        column the units read is read, all in one call; its relations only when read twice.
+        (Read for an entry of a loop that is not a record, an attribute may raise where Jinja
+        would not have read it; then Jinja computes the record: slower, the same result.)
         """
         counts: dict[str, int] = {}
         for unit in units:
@@ -129,12 +132,21 @@ class _Writer:
                     key = f"{node.node.name}.{node.attr}"
                     counts[key] = counts.get(key, 0) + 1
         lines = []
+        columns: dict[str, list[tuple[str, str]]] = {}  # the record's columns, read all at once
         for key, count in counts.items():
-            if count >= least and key not in self.read:
-                name, attr = key.split(".", 1)
+            if key in self.read:
+                continue
+            name, attr = key.split(".", 1)
+            if least == 0 and attr not in self.relations:
+                columns.setdefault(name, []).append((key, attr))
+            elif count >= max(least, 2):
                 ident = self.names.fresh(f"h_{name}_{attr}")
                 self.read[key] = ident
                 lines.append(f"{pad}{ident} = _ga({_ident(name)}, {attr!r})")
+        for name, found in columns.items():
+            idents = [self.names.fresh(f"h_{name}_{attr}") for _, attr in found]
+            self.read.update((key, ident) for (key, _), ident in zip(found, idents, strict=True))
+            lines.append(f"{pad}({', '.join(idents)},) = _fields_of({_ident(name)}, {tuple(a for _, a in found)!r})")
         return lines
 
     def value(self, unit: Unit, available: Sequence[str]) -> tuple[str, bool, bool]:
@@ -182,6 +194,7 @@ class _Writer:
 def generate(env: ImmutableSandboxedEnvironment, plan: ModulePlan) -> tuple[str, int]:
     """The module's source, and how many values are left to Jinja."""
     writer = _Writer(env)
+    writer.relations = plan.record_relations
     body: list[str] = []
     names = list(plan.record_names)
     if plan.defines:
@@ -215,7 +228,7 @@ def generate(env: ImmutableSandboxedEnvironment, plan: ModulePlan) -> tuple[str,
 def _define_function(writer: _Writer, plan: ModulePlan, names: list[str]) -> list[str]:
     units = [unit for _, unit in plan.defines]
     writer.read = {}
-    lines = ["def gen_define(c):", *writer.loads(units, names), *writer.hoist(units, plan.record_names[:2], "    ")]
+    lines = ["def gen_define(c):", *writer.loads(units, names), *writer.hoist(units, plan.record_names[:2], "    ", 0)]
     known = list(names)
     for index, (name, unit) in enumerate(plan.defines):
         code, lazy, by_jinja = writer.value(unit, known)
@@ -238,7 +251,7 @@ def _define_function(writer: _Writer, plan: ModulePlan, names: list[str]) -> lis
 def _skip_function(writer: _Writer, plan: ModulePlan, every: list[str]) -> list[str]:
     units = [u for rule in plan.skip for u in rule]
     writer.read = {}
-    lines = ["def gen_skip(c):", *writer.loads(units, every), *writer.hoist(units, every[:2], "    ")]
+    lines = ["def gen_skip(c):", *writer.loads(units, every), *writer.hoist(units, every[:2], "    ", 0)]
     for when, reason in plan.skip:
         lines.append(f"    if {writer.plain_value(when, every)}:")
         lines.append(f"        return ({writer.text(reason, every)}).strip() or 'skipped by the mapping'")
@@ -259,8 +272,17 @@ def _rows_function(writer: _Writer, out: OutputPlan, every: list[str]) -> list[s
     for row in out.rows:
         units += [row.for_each, row.and_for_each, row.when, *(c.unit for c in row.columns)]
     writer.read = {}
-    lines = [f"def gen_rows_{out.key}(c):", *writer.loads(units, every), *writer.hoist(units, every[:2], "    "),
-             "    _rows = []", "    n_row_number = 0", "    _shared = None"]
+    head = [f"def gen_rows_{out.key}(c):", *writer.loads(units, every), *writer.hoist(units, every[:2], "    ", 0)]
+    only = out.rows[0] if len(out.rows) == 1 else None
+    if only is not None and only.for_each is None and only.when is None:  # one row per record, always
+        columns = {c.position: _ruled(writer.text(c.unit, every), c.spec) for c in out.shared}
+        columns.update((c.position, _ruled(writer.text(c.unit, [*every, "row_number"]), c.spec)) for c in only.columns)
+        text = ", ".join(columns[p] for p in range(out.width))
+        if out.split is not None:
+            split = writer.text(out.split, [*every, "row_number"])
+            return [*head, "    n_row_number = 1", f"    return [(_split_value({split}), [{text}])]"]
+        return [*head, "    n_row_number = 1", f"    return [[{text}]]"]
+    lines = [*head, "    _rows = []", "    n_row_number = 0", "    _shared = None"]
     shared_at = {c.position: k for k, c in enumerate(out.shared)}
     for row in out.rows:
         pad = "    "
@@ -322,9 +344,9 @@ def _files_function(writer: _Writer, files: FilesPlan, every: list[str]) -> list
 
 
 def load(env: ImmutableSandboxedEnvironment, source: str, plan: ModulePlan, shown_as: str,
-         batch_record: type | None, define_jinja: Any) -> dict[str, Any]:
+         batch_record: type | None, define_jinja: Any, row_fields: type | None = None) -> dict[str, Any]:
     """Compile the generated ``source`` (see the module docstring) and give its functions by name."""
-    namespace = namespace_for(env, batch_record)
+    namespace = namespace_for(env, batch_record, row_fields)
     units = plan.units
 
     def _jinja_value(index: int, context: dict[str, Any]) -> Any:

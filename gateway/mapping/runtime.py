@@ -224,18 +224,19 @@ class CompiledOutput:
     def file_name(self, context: dict[str, Any]) -> str:
         return _output_file_name(self.file_unit, self.generated_file, context, self.where)
 
-    def rows_for(self, context: dict[str, Any]) -> Iterator[list[str]]:
+    def rows_for(self, context: dict[str, Any]) -> list[list[str]]:
         """The rows one record produces, numbered across all kinds of row (``row_number``)."""
-        done, rows = _generated_or_none(self.generated_rows, context)
-        if done:
-            if self.split is None:
-                yield from rows
+        generated = self.generated_rows
+        if generated is not None:  # _generated_or_none, written out: this runs for every record
+            try:
+                rows: list[Any] = generated(context)
+            except (MemoryError, RecursionError):
+                raise
+            except Exception:
+                FALLBACKS[generated.__name__] += 1
             else:
-                for _, values in rows:
-                    yield values
-            return
-        for _, values in self._rows(context):
-            yield values
+                return rows if self.split is None else [values for _, values in rows]
+        return [values for _, values in self._rows(context)]
 
     def split_rows_for(self, context: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
         """The rows of one record, each with the value of ``split_by`` that chooses its file."""
@@ -529,6 +530,8 @@ class Mapping:
         has none) is not an error yet: the record may be skipped, or the value never used.
         It becomes one, naming the definition and why, where a template uses it.
         """
+        if not self.defines:
+            return
         generated = self.generated.get("define")
         if generated is not None:
             generated(context)  # each value that fails there comes from ``define_with_jinja``
@@ -561,6 +564,8 @@ class Mapping:
 
     def skip_reason(self, context: dict[str, Any]) -> str | None:
         """Why the record is not to be converted, by the mapping's ``skip`` rules; ``None`` to convert it."""
+        if not self.skip_rules:
+            return None
         done, reason = _generated_or_none(self.generated.get("skip"), context)
         if done:
             return reason  # type: ignore[no-any-return]
@@ -579,6 +584,15 @@ class Mapping:
             "settings": Record(dict(settings)),
             "input": Record(dict(input_info)),
         }
+
+    def contexts(self, input_info: dict[str, Any], settings: dict[str, str]) -> Callable[[Record], dict[str, Any]]:
+        """``context`` for each record of one input: settings and input are the same records for all of them."""
+        name, shared_settings, shared_input = self.spec.input.as_, Record(dict(settings)), Record(dict(input_info))
+
+        def context(record: Record) -> dict[str, Any]:
+            return {name: record, "record": record, "settings": shared_settings, "input": shared_input}
+
+        return context
 
     def key_of(self, context: dict[str, Any]) -> str | None:
         if self.key_unit is None:

@@ -43,6 +43,8 @@ class RecordSandbox(ImmutableSandboxedEnvironment):
     ``_PURE_STR_METHODS`` only read. Everything else goes through the sandbox's checks.
     """
 
+    lookup_tables: Mapping[str, Callable[[Any], str]] = {}  # the mapping's tables, by name (the filter 'lookup')
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Record) and type(attribute) is str and not attribute.startswith("_"):
             return obj[attribute]  # a field, a batch row's relation, or MISSING: never a method
@@ -85,6 +87,8 @@ def make_environment(
         auto_reload=False,
         cache_size=0,
     )
+
+    env.lookup_tables = dict(lookups)
 
     def lookup(value: Any, table: str) -> str:
         try:

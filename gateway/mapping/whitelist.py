@@ -11,7 +11,8 @@ objects, through the same sandboxed environment where it is not a plain record f
 - ``_cm``: a call of a method that only reads a ``str`` (``split``, ``partition`` …); on an
   empty field (``MISSING``) it gives the empty field back, as Jinja does; on any other
   object it raises :class:`NotGenerated`, and Jinja evaluates the value instead.
-- ``_F``/``_T``: the environment's own filters and tests, called as Jinja calls them;
+- ``_F``/``_T``: the environment's own filters and tests, called as Jinja calls them (``_L``: the
+  mapping's lookup tables, which the filter ``lookup`` calls by name);
   ``select``, ``reject``, ``selectattr``, ``rejectattr`` and ``map`` take Jinja's context,
   so they are written out here, to the letter of Jinja's ``select_or_reject``,
   ``prepare_map`` and ``make_attrgetter``, but give lists (see :mod:`.compile_python`).
@@ -71,7 +72,8 @@ class NotGenerated(Exception):
     """Generated code met a case it does not handle: the value is evaluated by Jinja instead."""
 
 
-def namespace_for(env: SandboxedEnvironment, batch_record: type | None = None) -> dict[str, Any]:
+def namespace_for(env: SandboxedEnvironment, batch_record: type | None = None,
+                  row_fields: type | None = None) -> dict[str, Any]:
     """The globals of the code generated for a mapping that runs in ``env``.
 
     A ``Record``'s field, and a field or relation of a ``batch_record`` (a batch's row, whose
@@ -86,18 +88,49 @@ def namespace_for(env: SandboxedEnvironment, batch_record: type | None = None) -
     plain = frozenset({Record, batch})
     missing = MISSING
 
+    csv_row: Any = row_fields if row_fields is not None else _NoBatch
+
     def _ga(obj: Any, name: str) -> Any:
         kind = type(obj)
         if kind is batch:
             value = obj._fields.get(name, missing)
             return value if value is not missing else obj._relation(name)
         if kind is record:
-            return obj._fields.get(name, missing)
+            fields = obj._fields
+            if type(fields) is csv_row:  # a CSV row's fields (readers.csv.RowFields.get, without the call)
+                at = fields._header.position.get(name)
+                if at is None:
+                    return missing
+                values = fields._values
+                return (values[at] or missing) if at < len(values) else missing
+            return fields.get(name, missing)
         if obj is missing:
             return missing
         if kind is str and name in pure:
             return getattr(obj, name)
         return env_getattr(obj, name)
+
+    positions: dict[tuple[int, tuple[str, ...]], tuple[Any, list[int | None]]] = {}
+
+    def _fields_of(obj: Any, names: tuple[str, ...]) -> list[Any]:
+        """``[_ga(obj, name) for name in names]`` for columns of a record, in one call (see compile_rows)."""
+        kind = type(obj)
+        if kind is record or kind is batch:
+            fields = obj._fields
+            if type(fields) is csv_row:
+                header = fields._header
+                known = positions.get((id(header), names))
+                if known is None or known[0] is not header:
+                    if len(positions) > 64:
+                        positions.clear()
+                    known = positions[(id(header), names)] = (header, [header.position.get(n) for n in names])
+                values = fields._values
+                width = len(values)
+                return [(values[at] or missing) if at is not None and at < width else missing for at in known[1]]
+            get = fields.get
+            if kind is record:
+                return [get(name, missing) for name in names]
+        return [_ga(obj, name) for name in names]
 
     def _gi(obj: Any, key: Any) -> Any:
         kind = type(obj)
@@ -206,12 +239,13 @@ def namespace_for(env: SandboxedEnvironment, batch_record: type | None = None) -
     return {
         "__builtins__": {"str": str, "len": len, "list": list, "iter": iter, "enumerate": enumerate,
                          "Exception": Exception, "MemoryError": MemoryError, "RecursionError": RecursionError},
-        "_ga": _ga, "_gi": _gi, "_cm": _cm, "_ns_set": _ns_set, "_undefined": _undefined,
+        "_ga": _ga, "_gi": _gi, "_fields_of": _fields_of, "_cm": _cm, "_ns_set": _ns_set, "_undefined": _undefined,
         "_select_truth": _select_truth, "_select_test": _select_test, "_map_attribute": _map_attribute,
         "_map_filter": _map_filter, "_attr_parts": _attr_parts, "_map_filter_with": _map_filter_with,
         "_F": {name: f for name, f in env.filters.items() if name in SUPPORTED_FILTERS},
         "_T": {name: t for name, t in env.tests.items() if name in SUPPORTED_TESTS},
         "_ENV": env, "_EVAL": EvalContext(env), "_Undefined": Undefined,
+        "_L": dict(getattr(env, "lookup_tables", {})),
         "_G_namespace": env.globals["namespace"], "_G_range": env.globals["range"],
         "_as_list": as_list, "MISSING": MISSING, "_Record": Record,
     }

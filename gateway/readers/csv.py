@@ -257,6 +257,7 @@ def _parse(text: TextIO, shown_as: str, delimiter: str, required: tuple[str, ...
     if first is None:
         raise ReadError("the file has no header line: it holds only empty lines", file=shown_as)
     header_line, names = first
+    start = reader.line_num + 1
     if len(names) > MAX_COLUMNS:
         raise ReadError(
             f"the header has {len(names):,} columns; at most {MAX_COLUMNS:,} columns are read (no export has "
@@ -265,7 +266,16 @@ def _parse(text: TextIO, shown_as: str, delimiter: str, required: tuple[str, ...
         )
     header = _Header(_column_names(names, header_line, required, shown_as))
     width = len(names)
-    for line, row in rows:
+    while True:  # the rows, as _rows gives them, in one loop: a row costs no further generator
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _csv_error(exc, start, reader.line_num, shown_as, delimiter) from None
+        line, start = start, reader.line_num + 1
+        if not any(map(str.strip, row)):
+            continue
         if len(row) > width:
             raise ReadError(
                 f"this row has {len(row)} fields, the header has {width}; "

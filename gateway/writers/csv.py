@@ -20,26 +20,13 @@ from __future__ import annotations
 
 import csv
 import re
+from types import SimpleNamespace
 from typing import BinaryIO
 
 from ..errors import MappingError
 
-
-class _EncodingSink:
-    """What csv.writer writes to: encodes each finished line straight into the binary file."""
-
-    def __init__(self, out: BinaryIO, encoding: str, errors: str) -> None:
-        self.out = out
-        self.encoding = encoding
-        self.errors = errors
-
-    def write(self, text: str) -> int:
-        self.out.write(text.encode(self.encoding, self.errors))
-        return len(text)
-
-
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_ANY_FORMULA_START = re.compile("(?:^|\x00)[=+@\t\r-]")  # in the row's values joined by NUL: one C-level search
+_ANY_FORMULA_START = re.compile("\x00[=+@\t\r-]")  # in NUL + the row's values joined by NUL: one C-level search
 _ONLY_NUMBERS = re.compile(r"[+-]?[0-9 ()./,+-]*[0-9][0-9 ()./,+-]*(?:[eE][+-]?[0-9]+)?")  # digits, signs, separators
 
 
@@ -66,29 +53,42 @@ class CsvWriter:
         self.columns = columns
         self._neutralise = neutralise_formulas
         self.encoding = encoding
-        self._sink = _EncodingSink(out, encoding, "replace" if replace_unencodable else "strict")
-        self._writer = csv.writer(self._sink, delimiter=delimiter, quotechar='"',
+        self._errors = "replace" if replace_unencodable else "strict"
+        self._out = out
+        # The csv module writes each finished line to ``write``: here straight into a list (no Python call),
+        # from which the line is encoded and written at once, so that a character the encoding lacks is
+        # reported with its record and column, not later from a buffer with no context.
+        self._lines: list[str] = []
+        self._writer = csv.writer(SimpleNamespace(write=self._lines.append), delimiter=delimiter, quotechar='"',
                                   quoting=csv.QUOTE_MINIMAL, lineterminator=line_end)
         self.rows = 0
         if header:
             self._write(columns, "the header line")
 
     def write(self, values: list[str], record: str) -> None:
-        if self._neutralise and _ANY_FORMULA_START.search("\x00".join(values)):
+        if self._neutralise and _ANY_FORMULA_START.search("\x00" + "\x00".join(values)):
             values = [neutralised(v) if v[:1] in _FORMULA_START else v for v in values]
-        self._write(values, record)
+        self._writer.writerow(values)  # as _write does, without a further call for every row
+        try:
+            self._out.write(self._lines.pop().encode(self.encoding, self._errors))
+        except UnicodeEncodeError as exc:
+            self._refuse(values, record, exc)
         self.rows += 1
 
     def _write(self, values: list[str], record: str) -> None:
+        self._writer.writerow(values)
         try:
-            self._writer.writerow(values)
+            self._out.write(self._lines.pop().encode(self.encoding, self._errors))
         except UnicodeEncodeError as exc:
-            field, bad = self._find_unencodable(values)
-            raise MappingError(
-                f"the character {bad!r} cannot be written in {self.encoding}; "
-                "change the text in the source system or map it to another character",
-                record=record, field=field,
-            ) from exc
+            self._refuse(values, record, exc)
+
+    def _refuse(self, values: list[str], record: str, exc: UnicodeEncodeError) -> None:
+        field, bad = self._find_unencodable(values)
+        raise MappingError(
+            f"the character {bad!r} cannot be written in {self.encoding}; "
+            "change the text in the source system or map it to another character",
+            record=record, field=field,
+        ) from exc
 
     def close(self) -> None:
         """Nothing to finish: a CSV file is complete after its last row."""
