@@ -191,8 +191,8 @@ class Translator:
         used = sorted({n.name for n in walked if isinstance(n, nodes.Name) and n.ctx == "load"} & set(context))
         bound = {n.name for n in walked if isinstance(n, nodes.Name) and n.ctx in ("store", "param")}
         bound |= {n.name for n in walked if isinstance(n, nodes.Macro)}
-        read = sorted({f"{n.node.name}.{n.attr}" for n in walked if isinstance(n, nodes.Getattr)
-                       and isinstance(n.node, nodes.Name) and n.node.name not in bound} & set(context))
+        paths = {dotted(n) for n in walked if isinstance(n, nodes.Getattr)}
+        read = sorted({p for p in paths if p is not None and p.split(".", 1)[0] not in bound} & set(context))
         params = {name: self.names.fresh("p_" + name) for name in used}
         attributes = {key: self.names.fresh("p_" + key) for key in read}
         root = _Frame(None, names=dict(params), attributes=attributes)
@@ -410,14 +410,14 @@ class Translator:
             raise Unsupported("an attribute starting with '_'")
         if isinstance(node.node, nodes.Name) and node.node.name == "loop" and frame.find("loop") is None:
             return self._loop_attribute(node.attr, frame)
-        if isinstance(node.node, nodes.Name):  # an attribute of a context name the caller has read already
-            key = f"{node.node.name}.{node.attr}"
+        key = dotted(node)
+        if key is not None:  # an attribute (of an attribute) of a context name the caller has read already
             root = frame
             while root.parent is not None:
                 root = root.parent
             if key in root.attributes:
                 return Code(root.attributes[key])
-            if key in context and frame.find(node.node.name) is None:
+            if key in context and frame.find(key.split(".", 1)[0]) is None:
                 return Code(context[key])
         return Code(f"_ga({self._value(node.node, frame, context)}, {node.attr!r})")
 
@@ -619,6 +619,17 @@ class Translator:
                 if callee.name == "range" and not kwargs:
                     return Code(f"_G_range({', '.join(args)})")
         raise Unsupported("a call of something other than a text method, a macro, namespace() or range()")
+
+
+def dotted(node: nodes.Node) -> str | None:
+    """``a.b.c`` for attributes of attributes of a name, else ``None``."""
+    parts: list[str] = []
+    while isinstance(node, nodes.Getattr):
+        parts.append(node.attr)
+        node = node.node
+    if not parts or not isinstance(node, nodes.Name) or node.ctx != "load":
+        return None
+    return ".".join([node.name, *reversed(parts)])
 
 
 def _attribute_parts(attribute: object) -> tuple[str | int, ...]:

@@ -27,7 +27,7 @@ from typing import Any
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .compile_python import Names, Translator, Unsupported
+from .compile_python import Names, Translator, Unsupported, dotted
 from .model import Column
 from .runtime import JinjaUnit
 from .whitelist import NotGenerated, namespace_for
@@ -128,25 +128,29 @@ class _Writer:
             if unit is None:
                 continue
             for node in unit.tree.find_all(nodes.Getattr):
-                if isinstance(node.node, nodes.Name) and node.node.name in names and not node.attr.startswith("_"):
-                    key = f"{node.node.name}.{node.attr}"
+                key = dotted(node)
+                if key is not None and key.split(".", 1)[0] in names and not node.attr.startswith("_"):
                     counts[key] = counts.get(key, 0) + 1
         lines = []
-        columns: dict[str, list[tuple[str, str]]] = {}  # the record's columns, read all at once
-        for key, count in counts.items():
-            if key in self.read:
-                continue
-            name, attr = key.split(".", 1)
-            if least == 0 and attr not in self.relations:
-                columns.setdefault(name, []).append((key, attr))
-            elif count >= max(least, 2):
-                ident = self.names.fresh(f"h_{name}_{attr}")
-                self.read[key] = ident
-                lines.append(f"{pad}{ident} = _ga({_ident(name)}, {attr!r})")
-        for name, found in columns.items():
-            idents = [self.names.fresh(f"h_{name}_{attr}") for _, attr in found]
-            self.read.update((key, ident) for (key, _), ident in zip(found, idents, strict=True))
-            lines.append(f"{pad}({', '.join(idents)},) = _fields_of({_ident(name)}, {tuple(a for _, a in found)!r})")
+        for depth in (1, 2):  # the record's columns, then the fields of those (an order's client.email)
+            columns: dict[str, list[tuple[str, str]]] = {}  # read all at once, per object
+            for key, count in counts.items():
+                parts = key.split(".")
+                if key in self.read or len(parts) != depth + 1:
+                    continue
+                base, attr = ".".join(parts[:-1]), parts[-1]
+                if least == 0 and depth == 1 and attr not in self.relations:
+                    columns.setdefault(_ident(base), []).append((key, attr))
+                elif least == 0 and depth == 2 and base in self.read and parts[1] not in self.relations:
+                    columns.setdefault(self.read[base], []).append((key, attr))
+                elif depth == 1 and count >= max(least, 2):
+                    ident = self.names.fresh(f"h_{base}_{attr}")
+                    self.read[key] = ident
+                    lines.append(f"{pad}{ident} = _ga({_ident(base)}, {attr!r})")
+            for source, found in columns.items():
+                idents = [self.names.fresh("h_" + key.replace(".", "_")) for key, _ in found]
+                self.read.update((key, ident) for (key, _), ident in zip(found, idents, strict=True))
+                lines.append(f"{pad}({', '.join(idents)},) = _fields_of({source}, {tuple(a for _, a in found)!r})")
         return lines
 
     def value(self, unit: Unit, available: Sequence[str]) -> tuple[str, bool, bool]:
