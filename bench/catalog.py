@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from harness import REPO, Run, child, engine, medians, warm
+from harness import REPO, Run, child, compile_gateway, engine, medians, warm
 
 ARTIKEL = ("Mandant;Artikelnummer;Bezeichnung1;Bezeichnung2;Matchcode;Langtext;LangtextHTML;Artikelgruppe;"
            "Hauptartikelgruppe;Vaterartikelgruppe;Hersteller;HArtikelnummer;Steuerklasse;Basismengeneinheit;"
@@ -130,6 +130,7 @@ def line(label: str, run: Run, count: int) -> str:
 
 
 def main() -> None:
+    compile_gateway()
     ap = argparse.ArgumentParser()
     ap.add_argument("--articles", type=int, nargs="+", default=[20_000])
     ap.add_argument("--repeat", type=int, default=3)

@@ -15,7 +15,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from harness import REPO, child, engine_once
+from harness import REPO, child, compile_gateway, engine_once
 from products import generate
 
 FEED = REPO / "bench" / "feed"
@@ -38,6 +38,7 @@ with open(src, encoding="cp1252", newline="") as fin, etree.xmlfile(dst, encodin
 '''
 
 def main() -> None:
+    compile_gateway()
     ap = argparse.ArgumentParser()
     ap.add_argument("--articles", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from harness import REPO, Run, child, engine_once, medians
+from harness import REPO, Run, child, compile_gateway, engine_once, medians
 
 BASELINE = r'''
 import csv, sys
@@ -91,6 +91,7 @@ def generate(path: Path, orders: int, seed: int = 7) -> None:
 
 
 def main() -> None:
+    compile_gateway()
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=3)

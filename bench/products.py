@@ -15,7 +15,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from harness import REPO, Run, child, engine_once, medians
+from harness import REPO, Run, child, compile_gateway, engine_once, medians
 
 MAPPING = REPO / "bench" / "products-mapping.yaml"
 HEADER = ("Mandant;Artikelnummer;Bezeichnung1;Bezeichnung2;Matchcode;Langtext;LangtextHTML;Artikelgruppe;"
@@ -56,6 +56,7 @@ def generate(path: Path, articles: int, seed: int = 11) -> None:
 
 
 def main() -> None:
+    compile_gateway()
     ap = argparse.ArgumentParser()
     ap.add_argument("--articles", type=int, nargs="+", default=[200_000])
     ap.add_argument("--repeat", type=int, default=3)

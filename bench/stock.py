@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from catalog import generate
-from harness import REPO, child, engine_once, medians
+from harness import REPO, child, compile_gateway, engine_once, medians
 
 BASELINE = r'''
 import csv, io, sys, zipfile
@@ -50,6 +50,7 @@ with open(dst, "w", encoding="utf-8", newline="") as fout:
 
 
 def main() -> None:
+    compile_gateway()
     ap = argparse.ArgumentParser()
     ap.add_argument("--articles", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=3)
