@@ -20,6 +20,7 @@ identifier, never text read from a file or an input. It runs with the globals of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -263,6 +264,31 @@ def _skip_function(writer: _Writer, plan: ModulePlan, every: list[str]) -> list[
     return lines
 
 
+_LOOKUP_CALL = re.compile(r"_L\[('(?:[^'\\]|\\.)*')\]\(((?:v\d+|n|_c\d+)_\w*)\)")
+
+
+def _shared_lookups(pad: str, code: str, names: Names) -> tuple[list[str], str]:
+    """The same lookup of the same local read once: ``_L['artikel'](x)`` in three columns of a row costs one.
+
+    A table's lookup only reads its table, so computing it once before the row gives what each
+    use would; a lookup that raises before the row where a use would not have been reached makes
+    the record take the Jinja way, which gives the same result. (Repeated until no lookup of a
+    lookup repeats either.)
+    """
+    lines: list[str] = []
+    while True:
+        counts: dict[str, int] = {}
+        for match in _LOOKUP_CALL.finditer(code):
+            counts[match.group(0)] = counts.get(match.group(0), 0) + 1
+        repeated = [call for call, count in counts.items() if count > 1]
+        if not repeated:
+            return lines, code
+        for call in repeated:
+            ident = "_c" + names.fresh("l").split("_", 1)[0][1:] + "_"
+            lines.append(f"{pad}{ident} = {call}")
+            code = code.replace(call, ident)
+
+
 def _ruled(code: str, spec: Column) -> str:
     if spec.required:
         code = f"_required({code})"
@@ -311,15 +337,18 @@ def _rows_function(writer: _Writer, out: OutputPlan, every: list[str]) -> list[s
         if out.shared:
             lines.append(f"{pad}if _shared is None:")
             shared = [_ruled(writer.text(c.unit, every), c.spec) for c in out.shared]
-            lines.append(f"{pad}    _shared = [{', '.join(shared)}]")
+            computed, code = _shared_lookups(pad + "    ", f"    _shared = [{', '.join(shared)}]", writer.names)
+            lines += [*computed, pad + code]
         row_names = [*names, "row_number"]
         own = {c.position: _ruled(writer.text(c.unit, row_names), c.spec) for c in row.columns}
         values = [f"_shared[{shared_at[p]}]" if p in shared_at else own[p] for p in range(out.width)]
         if out.split is None:
-            lines.append(f"{pad}_rows.append([{', '.join(values)}])")
+            statement = f"_rows.append([{', '.join(values)}])"
         else:
             split = writer.text(out.split, row_names)
-            lines.append(f"{pad}_rows.append((_split_value({split}), [{', '.join(values)}]))")
+            statement = f"_rows.append((_split_value({split}), [{', '.join(values)}]))"
+        computed, statement = _shared_lookups(pad, statement, writer.names)
+        lines += [*computed, pad + statement]
         writer.read = outer
     lines.append("    return _rows")
     return lines

@@ -99,7 +99,7 @@ def make_environment(
         return fn(value)
 
     def join_nonempty(parts: Any, separator: str = " ") -> str:
-        return separator.join(str(p).strip() for p in values.as_list(parts) if str(p).strip())
+        return separator.join([text for p in values.as_list(parts) if (text := str(p).strip())])
 
     env.filters.update(
         {

@@ -22,6 +22,7 @@ objects, through the same sandboxed environment where it is not a plain record f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import repeat
 from typing import Any
 
 from jinja2.nodes import EvalContext
@@ -127,9 +128,8 @@ def namespace_for(env: SandboxedEnvironment, batch_record: type | None = None,
                 values = fields._values
                 width = len(values)
                 return [(values[at] or missing) if at is not None and at < width else missing for at in known[1]]
-            get = fields.get
             if kind is record:
-                return [get(name, missing) for name in names]
+                return list(map(fields.get, names, repeat(missing)))
         return [_ga(obj, name) for name in names]
 
     def _gi(obj: Any, key: Any) -> Any:
