@@ -364,6 +364,10 @@ class Translator:
     def _output_piece(self, node: nodes.Node, frame: _Frame, context: Mapping[str, str]) -> str:
         if isinstance(node, nodes.TemplateData):
             return repr(node.data)
+        if isinstance(node, nodes.CondExpr) and node.expr2 is None:  # {{ x if y }}: Jinja's implicit else prints ''
+            then = self._expr(node.expr1, frame, context)
+            if not then.lazy:
+                return f"(str({then.text}) if {self._value(node.test, frame, context)} else '')"
         code = self._expr(node, frame, context)
         if code.lazy:
             raise Unsupported("a generator written out")

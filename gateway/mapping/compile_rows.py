@@ -334,21 +334,27 @@ def _rows_function(writer: _Writer, out: OutputPlan, every: list[str]) -> list[s
             lines.append(f"{pad}if {writer.plain_value(row.when, names)}:")
             pad += "    "
         lines.append(f"{pad}n_row_number += 1")
-        if out.shared:
+        if out.shared:  # the whole row with the shared columns filled in, made at the first row of a record
             lines.append(f"{pad}if _shared is None:")
-            shared = [_ruled(writer.text(c.unit, every), c.spec) for c in out.shared]
-            computed, code = _shared_lookups(pad + "    ", f"    _shared = [{', '.join(shared)}]", writer.names)
+            shared = {c.position: _ruled(writer.text(c.unit, every), c.spec) for c in out.shared}
+            template = ", ".join(shared.get(p, "''") for p in range(out.width))
+            computed, code = _shared_lookups(pad + "    ", f"    _shared = [{template}]", writer.names)
             lines += [*computed, pad + code]
         row_names = [*names, "row_number"]
         own = {c.position: _ruled(writer.text(c.unit, row_names), c.spec) for c in row.columns}
-        values = [f"_shared[{shared_at[p]}]" if p in shared_at else own[p] for p in range(out.width)]
+        if out.shared and len(own) < len(shared_at):  # copy the shared row, put this row's own values in
+            statements = ["_r = _shared.copy()", *(f"_r[{p}] = {code}" for p, code in own.items())]
+            row_value = "_r"
+        else:
+            statements = []
+            row_value = "[" + ", ".join(f"_shared[{p}]" if p in shared_at else own[p] for p in range(out.width)) + "]"
         if out.split is None:
-            statement = f"_rows.append([{', '.join(values)}])"
+            statements.append(f"_rows.append({row_value})")
         else:
             split = writer.text(out.split, row_names)
-            statement = f"_rows.append((_split_value({split}), [{', '.join(values)}]))"
-        computed, statement = _shared_lookups(pad, statement, writer.names)
-        lines += [*computed, pad + statement]
+            statements.append(f"_rows.append((_split_value({split}), {row_value}))")
+        computed, code = _shared_lookups(pad, "\n".join(statements), writer.names)
+        lines += [*computed, *(pad + statement for statement in code.split("\n"))]
         writer.read = outer
     lines.append("    return _rows")
     return lines
