@@ -37,6 +37,7 @@ COLUMNS = [
     "MPN", "bild6", "bild7", "bild8", "bild9", "bild10", "technical_data", "energie_klassen_gruppe",
     "energie_klasse", "energie_klasse_bis", "energie_klassen_bild"]
 FORMULA = re.compile(r"[+-]?[0-9 ()./,+-]*[0-9][0-9 ()./,+-]*(?:[eE][+-]?[0-9]+)?")
+FORMULA_START = re.compile("\x00[=+@\t\r-]")
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -82,7 +83,9 @@ class Out:
             self.fh = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
             self.writer = csv.writer(self.fh, delimiter=";", lineterminator="\r\n")
             self.writer.writerow(self.columns)
-        self.writer.writerow([neutral(v) for v in values])
+        if FORMULA_START.search("\x00" + "\x00".join(values)):  # rarely: look at each value
+            values = [neutral(v) for v in values]
+        self.writer.writerow(values)
 
     def close(self) -> None:
         if self.fh is not None:
