@@ -191,6 +191,10 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
         f.name: Schedule(f.config.schedule.every_minutes, f.config.schedule.at)
         for f in flows if f.config.schedule is not None
     }
+    for f in flows:  # a web service is polled every few minutes unless the flow says otherwise
+        minutes = inst.kinds.poll_minutes(f)
+        if f.name not in schedules and minutes:
+            schedules[f.name] = Schedule(minutes, None)
     engine.stopping = stop.is_set
     service = Service(engine, flows, watch=inst.watch, rescan_seconds=inst.rescan_seconds,
                       schedules=schedules)

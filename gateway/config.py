@@ -18,6 +18,7 @@ from .errors import ConfigError, Problem
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
 from .mapping.compiler import Mapping, load_mapping
 from .validation import validate
+from .webservices.config import ServiceConfig
 from .yamlload import YamlDocument, load_yaml
 
 FLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -120,6 +121,7 @@ class GatewayFile(Strict):
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)  # web services (Rakuten France, Rakuten.de)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
@@ -166,6 +168,7 @@ class Installation:
     keep_days: int
     flows: dict[str, Flow]
     partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
+    services: dict[str, ServiceConfig] = field(default_factory=dict)  # web services, by name
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     record_seconds: float = 30.0
@@ -270,6 +273,10 @@ def load_installation(path: Path, kinds: Registry | None = None) -> Installation
             if not (root / partner.key_file).is_file():
                 problems.append(doc.problem(("partners", pname, "key_file"),
                                             f"the key file {partner.key_file} does not exist"))
+        for sname, service in conf.services.items():
+            if service.ca_file and not (root / service.ca_file).is_file():
+                problems.append(doc.problem(("services", sname, "ca_file"),
+                                            f"the CA bundle {service.ca_file} does not exist"))
     if problems or conf is None:
         raise ConfigError(problems)
     partners = {
@@ -286,6 +293,7 @@ def load_installation(path: Path, kinds: Registry | None = None) -> Installation
         keep_days=conf.archive.keep_days,
         flows=flows,
         partners=partners,
+        services=dict(conf.services),
         smtp=conf.smtp,
         alerts=conf.alerts,
         record_seconds=conf.record_seconds,

@@ -38,8 +38,11 @@ class JournalCalls:
     def answered(self, call: str, answer: str) -> None:
         self.journal.call_answered(self.delivery, call, answer)
 
+    def failed(self, call: str, answer: str) -> None:
+        self.journal.call_failed(self.delivery, call, answer)
+
     def state(self, call: str) -> str | None:
-        row = self.journal.calls(self.delivery).get(call)
+        row = self.journal.call(self.delivery, call)
         return str(row.state) if row else None
 
 

@@ -40,9 +40,11 @@ Role = Literal["source", "destination"]
 BUILTIN = (
     "gateway.sources.folder",
     "gateway.sources.sftp",
+    "gateway.sources.http",
     "gateway.destinations.folder",
     "gateway.destinations.sftp",
     "gateway.destinations.email",
+    "gateway.destinations.http",
 )
 
 
@@ -98,6 +100,8 @@ class Kind:
     # The environment variables a config needs (a web service's URL and token, a database URL): a flow
     # whose variables are not set does not run, and ``gateway status`` names them.
     needs: Callable[[Any, Installation], list[str]] | None = None
+    # A source that calls a web service is polled this often (minutes) when its flow has no schedule.
+    poll_minutes: float | None = None
     default: bool = False  # the kind of an entry that names none (``folder``)
 
 
@@ -212,6 +216,10 @@ class Registry:
     def local_folder(self, role: Role, config: KindConfig, root: Path) -> Path | None:
         kind = self.of_config(role, config)
         return kind.local_folder(config, root) if kind.local_folder else None
+
+    def poll_minutes(self, flow: Flow) -> float | None:
+        """How often the flow's source is polled when the flow has no schedule of its own (web services)."""
+        return self.of_config("source", flow.config.source).poll_minutes
 
     def missing_env(self, flow: Flow, installation: Installation) -> list[str]:
         """The environment variables ``flow``'s source and destinations need that are not set (or empty)."""

@@ -85,8 +85,12 @@ class CallLog(Protocol):
     def answered(self, call: str, answer: str) -> None:
         """After it: what the service answered, in words."""
 
+    def failed(self, call: str, answer: str) -> None:
+        """After it: the service answered that it did not take the call (down, credentials refused)."""
+
     def state(self, call: str) -> str | None:
-        """``None`` (never made), ``"started"`` (answer not recorded) or ``"answered"``."""
+        """``None`` (never made), ``"started"`` (answer not recorded: ask the service), ``"answered"``, or
+        ``"failed"`` (the service did not take it: it may be made again)."""
 
 
 class NoCalls:
@@ -100,6 +104,9 @@ class NoCalls:
 
     def answered(self, call: str, answer: str) -> None:
         self.log[call] = ("answered", answer)
+
+    def failed(self, call: str, answer: str) -> None:
+        self.log[call] = ("failed", answer)
 
     def state(self, call: str) -> str | None:
         entry = self.log.get(call)

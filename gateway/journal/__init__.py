@@ -66,6 +66,8 @@ class CallState(enum.StrEnum):
 
     STARTED = "started"  # journaled before the call: if no answer follows, the service is asked
     ANSWERED = "answered"  # the call's outcome is known and recorded
+    FAILED = "failed"  # the service answered that it did not take the call (it was down, a token expired):
+    #                    nothing happened there, so the call may be made again
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -300,8 +302,16 @@ class Journal(ABC):
         """The call's outcome."""
 
     @abstractmethod
+    def call_failed(self, delivery: str, call: str, answer: str) -> None:
+        """The service answered that it did not take the call; it may be made again."""
+
+    @abstractmethod
     def calls(self, delivery: str) -> dict[str, CallRow]:
         """The calls of one delivery, by their name."""
+
+    def call(self, delivery: str, call: str) -> CallRow | None:
+        """One call of a delivery (a delivery of 100,000 stock updates asks for each of its calls)."""
+        return self.calls(delivery).get(call)
 
     # -- small values kept between runs -------------------------------------------------------
 

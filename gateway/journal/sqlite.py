@@ -433,10 +433,23 @@ class SqliteJournal(Journal):
         )
 
     @_guarded
+    def call_failed(self, delivery: str, call: str, answer: str) -> None:
+        self.db.execute(
+            "INSERT INTO calls (delivery, call, state, request, answer, at) VALUES (?, ?, 'failed', '', ?, ?) "
+            "ON CONFLICT (delivery, call) DO UPDATE SET state = 'failed', answer = excluded.answer, "
+            "at = excluded.at",
+            (delivery, call, answer, self._now()),
+        )
+
+    @_guarded
     def calls(self, delivery: str) -> dict[str, CallRow]:
         rows = self.db.execute("SELECT * FROM calls WHERE delivery = ?", (delivery,)).fetchall()
-        return {r["call"]: CallRow(call=r["call"], state=CallState(r["state"]), request=r["request"],
-                                   answer=r["answer"], at=r["at"]) for r in rows}
+        return {r["call"]: _call(r) for r in rows}
+
+    @_guarded
+    def call(self, delivery: str, call: str) -> CallRow | None:
+        row = self.db.execute("SELECT * FROM calls WHERE delivery = ? AND call = ?", (delivery, call)).fetchone()
+        return _call(row) if row else None
 
     # -- memory ---------------------------------------------------------------------------
 
@@ -494,6 +507,11 @@ class SqliteJournal(Journal):
     @_guarded
     def alerted(self, place: str) -> None:
         self.db.execute("UPDATE health SET alerted = 1 WHERE place = ?", (place,))
+
+
+def _call(row: sqlite3.Row) -> CallRow:
+    return CallRow(call=row["call"], state=CallState(row["state"]), request=row["request"], answer=row["answer"],
+                   at=row["at"])
 
 
 def _input(row: sqlite3.Row) -> InputRow:

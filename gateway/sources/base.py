@@ -49,6 +49,8 @@ class Source(ABC):
 
     kind: ClassVar[str] = ""
     settle_seconds: float = 0.0
+    #: A scan calls a web service (a poll that counts against its quota): scanned once per check, not twice.
+    dials_out: ClassVar[bool] = False
 
     @property
     def local_folder(self) -> Path | None:
