@@ -93,14 +93,6 @@ class HttpDestination(Destination):
         self.spool.mkdir(parents=True, exist_ok=True)
         return OPERATIONS[self.call](self.api, self.journal, self.spool)
 
-    def _rows(self, op: Operation, item: Delivery) -> object:
-        from ..webservices.calls import read_rows
-
-        try:
-            return read_rows(item.staged, op.columns, item.output)
-        except OSError as exc:
-            raise DeliveryError(f"the staged output {item.staged} cannot be read: {exc.strerror or exc}") from None
-
     # -- the contract ------------------------------------------------------------------------------
 
     def prepare(self, item: Delivery) -> None:
@@ -202,6 +194,7 @@ class HttpDestination(Destination):
 
     def _upload(self, item: Delivery, calls: CallLog) -> str:
         from ..webservices.client import AnswerLost, RecordRefused, ServiceError
+        from ..webservices.offers import build_offer_file
 
         fr = self._france()
         self._wait_for_earlier(item)
@@ -210,10 +203,12 @@ class HttpDestination(Destination):
             if calls.state(UPLOAD) == "started":
                 log.warning("%s: the answer to the upload of %s was lost and Rakuten cannot be asked about it; "
                             "the file (values, not actions) is uploaded again", self.describe(), item.name)
-            calls.started(UPLOAD, f"upload of {item.name} ({item.staged.stat().st_size:,} bytes)")
+            offer_file = self.spool / f"{item.key}.xml"
+            items = build_offer_file(item.staged, item.output, offer_file)
+            calls.started(UPLOAD, f"upload of {item.name}: {items} offer(s), {offer_file.stat().st_size:,} bytes")
             crashpoint("call-started")
             try:
-                importid = fr.upload_offers(item.staged, item.name)
+                importid = fr.upload_offers(offer_file, item.name.rpartition(".")[0] + ".xml")
             except AnswerLost:
                 raise
             except RecordRefused as exc:
@@ -228,6 +223,8 @@ class HttpDestination(Destination):
                 self.journal.remember(IMPORTS, item.key, importid)
         if calls.state(UPLOAD) != "answered":
             calls.answered(UPLOAD, f"import {importid}")
+            with contextlib.suppress(OSError):
+                (self.spool / f"{item.key}.xml").unlink()
         if calls.state(REPORT) == "answered":
             return self._location(item)
         config = self.api.client.config
