@@ -235,10 +235,13 @@ def status(obj: _Obj, as_json: bool) -> None:
                     for h in health if h["flow"] == name
                 ],
             })
+        services = _service_rows(inst, health)
     finally:
         engine.close()
     if as_json:
         for r in rows:
+            click.echo(json.dumps(r))
+        for r in services:
             click.echo(json.dumps(r))
         return
     table = Table("flow", "waiting", "in progress", "done", "duplicate", "failed", "last run")
@@ -257,6 +260,37 @@ def status(obj: _Obj, as_json: bool) -> None:
             health_table.add_row(p["place"], p["last_ok"] or "never", p["failing_since"] or "",
                                  p["error"] or "")
         Console().print(health_table)
+    if services:
+        service_table = Table("web service", "api", "last call", "last answered", "failing since", "last error")
+        for r in services:
+            name = r["service"] + (f" (waits for {', '.join(r['waits_for'])})" if r["waits_for"] else "")
+            service_table.add_row(name, r["api"], r["last_call"] or "never", r["last_ok"] or "never",
+                                  r["failing_since"] or "", r["error"] or "")
+        Console().print(service_table)
+
+
+def _service_rows(inst: Installation, health: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per web service: its variables that are not set, its last call, last answer and last error."""
+    import os
+
+    from .webservices import place_of
+
+    by_place = {h["place"]: h for h in health}
+    rows = []
+    for name, config in inst.services.items():
+        h = by_place.get(place_of(name), {})
+        last_ok, last_error = h.get("last_ok"), h.get("last_error")
+        rows.append({
+            "service": name,
+            "api": config.api,
+            "waits_for": [v for v in config.variables() if not os.environ.get(v)],
+            "last_call": max((t for t in (last_ok, last_error) if t), default=None),
+            "last_ok": last_ok,
+            "last_error": last_error,
+            "error": h.get("error"),
+            "failing_since": h.get("failing_since"),
+        })
+    return rows
 
 
 @cli.command()
@@ -414,6 +448,49 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
     failed = sum(not r.passed for r in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     raise SystemExit(1 if failed else 0)
+
+
+@cli.group()
+def service() -> None:
+    """Web services (Rakuten France, Rakuten.de): check the connection and the credentials."""
+
+
+@service.command("test")
+@click.argument("name")
+@click.pass_obj
+def service_test(obj: _Obj, name: str) -> None:
+    """Make one harmless call to the web service NAME (under `services` in gateway.yaml) and say how it went.
+
+    It reads nothing that changes anything: Rakuten France is asked for today's accepted sales,
+    Rakuten.de for the API key's details. Exit 0 when the service answered, 1 when it did not.
+    """
+    import tempfile
+
+    from .clock import SYSTEM_CLOCK
+    from .webservices import api_for
+    from .webservices.client import ServiceClient
+    from .webservices.rakuten_fr import RakutenFrance
+
+    inst = obj.installation()
+    if name not in inst.services:
+        known = ", ".join(inst.services) or "none"
+        click.echo(f"no web service named '{name}' in {inst.path.name} (services: {known})", err=True)
+        raise SystemExit(2)
+    config = inst.services[name]
+    client = ServiceClient(name, config, root=inst.root)
+    api = api_for(client)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gateway-service-test-") as spool:
+            if isinstance(api, RakutenFrance):
+                words = api.test(Path(spool), SYSTEM_CLOCK.today())
+            else:
+                words = api.test(Path(spool))
+    except GatewayError as exc:
+        click.echo(f"{name}: FAILED: {client.redact(str(exc))}", err=True)
+        raise SystemExit(1) from None
+    finally:
+        client.close()
+    click.echo(f"{name}: OK ({config.api}, {client.credentials.url}): {words}")
 
 
 @cli.group()

@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -130,6 +131,9 @@ class RakutenServer:
         self.lock = threading.RLock()
         self.release = threading.Event()  # ends hanging answers
         self.seen_secrets: list[str] = []  # every token/key value a request carried
+        # called after a call of the action was answered, with the server and the call's key (a test's hook:
+        # a sale accepted elsewhere right after the poll, a token expiring after so many calls)
+        self.after: dict[str, Callable[[RakutenServer, str], None]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._next_import = 90000001
@@ -231,7 +235,16 @@ class RakutenServer:
         if not params.get("version"):
             return self._fr_error(action, "Sender", "InvalidParameterValue", "version is missing")
         with self.lock:
-            return handler(params, file)
+            answer = handler(params, file)
+            hook = self.after.get(action)
+            if hook is not None:
+                hook(self, params.get("itemid") or params.get("purchaseid") or "")
+            return answer
+
+    def accept_elsewhere(self, itemid: str) -> None:
+        """The seller accepts a unit in the seller account, not through the gateway."""
+        with self.lock:
+            self.items[itemid][1].status = "ACCEPTED"
 
     def _xml(self, root: etree._Element) -> tuple[int, bytes, str]:
         body = etree.tostring(root, xml_declaration=True, encoding=self.encoding)
