@@ -124,7 +124,7 @@ class Engine:
         self.source(flow).recover(work)
         if not work.is_dir():
             return summary
-        for path in sorted(p for p in work.iterdir() if not p.name.startswith(".")):
+        for path in sorted((p for p in work.iterdir() if not p.name.startswith(".")), key=self._age):
             summary.count(self.handle(flow, path))
         # Inputs whose work file is gone but whose journal row is unfinished.
         for row in self.journal.unfinished(flow.name):
@@ -138,6 +138,14 @@ class Engine:
                 # the input file was removed by hand; its committed outputs are still owed
                 summary.count(self.processor.deliver_and_finish(flow, row, None))
         return summary
+
+    def _age(self, work: Path) -> tuple[int, str]:
+        """Oldest first: by journal entry (two claims in the same second have names in random order)."""
+        try:
+            row = self.journal.by_work_path(str(work))
+        except JournalError:
+            row = None
+        return (row.id if row is not None else 2**62, work.name)
 
     def waits_for(self, flow: Flow) -> list[str]:
         """The environment variables the flow needs that are not set: until they are, it does not run."""

@@ -18,6 +18,10 @@ from pathlib import Path
 from conftest import REPO, Install
 from rakuten_server import RakutenServer
 
+SMTP = """\
+smtp: { host: 127.0.0.1, port: 25, security: none, sender: Shop Müller <shop@example.org>, domain: example.org }
+"""
+
 SERVICES = """\
 services:
   rakuten-fr:
@@ -129,7 +133,7 @@ def make_web_install(root: Path, server: RakutenServer, flows: tuple[str, ...] =
         shutil.copy(REPO / "mappings" / f"{MAPPINGS[flow]}.yaml", root / "mappings")
     for template in (REPO / "templates").glob("*.j2"):
         shutil.copy(template, root / "templates")
-    config = ("settle_seconds: 0\n" + extra + SERVICES.format(timeout=timeout) + "flows:\n"
+    config = ("settle_seconds: 0\n" + SMTP + extra + SERVICES.format(timeout=timeout) + "flows:\n"
               + "".join(FLOWS[f] for f in flows))
     (root / "gateway.yaml").write_text(config, encoding="utf-8")
     install = WebInstall(root)

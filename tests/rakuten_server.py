@@ -96,6 +96,7 @@ class Fault:
     kind: str  # 500, hang, slow, drop, drop-before, truncate, expired
     times: int = 1
     skip: int = 0  # let this many matching calls pass first
+    key: str = ""  # only calls about this item, purchase, order or article
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,9 @@ class RakutenServer:
         with self.lock:
             self.orders[order_no] = Order(order_no, data, status)
 
-    def inject(self, action: str, kind: str, times: int = 1, skip: int = 0) -> None:
+    def inject(self, action: str, kind: str, times: int = 1, skip: int = 0, key: str = "") -> None:
         with self.lock:
-            self.faults.append(Fault(action, kind, times, skip))
+            self.faults.append(Fault(action, kind, times, skip, key))
 
     def expire_token(self, new_token: str) -> None:
         """From now on the old token is refused; ``new_token`` is the one the seller gets."""
@@ -200,10 +201,10 @@ class RakutenServer:
         with self.lock:
             return [c for c in self.log if action is None or c.action == action]
 
-    def _fault_for(self, action: str) -> Fault | None:
+    def _fault_for(self, action: str, key: str) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.action in (action, "*") and fault.times > 0:
+                if fault.action in (action, "*") and fault.times > 0 and fault.key in ("", key):
                     if fault.skip > 0:
                         fault.skip -= 1
                         return None
@@ -600,7 +601,9 @@ class _Handler(BaseHTTPRequestHandler):
                     params[str(name)] = payload.decode()
         path = parts.path.strip("/")
         action = params.get("action") or path.rpartition("/")[2]
-        fault = server._fault_for(action)
+        key = next((params[k] for k in ("itemid", "purchaseid", "order_no", "variant_art_no", "product_art_no")
+                    if params.get(k)), "")
+        fault = server._fault_for(action, key)
         if fault is not None and fault.kind in ("500", "hang", "drop-before", "expired"):
             server._log(action, params.get("itemid", ""), f"fault {fault.kind}", False)
             if fault.kind == "500":
