@@ -14,9 +14,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conftest import REPO, Install
 from rakuten_server import RakutenServer
+
+if TYPE_CHECKING:
+    from gateway.webservices.config import ServiceConfig
 
 SMTP = """\
 smtp: { host: 127.0.0.1, port: 25, security: none, sender: Shop Müller <shop@example.org>, domain: example.org }
@@ -139,6 +143,15 @@ def make_web_install(root: Path, server: RakutenServer, flows: tuple[str, ...] =
     install = WebInstall(root)
     install.server = server
     return install
+
+
+def service_config(api: str, timeout: float = 2.0) -> ServiceConfig:
+    """The test installations' settings of the service ``api`` (rakuten-fr or rakuten-de), for parts made by hand."""
+    import yaml
+
+    from gateway.webservices.config import ServiceConfig
+
+    return ServiceConfig.model_validate(yaml.safe_load(SERVICES.format(timeout=timeout))["services"][api])
 
 
 def set_env(monkeypatch: object, server: RakutenServer) -> None:

@@ -11,12 +11,18 @@ process would), and, for remote kinds, takes the partner down and brings it back
 * acknowledge removes it at the source and may be repeated;
 * a partner that is down is a plain ``DeliveryError``, and everything works once it is back.
 
+A web service (``http``) has answers, not files: its harness "puts" a sale at the local Rakuten
+server (tests/rakuten_server.py), and an input holds that sale rather than the bytes put; an
+answer is complete when it comes, so nothing settles. The harness says so through ``same``,
+``names`` and ``settles``, and the rules are the same.
+
 A new kind of source adds its harness to ``HARNESSES`` and must pass all of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,6 +38,7 @@ from gateway.sources.sftp import SftpSource
 
 class Harness:
     remote = False
+    settles = True  # whether a new input needs time before it is complete (files do, answers do not)
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
@@ -53,6 +60,18 @@ class Harness:
     def put(self, name: str, data: bytes) -> None:
         """A partner drops a file, the careful way (temporary name, then rename)."""
         raise NotImplementedError
+
+    def put_unfinished(self, name: str, data: bytes) -> None:
+        """A file still being written, under a temporary name."""
+        (self.inbox / f".{name}.part").write_bytes(data)  # type: ignore[attr-defined]
+
+    def same(self, work: Path, data: bytes) -> bool:
+        """The fetched input holds what was put."""
+        return work.read_bytes() == data
+
+    def names(self, candidate: Candidate, name: str, data: bytes) -> bool:
+        """The candidate is the one put as ``name``."""
+        return candidate.name == name and candidate.size == len(data)
 
     def at_source(self) -> list[str]:
         raise NotImplementedError
@@ -129,7 +148,79 @@ class SftpHarness(Harness):
         self.sshd.cleanup()
 
 
-HARNESSES: dict[str, Callable[[Path], Harness]] = {"folder": FolderHarness, "sftp": SftpHarness}
+class HttpHarness(Harness):
+    """Rakuten France's getnewsales on the local Rakuten server; the journal survives restarts as it would."""
+
+    remote = True
+    settles = False
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
+        from rakuten_server import RakutenServer
+
+        from gateway.journal import open_journal
+
+        self.server = RakutenServer().start()
+        self.saved_env = {k: os.environ.get(k) for k in self.server.env()}
+        os.environ.update(self.server.env())
+        self.journal = open_journal(tmp_path / "journal.sqlite")
+        self.purchases: dict[bytes, str] = {}  # what was put → the purchase id of its sale
+        self.count = 0
+
+    def _make(self, settle: float) -> Source:
+        from rakuten_install import service_config
+
+        from gateway.clock import SYSTEM_CLOCK
+        from gateway.sources.http import HttpSource
+        from gateway.webservices.client import ServiceClient
+        from gateway.webservices.rakuten_fr import RakutenFrance
+
+        config = service_config("rakuten-fr")
+        api = RakutenFrance(ServiceClient("rakuten-fr", config))
+        return HttpSource(api, "getnewsales", self.tmp_path / "spool", flow="flow", journal=self.journal,
+                          clock=SYSTEM_CLOCK)
+
+    def put(self, name: str, data: bytes) -> None:
+        """A buyer buys: a new sale waits at the service (the bytes only name it)."""
+        from rakuten_server import make_sale
+
+        self.count += 1
+        self.purchases[data] = self.server.add_sale(make_sale(self.count)).purchaseid
+
+    def put_unfinished(self, name: str, data: bytes) -> None:
+        """A web service has no half-written answers."""
+
+    def same(self, work: Path, data: bytes) -> bool:
+        return f"<purchaseid>{self.purchases[data]}</purchaseid>".encode() in work.read_bytes()
+
+    def names(self, candidate: Candidate, name: str, data: bytes) -> bool:
+        return candidate.name.startswith("getnewsales_") and candidate.size > 0
+
+    def at_source(self) -> list[str]:
+        """What a fresh poll would offer: nothing once the answer is acknowledged."""
+        return [c.name for c in ready(self.make())]
+
+    def advance(self, seconds: float) -> None:
+        pass
+
+    def down(self) -> None:
+        self.server.inject("*", "drop-before", times=10**6)
+
+    def up(self) -> None:
+        self.server.faults.clear()
+
+    def close(self) -> None:
+        super().close()
+        self.journal.close()
+        self.server.stop()
+        for key, value in self.saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+HARNESSES: dict[str, Callable[[Path], Harness]] = {"folder": FolderHarness, "sftp": SftpHarness, "http": HttpHarness}
 
 
 @pytest.fixture(params=sorted(HARNESSES))
@@ -161,13 +252,13 @@ def ready(source: Source) -> list[Candidate]:
 def test_a_complete_file_is_fetched_whole_and_temporary_names_never(harness: Harness) -> None:
     data = b"<orders>" + b"<order/>" * 5000 + b"</orders>"
     harness.put("a.xml", data)
-    (harness.inbox / ".b.xml.part").write_bytes(b"<half")  # type: ignore[attr-defined]
+    harness.put_unfinished("b.xml", b"<half")
     source = harness.make()
     (cand,) = ready(source)
-    assert cand.name == "a.xml" and cand.size == len(data)
+    assert harness.names(cand, "a.xml", data)
     work = source.fetch(cand, harness.work)
     assert work is not None and work.parent == harness.work
-    assert work.read_bytes() == data
+    assert harness.same(work, data)
     assert source.origin(cand)
 
 
@@ -175,6 +266,9 @@ def test_nothing_is_taken_before_it_has_settled(harness: Harness) -> None:
     harness.put("a.xml", b"<a/>")
     source = harness.make(settle=5)
     (cand,) = source.scan()
+    if not harness.settles:  # an answer of a web service is complete when it comes
+        assert source.settle_remaining(cand) == 0
+        return
     assert source.settle_remaining(cand) > 0
     harness.advance(6)
     (cand,) = source.scan()
@@ -191,12 +285,12 @@ def test_a_crash_between_fetch_and_acknowledge_loses_nothing(harness: Harness) -
     # for a remote source, still at the source: fetching again brings the same bytes.
     source = harness.make()
     source.recover(harness.work)
-    assert work.read_bytes() == b"<a>1</a>"
+    assert harness.same(work, b"<a>1</a>")
     again = ready(source)
     if harness.remote:
         (cand,) = again
         second = source.fetch(cand, harness.work)
-        assert second is not None and second.read_bytes() == b"<a>1</a>"
+        assert second is not None and harness.same(second, b"<a>1</a>")
     else:
         assert again == []  # claimed by a rename: only the work folder has it
 
@@ -221,7 +315,7 @@ def test_two_processes_fetching_the_same_file_lose_nothing(harness: Harness) -> 
     assert fetched, "at least one process must have it"
     if not harness.remote:
         assert len(fetched) == 1  # a local claim is a rename: exactly one wins
-    assert all(p.read_bytes() == b"<a/>" for p in fetched)  # a remote twin is recognised by the journal
+    assert all(harness.same(p, b"<a/>") for p in fetched)  # a remote twin is recognised by the journal
 
 
 def test_the_partner_down_then_up(remote_harness: Harness) -> None:
@@ -235,7 +329,7 @@ def test_the_partner_down_then_up(remote_harness: Harness) -> None:
     harness.up()
     (cand,) = ready(source)
     work = source.fetch(cand, harness.work)
-    assert work is not None and work.read_bytes() == b"<a/>"
+    assert work is not None and harness.same(work, b"<a/>")
 
 
 def test_every_source_kind_has_a_harness() -> None:
