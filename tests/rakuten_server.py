@@ -110,7 +110,8 @@ class Logged:
 class RakutenServer:
     def __init__(self, *, login: str = "boutique-exemple", token: str = "tok-3d9f0c1e7a52",  # noqa: S107
                  de_key: str = "key-85c2e7f0b9a1", encoding: str = "ISO-8859-1", page_size: int = 100,
-                 max_new_sales: int | None = None, report_polls: int = 1) -> None:
+                 max_new_sales: int | None = None, report_polls: int = 1,
+                 tls: tuple[str, str] | None = None) -> None:
         self.login = login
         self.token = token
         self.de_key = de_key
@@ -118,6 +119,7 @@ class RakutenServer:
         self.page_size = page_size
         self.max_new_sales = max_new_sales  # getnewsales answers at most this many sales
         self.report_polls = report_polls  # genericimportreport says "En cours" this many times first
+        self.tls = tls  # (certificate, key) files: the server speaks https
         self.sales: dict[str, Sale] = {}
         self.items: dict[str, tuple[Sale, Item]] = {}
         self.orders: dict[str, Order] = {}
@@ -143,8 +145,14 @@ class RakutenServer:
 
     def start(self) -> RakutenServer:
         handler = type("Handler", (_Handler,), {"rakuten": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="rakuten-server", daemon=True)
         self._thread.start()
@@ -160,7 +168,8 @@ class RakutenServer:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}/"
 
     def env(self) -> dict[str, str]:
         """The environment variables the shipped gateway.yaml names, pointing here."""
@@ -559,6 +568,15 @@ class RakutenServer:
         self.applied[(action, key)] += 1
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client killed in the middle of a call (the crash campaign) is no error of the server."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     rakuten: RakutenServer
     protocol_version = "HTTP/1.1"
@@ -604,6 +622,19 @@ class _Handler(BaseHTTPRequestHandler):
         key = next((params[k] for k in ("itemid", "purchaseid", "order_no", "variant_art_no", "product_art_no")
                     if params.get(k)), "")
         fault = server._fault_for(action, key)
+        if fault is not None and fault.kind in ("dtd", "redirect", "huge"):
+            server._log(action, key, f"fault {fault.kind}", False)
+            if fault.kind == "dtd":
+                self._send(200, b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">]>'
+                                b"<getnewsalesresult>&a;&a;</getnewsalesresult>", "text/xml")
+            elif fault.kind == "redirect":
+                self.send_response(302)
+                self.send_header("Location", "https://elsewhere.example/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self._send(200, b"<getnewsalesresult>" + b"<x/>" * 1_000_000 + b"</getnewsalesresult>", "text/xml")
+            return
         if fault is not None and fault.kind in ("500", "hang", "drop-before", "expired"):
             server._log(action, params.get("itemid", ""), f"fault {fault.kind}", False)
             if fault.kind == "500":

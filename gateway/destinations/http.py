@@ -152,6 +152,10 @@ class HttpDestination(Destination):
                     raise
                 continue  # it did not take effect: made again
             except RecordRefused as exc:
+                wait = op.wait_instead(call, str(exc))
+                if wait:
+                    calls.failed(call.name, f"not yet: {exc}")
+                    raise DeliveryError(f"{self.describe()}: {wait}") from None
                 calls.answered(call.name, f"refused: {exc}")
                 self._note(item, [op.refused_note(call, str(exc))])
                 return

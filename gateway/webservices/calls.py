@@ -120,6 +120,10 @@ class Operation(ABC):
         """A note for the journal about a call that went through (a refused sale), if it deserves one."""
         return None
 
+    def wait_instead(self, call: Call, words: str) -> str | None:
+        """Why a refusal only means "not yet" (a shipment of a unit whose acceptance is still owed), if it does."""
+        return None
+
     def forget_snapshot(self) -> None:  # noqa: B027 - most operations keep no listings
         """Listings fetched to resolve lost answers are for one pass only."""
 
@@ -293,7 +297,16 @@ class TrackFrance(Operation):
     def resolve(self, call: Call) -> Outcome:
         if call.extra.get("itemid") in self.listings.current():
             return Outcome(Resolved.NOT_TAKEN, "Rakuten still lists the unit as accepted and not shipped")
+        if call.extra.get("itemid") in self.listings.new():
+            return Outcome(Resolved.NOT_TAKEN, "the unit is not even accepted yet")
         return Outcome(Resolved.TAKEN, "shipped: Rakuten no longer lists the unit among the unshipped sales")
+
+    def wait_instead(self, call: Call, words: str) -> str | None:
+        self.forget_snapshot()
+        if call.extra.get("itemid") in self.listings.new():
+            return (f"unit {call.extra['itemid']} of sale {call.key} is not accepted yet; its shipping confirmation "
+                    "waits until the acceptance has gone through")
+        return None
 
     def forget_snapshot(self) -> None:
         self.listings = _Listings(self.fr, self.spool)
