@@ -41,6 +41,11 @@ class JournalCalls:
     def failed(self, call: str, answer: str) -> None:
         self.journal.call_failed(self.delivery, call, answer)
 
+    def record(self, entries: list[tuple[str, str, str]]) -> None:
+        from .journal import CallState
+
+        self.journal.record_calls(self.delivery, [(c, CallState(state), text) for c, state, text in entries])
+
     def state(self, call: str) -> str | None:
         row = self.journal.call(self.delivery, call)
         return str(row.state) if row else None

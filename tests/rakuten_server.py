@@ -580,6 +580,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     rakuten: RakutenServer
     protocol_version = "HTTP/1.1"
+    # Headers and body are written separately: with Nagle's algorithm on, each answer would wait for the
+    # client's delayed ACK (40 ms), which is no property of the real service.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the server keeps its own log
         pass

@@ -92,6 +92,9 @@ class CallLog(Protocol):
         """``None`` (never made), ``"started"`` (answer not recorded: ask the service), ``"answered"``, or
         ``"failed"`` (the service did not take it: it may be made again)."""
 
+    def record(self, entries: list[tuple[str, str, str]]) -> None:
+        """Several records in one step: (call, "started" | "answered" | "failed", request or answer)."""
+
 
 class NoCalls:
     """A call log for kinds that make no calls, and for tests."""
@@ -107,6 +110,10 @@ class NoCalls:
 
     def failed(self, call: str, answer: str) -> None:
         self.log[call] = ("failed", answer)
+
+    def record(self, entries: list[tuple[str, str, str]]) -> None:
+        for call, state, text in entries:
+            {"started": self.started, "answered": self.answered, "failed": self.failed}[state](call, text)
 
     def state(self, call: str) -> str | None:
         entry = self.log.get(call)

@@ -57,6 +57,8 @@ APIS: dict[str, tuple[str, ...]] = {
 #: Journal memory: the import id Rakuten France gave an uploaded offer file, by delivery key.
 IMPORTS = "rakuten-fr:imports"
 UPLOAD = "genericimportfile"
+#: Calls journaled as started in one step when there is no pace: a crash leaves at most this many to ask about.
+CALLS_PER_STEP = 50
 REPORT = "genericimportreport"
 
 
@@ -108,6 +110,7 @@ class HttpDestination(Destination):
         if op.in_order:
             self._wait_for_earlier(item)
         made = 0
+        group: list[Call] = []
         for call in op.calls(read_rows(item.staged, op.columns, item.output), remember=True):
             state = calls.state(call.name)
             if state == "answered":
@@ -126,50 +129,123 @@ class HttpDestination(Destination):
                                         f"yet ({outcome.words}); asked again later, never sent blindly")
                 log.info("%s: the %s did not take effect (%s); it is made now", self.describe(), call.request,
                          outcome.words)
-            self._make(op, call, calls, item)
-            made += 1
+            group.append(call)
+            if len(group) >= self._group_size():
+                made += self._make_group(op, group, calls, item)
+                group = []
+        if group:
+            made += self._make_group(op, group, calls, item)
         if made:
             log.info("%s: %s: %d call(s) made", self.describe(), item.name, made)
         return self._location(item)
 
-    def _make(self, op: Operation, call: Call, calls: CallLog, item: Delivery) -> None:
+    def _group_size(self) -> int:
+        """Calls journaled as started in one step: about a second's worth at the pace, at most CALLS_PER_STEP."""
+        config = self.api.client.config
+        if config.calls_per_second <= 0:
+            return CALLS_PER_STEP
+        return max(config.parallel_calls, min(CALLS_PER_STEP, int(config.calls_per_second)))
+
+    def _make_group(self, op: Operation, group: list[Call], calls: CallLog, item: Delivery) -> int:
+        """Make a group of calls: all recorded as started first, each answer recorded once they are made.
+
+        Up to ``parallel_calls`` are in flight at once; what to make of an answer (a lost one is
+        resolved by asking, a refusal noted) is decided here, one after the other, in the order of
+        the rows. A service that fails ends the group: the calls it answered are recorded, the rest
+        are recorded as not made, and the delivery waits.
+        """
+        from ..webservices.client import AnswerLost, RecordRefused, ServiceError
+
+        calls.record([(c.name, "started", c.request) for c in group])
+        crashpoint("call-started")
+        outcomes = self._run_all(op, group)
+        records: list[tuple[str, str, str]] = []
+        notes: list[dict[str, str]] = []
+        failure: DeliveryError | None = None
+        try:
+            for call, (answer, exc) in zip(group, outcomes, strict=True):
+                if failure is not None:
+                    if exc is None or isinstance(exc, RecordRefused):
+                        records.append(self._recorded(op, call, answer, exc, notes))
+                    elif not isinstance(exc, AnswerLost):
+                        records.append((call.name, "failed", str(exc)))
+                    continue  # a lost answer stays "started": asked about on the next run
+                try:
+                    if isinstance(exc, AnswerLost):
+                        log.warning("%s", exc)
+                        answer, exc = self._after_lost_answer(op, call, calls)
+                    if isinstance(exc, RecordRefused):
+                        wait = op.wait_instead(call, str(exc))
+                        if wait:
+                            records.append((call.name, "failed", f"not yet: {exc}"))
+                            failure = DeliveryError(f"{self.describe()}: {wait}")
+                            continue
+                    if isinstance(exc, ServiceError):
+                        records.append((call.name, "failed", str(exc)))
+                        failure = exc
+                        continue
+                    records.append(self._recorded(op, call, answer, exc, notes))
+                except ServiceError as again:  # asking after a lost answer failed: it stays "started"
+                    failure = again
+            crashpoint("called")
+        finally:
+            calls.record(records)
+            self._note(item, notes)
+        if failure is not None:
+            raise failure
+        return len(group)
+
+    def _recorded(self, op: Operation, call: Call, answer: str, exc: BaseException | None,
+                  notes: list[dict[str, str]]) -> tuple[str, str, str]:
+        """The journal's record of a call that was answered (also when the answer refused the record)."""
+        if exc is not None:
+            notes.append(op.refused_note(call, str(exc)))
+            return (call.name, "answered", f"refused: {exc}")
+        note = op.answered_note(call, answer)
+        if note:
+            notes.append(note)
+        return (call.name, "answered", answer)
+
+    def _run_all(self, op: Operation, group: list[Call]) -> list[tuple[str, BaseException | None]]:
+        """Each call made once: its answer, or what went wrong (a refusal, a lost answer, the service down)."""
+        from ..webservices.client import RecordRefused, ServiceError
+
+        def one(call: Call) -> tuple[str, BaseException | None]:
+            try:
+                return op.make(call), None
+            except (RecordRefused, ServiceError) as exc:
+                return "", exc
+
+        parallel = self.api.client.config.parallel_calls
+        if parallel <= 1 or len(group) == 1:
+            return [one(call) for call in group]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="gateway-call") as pool:
+            return list(pool.map(one, group))
+
+    def _after_lost_answer(self, op: Operation, call: Call, calls: CallLog) -> tuple[str, BaseException | None]:
+        """Ask the service whether a call whose answer was lost took effect; make it again only if it did not."""
         from ..webservices.calls import Resolved
         from ..webservices.client import AnswerLost, RecordRefused, ServiceError
 
         for _attempt in range(self.api.client.config.retries + 1):
+            op.forget_snapshot()  # what the service says now, not what it said before the call
+            outcome = op.resolve(call)
+            if outcome.resolved is Resolved.TAKEN:
+                return f"{outcome.words} (asked after its answer was lost)", None
+            if outcome.resolved is Resolved.UNKNOWN:
+                raise ServiceError(f"{self.describe()}: whether the {call.request} took effect cannot be told yet "
+                                   f"({outcome.words})")
             calls.started(call.name, call.request)
-            crashpoint("call-started")
             try:
-                answer = op.make(call)
+                return op.make(call), None
             except AnswerLost as exc:
                 log.warning("%s", exc)
-                op.forget_snapshot()  # what the service says now, not what it said before the call
-                outcome = op.resolve(call)
-                if outcome.resolved is Resolved.TAKEN:
-                    calls.answered(call.name, f"{outcome.words} (asked after its answer was lost)")
-                    return
-                if outcome.resolved is Resolved.UNKNOWN:
-                    raise
-                continue  # it did not take effect: made again
-            except RecordRefused as exc:
-                wait = op.wait_instead(call, str(exc))
-                if wait:
-                    calls.failed(call.name, f"not yet: {exc}")
-                    raise DeliveryError(f"{self.describe()}: {wait}") from None
-                calls.answered(call.name, f"refused: {exc}")
-                self._note(item, [op.refused_note(call, str(exc))])
-                return
-            except ServiceError as exc:
-                calls.failed(call.name, str(exc))
-                raise
-            crashpoint("called")
-            calls.answered(call.name, answer)
-            note = op.answered_note(call, answer)
-            if note:
-                self._note(item, [note])
-            return
-        raise DeliveryError(f"{self.describe()}: the {call.request} kept losing its answer; it is asked about and "
-                            "tried again later")
+            except (RecordRefused, ServiceError) as exc:
+                return "", exc
+        raise ServiceError(f"{self.describe()}: the {call.request} kept losing its answer; it is asked about and "
+                           "tried again later")
 
     def status(self, item: Delivery, calls: CallLog) -> Status:
         from ..webservices.calls import Resolved, read_rows

@@ -313,6 +313,17 @@ class Journal(ABC):
         """One call of a delivery (a delivery of 100,000 stock updates asks for each of its calls)."""
         return self.calls(delivery).get(call)
 
+    def record_calls(self, delivery: str, entries: list[tuple[str, CallState, str]]) -> None:
+        """Several calls' records (call, state, request or answer) in one step: a group of calls is
+        journaled as started before any of them is made, and their answers after they came."""
+        for call, state, text in entries:
+            if state is CallState.STARTED:
+                self.call_started(delivery, call, text)
+            elif state is CallState.ANSWERED:
+                self.call_answered(delivery, call, text)
+            else:
+                self.call_failed(delivery, call, text)
+
     # -- small values kept between runs -------------------------------------------------------
 
     @abstractmethod

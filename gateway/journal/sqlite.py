@@ -442,6 +442,19 @@ class SqliteJournal(Journal):
         )
 
     @_guarded
+    def record_calls(self, delivery: str, entries: list[tuple[str, CallState, str]]) -> None:
+        now = self._now()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO calls (delivery, call, state, request, answer, at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (delivery, call) DO UPDATE SET state = excluded.state, at = excluded.at, "
+                "request = CASE WHEN excluded.state = 'started' THEN excluded.request ELSE calls.request END, "
+                "answer = CASE WHEN excluded.state = 'started' THEN NULL ELSE excluded.answer END",
+                [(delivery, call, str(state), text if state is CallState.STARTED else "",
+                  None if state is CallState.STARTED else text, now) for call, state, text in entries],
+            )
+
+    @_guarded
     def calls(self, delivery: str) -> dict[str, CallRow]:
         rows = self.db.execute("SELECT * FROM calls WHERE delivery = ?", (delivery,)).fetchall()
         return {r["call"]: _call(r) for r in rows}

@@ -210,23 +210,17 @@ class ServiceClient:
                     self._receive(response, chunks.append, limit, deadline)
                     answer.body = b"".join(chunks)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            self._drop_client()
             raise _Retry(f"cannot be reached ({_words(exc)})", never_sent=True) from None
         except httpx.TimeoutException:
-            self._drop_client()
             raise _Retry(f"did not answer within {self.config.timeout_seconds:g} s") from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.NetworkError) as exc:
-            self._drop_client()
             raise _Retry(f"closed the connection before the answer was complete ({_words(exc)})") from None
         except _TooLarge:
-            self._drop_client()
             raise _Retry(f"sent an answer larger than {self.config.max_answer_mb:g} MB; it was not read",
                          final=True) from None
         except _TooSlow:
-            self._drop_client()
             raise _Retry(f"took more than {self.config.call_seconds:g} s for one answer") from None
         except httpx.HTTPError as exc:
-            self._drop_client()
             raise _Retry(f"failed ({_words(exc)})") from None
         except OSError as exc:
             raise ServiceError(self.redact(f"{self.describe()}: the answer cannot be stored: {exc}")) from None
@@ -267,6 +261,12 @@ class ServiceClient:
             self.clock.sleep(start - now)
 
     def _client(self) -> httpx.Client:
+        """One httpx client (a pool of keep-alive connections; it drops a broken one by itself), shared by
+        the threads of parallel calls."""
+        with self._lock:
+            return self._make_client()
+
+    def _make_client(self) -> httpx.Client:
         if self._http is None:
             import httpx
 
@@ -281,7 +281,6 @@ class ServiceClient:
         return self._http
 
     def _drop_client(self) -> None:
-        """After a broken connection the next call starts on a fresh one."""
         if self._http is not None:
             self._http.close()
             self._http = None

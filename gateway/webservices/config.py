@@ -65,6 +65,7 @@ class ServiceConfig(BaseModel):
     token_env: str | None = None  # rakuten-fr: the web-service token (not the web password)
     key_env: str | None = None  # rakuten-de: the API key
     calls_per_second: float = Field(default=2.0, ge=0)  # 0: no limit (only for tests and benchmarks)
+    parallel_calls: int = Field(default=1, ge=1, le=16)  # calls of one delivery in flight at once
     timeout_seconds: float = Field(default=30.0, gt=0)  # connect, read, write and pool, each
     call_seconds: float = Field(default=300.0, gt=0)  # one call with its whole answer, at most
     retries: int = Field(default=3, ge=0)  # reading calls: tries after a 5xx, a timeout, a dropped connection
