@@ -1,7 +1,7 @@
 """The web-service flows against the local Rakuten server, each beside a baseline client in the same run.
 
-    .venv/bin/python bench/rakuten.py sales [--count 10000] [--repeat 3]
-    .venv/bin/python bench/rakuten.py stock [--count 100000] [--repeat 3]
+    .venv/bin/python bench/rakuten.py sales [--count 10000] [--repeat 3] [--parallel 1]
+    .venv/bin/python bench/rakuten.py stock [--count 100000] [--repeat 3] [--parallel 1]
 
 ``sales``: N Rakuten France sales (1–3 units each) fetched (``getnewsales`` and one
 ``getshippinginformation`` per sale), imported into the SOL order file and each unit accepted
@@ -14,9 +14,11 @@ peak memory, ``VmHWM``).
 The baseline is the protocol and nothing else: a hand-written ``http.client`` loop on one keep-alive
 connection that makes the same calls (for ``sales`` it reads the answer and pulls item ids out
 with a regular expression; for ``stock`` it posts the values it is given), without journal,
-mapping, SOL file, retries or safety. The split shows where the time goes: the seconds spent
-inside the server's handlers (parsing each request, applying it, writing the answer) beside the
-run's total; what remains is the client's (the baseline's or the gateway's) own work.
+mapping, SOL file, retries or safety. ``--parallel N`` lets the gateway keep N calls in flight
+(the services' ``parallel_calls``; 1, one after the other, as shipped). The split shows where the
+time goes: the seconds spent inside the server's handlers (parsing each request, applying it,
+writing the answer) beside the run's total; what remains is the client's (the baseline's or the
+gateway's) own work.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ from rakuten_server import RakutenServer, make_sale
 SERVICES = """\
 settle_seconds: 0
 services:
-  rakuten-fr: { api: rakuten-fr, url_env: RAKUTEN_FR_URL, login_env: RAKUTEN_FR_LOGIN, token_env: RAKUTEN_FR_TOKEN,
-                calls_per_second: 0, max_answer_mb: 500 }
-  rakuten-de: { api: rakuten-de, url_env: RAKUTEN_DE_URL, key_env: RAKUTEN_DE_KEY, calls_per_second: 0 }
+  rakuten-fr: {{ api: rakuten-fr, url_env: RAKUTEN_FR_URL, login_env: RAKUTEN_FR_LOGIN, token_env: RAKUTEN_FR_TOKEN,
+                calls_per_second: 0, max_answer_mb: 500, parallel_calls: {parallel} }}
+  rakuten-de: {{ api: rakuten-de, url_env: RAKUTEN_DE_URL, key_env: RAKUTEN_DE_KEY, calls_per_second: 0,
+                parallel_calls: {parallel} }}
 flows:
 """
 
@@ -109,12 +112,12 @@ for n in range(int(sys.argv[1])):
 '''
 
 
-def installation(work: Path, kind: str) -> Path:
+def installation(work: Path, kind: str, parallel: int) -> Path:
     root = work / f"inst-{time.monotonic_ns()}"
     (root / "mappings").mkdir(parents=True)
     mapping = "rakuten-fr-orders" if kind == "sales" else "sol-stock"
     shutil.copy(REPO / "mappings" / f"{mapping}.yaml", root / "mappings")
-    (root / "gateway.yaml").write_text(SERVICES + FLOWS[kind], encoding="utf-8")
+    (root / "gateway.yaml").write_text(SERVICES.format(parallel=parallel) + FLOWS[kind], encoding="utf-8")
     return root / "gateway.yaml"
 
 
@@ -139,12 +142,12 @@ def fresh_server(kind: str, count: int) -> RakutenServer:
     return server
 
 
-def measure(kind: str, count: int, work: Path, engine: bool) -> tuple[float, float, float, int]:
+def measure(kind: str, count: int, work: Path, engine: bool, parallel: int = 1) -> tuple[float, float, float, int]:
     """(seconds, peak MB, seconds inside the server's handlers, calls) of one run with a fresh server."""
     server = fresh_server(kind, count)
     try:
         if engine:
-            config = installation(work, kind)
+            config = installation(work, kind, parallel)
             if kind == "stock":
                 stock_export(config.parent / "inbox" / "bestand_bench", count)
             seconds, mb = child(ENGINE, str(config))
@@ -166,6 +169,7 @@ def main() -> None:
     ap.add_argument("kind", choices=("sales", "stock"))
     ap.add_argument("--count", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--parallel", type=int, default=1)
     args = ap.parse_args()
     count = args.count or (10_000 if args.kind == "sales" else 100_000)
     what = "sales" if args.kind == "sales" else "stock updates"
@@ -174,8 +178,9 @@ def main() -> None:
         runs: dict[str, list[tuple[float, float, float, int]]] = {"baseline": [], "gateway": []}
         for _ in range(args.repeat):
             runs["baseline"].append(measure(args.kind, count, work, engine=False))
-            runs["gateway"].append(measure(args.kind, count, work, engine=True))
-        for name, label in (("baseline", "baseline (http.client, nothing else)"), ("gateway", "gateway engine")):
+            runs["gateway"].append(measure(args.kind, count, work, engine=True, parallel=args.parallel))
+        engine = f"gateway engine ({args.parallel} in flight)"
+        for name, label in (("baseline", "baseline (http.client, nothing else)"), ("gateway", engine)):
             r = runs[name]
             seconds = statistics.median(x[0] for x in r)
             mb = statistics.median(x[1] for x in r)

@@ -101,7 +101,28 @@ def check(obj: _Obj) -> None:
         if examples:
             for problem in unknown_fields(flow, examples[0]):
                 click.echo(str(problem), err=True)
+    for line in _service_notes(inst):
+        click.echo(line, err=True)
     click.echo(f"{inst.path.name}: OK ({len(inst.flows)} flow(s): {', '.join(inst.flows) or 'none'})")
+
+
+def _service_notes(inst: Installation) -> list[str]:
+    """What ``check`` can tell about the web services without calling them: variables missing, addresses refused."""
+    import os
+
+    from .webservices.config import url_problem
+
+    notes = []
+    for name, config in inst.services.items():
+        missing = [v for v in config.variables() if not os.environ.get(v)]
+        if missing:
+            notes.append(f"{inst.path.name}: note: web service {name} waits for the environment variable(s) "
+                         f"{', '.join(missing)}; its flows do not run until they are set")
+            continue
+        problem = url_problem(os.environ[config.url_env].strip())
+        if problem:
+            notes.append(f"{inst.path.name}: warning: web service {name}: {config.url_env} {problem}")
+    return notes
 
 
 class _TerminalProgress(Progress):

@@ -16,6 +16,8 @@ all of them together. Nothing here is imported until a flow with an ``http`` par
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,24 +56,29 @@ def api_for(client: ServiceClient) -> RakutenFrance | RakutenDe:
     return RakutenFrance(client) if client.config.api == "rakuten-fr" else RakutenDe(client)
 
 
-def _health_recorder(parts: Parts, service: str):  # type: ignore[no-untyped-def]
-    """Writes the service's health into the journal: every change at once, "still works" now and then."""
+def _health_recorder(parts: Parts, service: str) -> Callable[[bool, str | None], None]:
+    """Writes the service's health into the journal: every change at once, "still works" now and then.
+
+    Parallel calls report from several threads; the journal is written by one at a time.
+    """
     journal = parts.journal
     clock = parts.clock
     place = place_of(service)
+    lock = threading.Lock()
     state: dict[str, float | bool | None] = {"ok": None, "at": -HEALTH_EVERY}
 
     def record(ok: bool, words: str | None) -> None:
         if journal is None:
             return
-        now = clock.monotonic()
-        if ok:
-            if state["ok"] is True and now - float(state["at"] or 0) < HEALTH_EVERY:
-                return
-            journal.place_ok(place, "")
-        else:
-            journal.place_failed(place, "", words or "failed")
-        state["ok"], state["at"] = ok, now
+        with lock:
+            now = clock.monotonic()
+            if ok:
+                if state["ok"] is True and now - float(state["at"] or 0) < HEALTH_EVERY:
+                    return
+                journal.place_ok(place, "")
+            else:
+                journal.place_failed(place, "", words or "failed")
+            state["ok"], state["at"] = ok, now
 
     return record
 
