@@ -43,11 +43,14 @@ flows:
     mapping: mappings/rakuten-fr-orders.yaml
     source: {{ folder: inbox/rakuten-fr-orders, include: ["*.xml"] }}
     outbox: {{ folder: outbox/sol-import }}
+    destinations:
+      annahme: {{ folder: outbox/rakuten-fr-annahme }}
   sol-shipping:
     mapping: mappings/sol-shipping.yaml
     source: {{ folder: inbox/sol-shipping, include: ["versand_*.csv"] }}
     outbox: {{ folder: outbox/rakuten-shipping }}
     destinations:
+      rakuten-fr: {{ folder: outbox/rakuten-fr-shipping }}
       mail: {{ smtp: yes }}
 {shipping_settings}"""
 
@@ -260,7 +263,8 @@ def test_an_unknown_carrier_stops_the_file_before_anything_is_sent(gw: Install, 
     assert any(p.name.endswith(".reason.txt") for p in (gw.quarantine / "sol-shipping").iterdir())
 
 
-def test_only_rakuten_de_order_numbers_are_confirmed_and_dhl_follows_the_setting(tmp_path: Path, smtp: Server) -> None:
+def test_each_shipment_is_confirmed_for_its_marketplace_and_dhl_follows_the_setting(tmp_path: Path,
+                                                                                     smtp: Server) -> None:
     gw = _install(tmp_path / "gw", smtp.port, '    settings: { dhl_rahmenvertrag: "1" }\n')
     gw.drop("versand_d.csv", _versand(
         "123;LS-1;28.11.2026;999-888-777;D1;DHL;Paket;00340434161094000002;28.11.2026;nie-importiert@example.org",
@@ -271,12 +275,15 @@ def test_only_rakuten_de_order_numbers_are_confirmed_and_dhl_follows_the_setting
     _run(gw)
     (confirmation,) = gw.outputs("rakuten-shipping")
     rows = read_csv_rows(confirmation, "utf-8")
-    # A never-imported Rakuten.de number is confirmed; a French purchase id and a phone order are not.
+    # A never-imported Rakuten.de number is confirmed; a French purchase id goes to the Rakuten France
+    # confirmation instead, and a phone order is confirmed nowhere.
     assert [(r["order_no"], r["carrier"], r["dhl"]) for r in rows] == [
         ("999-888-777", "DHL", "1"), ("111-222-333", "Deutsche Post (Einschreiben)", "0")]
     assert rows[1]["tracking_url"] == "https://www.deutschepost.de/de/s/sendungsverfolgung.html?piececode=RR1DE"
+    (france,) = gw.outputs("rakuten-fr-shipping")
+    assert [(r["purchaseid"], r["transporter"], r["trackingnumber"]) for r in read_csv_rows(france, "utf-8")] == [
+        ("40021877", "DHL", "00340434161094000003")]
     (entry,) = _journal(gw)
-    assert [s["key"] for s in entry["skipped"]] == ["LS-2/00340434161094000003", "LS-3/1Z1"]
-    assert "'40021877' is not a Rakuten.de order number" in entry["skipped"][0]["reason"]
-    # Only the first has an address among the confirmed rows.
+    assert [s["key"] for s in entry["skipped"]] == ["LS-3/1Z1"]
+    # Only the first has an address among the confirmed Rakuten.de rows (Rakuten France tells its buyers itself).
     assert [rcpt for _, rcpt, _, _ in smtp.mailbox.messages] == [["nie-importiert@example.org"]]

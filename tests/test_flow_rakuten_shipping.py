@@ -124,3 +124,18 @@ def test_an_order_shipped_before_is_an_error_of_that_record_only(gw: WebInstall,
     (entry,) = journal(gw)
     (note,) = entry["skipped"]
     assert note["key"] == "111-111-111" and "3120" in note["reason"]
+
+
+def test_a_shipment_of_a_sale_whose_acceptance_is_still_owed_waits_for_it(gw: WebInstall,
+                                                                          server: RakutenServer) -> None:
+    sale = server.add_sale(make_sale(8, units=1))
+    server.inject("acceptsale", "drop-before", times=99)  # the acceptance cannot get through
+    assert gw.cli("run", "--once", "rakuten-fr-sales").exit_code == 1
+    gw.ship("versand_6.csv", [f"123;LS-8;01.12.2026;{sale.purchaseid};D9;GLS;Paket;G1;01.12.2026;"])
+    assert gw.cli("run", "--once", "rakuten-shipping").exit_code == 1
+    (_sales, shipping) = journal(gw)
+    assert "not accepted yet" in shipping["error"] and shipping["skipped"] == []
+    server.faults.clear()
+    assert gw.cli("run", "--once").exit_code == 0  # the acceptance first, then the confirmation
+    item = sale.items[0]
+    assert server.count("acceptsale", item.itemid) == 1 and server.count("settrackingpackageinfos", item.itemid) == 1
