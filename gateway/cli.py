@@ -107,17 +107,17 @@ def check(obj: _Obj) -> None:
 
 
 def _service_notes(inst: Installation) -> list[str]:
-    """What ``check`` can tell about the web services without calling them: variables missing, addresses refused."""
+    """What ``check`` can tell about the web services without calling them: an address that would be refused.
+
+    Variables not set are no problem of the configuration (the flows wait for them; ``status`` names them).
+    """
     import os
 
     from .webservices.config import url_problem
 
     notes = []
     for name, config in inst.services.items():
-        missing = [v for v in config.variables() if not os.environ.get(v)]
-        if missing:
-            notes.append(f"{inst.path.name}: note: web service {name} waits for the environment variable(s) "
-                         f"{', '.join(missing)}; its flows do not run until they are set")
+        if not os.environ.get(config.url_env):
             continue
         problem = url_problem(os.environ[config.url_env].strip())
         if problem:
