@@ -1,8 +1,9 @@
 """The ``gateway`` command: builds objects from the configuration and maps outcomes to exit codes.
 
-Exit statuses (DESIGN.md): 0 all done; 1 some inputs quarantined or not deliverable now
-(``run --once``), a test failed, or a preview failed; 2 the configuration is refused.
-A user error is one plain message, never a traceback.
+Exit statuses (DESIGN.md): 0 all done; 1 some input quarantined (``run --once``), a test failed,
+or a preview failed; 2 the configuration is refused; 3 the gateway could not do its work (the
+journal or the disk failed, a source or destination could not be reached: the inputs wait and the
+next run takes them). A user error is one plain message, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import ConfigError, GatewayError, InputError
+from .i18n import N_, _, ngettext
 from .summary import Progress, RunSummary
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichProgress
 
-    from .config import Installation
+    from .config import Flow, Installation
     from .engine import Engine
 
 # Commands import what they use when they run: ``gateway --help`` or ``gateway status`` must not
@@ -63,15 +65,19 @@ class _Obj:
         self.config = config
         self.verbose = verbose
 
-    def installation(self) -> Installation:
+    def installation(self, mappings: bool = True) -> Installation:
+        """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use."""
         from .config import load_installation
+        from .i18n import set_language
 
         try:
-            return load_installation(self.config)
+            inst = load_installation(self.config, mappings=mappings)
+            set_language(inst.language)
+            return inst
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-            click.echo(f"{len(exc.problems)} problem(s); nothing was processed.", err=True)
+            click.echo(_("{count} problem(s); nothing was processed.").format(count=len(exc.problems)), err=True)
             raise SystemExit(2) from None
 
 
@@ -88,13 +94,20 @@ def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
 
 
 @cli.command()
+@click.option("--online", is_flag=True,
+              help="Also connect to each database a flow uses: its tables and columns against the mappings.")
 @click.pass_obj
-def check(obj: _Obj) -> None:
+def check(obj: _Obj, online: bool) -> None:
     """Validate gateway.yaml and every mapping; print each problem as FILE:LINE:COL: message."""
+    from .config import disagreements
     from .fieldcheck import unknown_fields
     from .golden import examples_dir
 
     inst = obj.installation()
+    for warning in inst.warnings:
+        click.echo(str(warning), err=True)
+    for text in disagreements(list(inst.flows.values())):
+        click.echo(text, err=True)
     for flow in inst.flows.values():
         folder = examples_dir(inst) / flow.name
         examples = sorted(folder.glob("*/input/*")) if folder.is_dir() else []
@@ -103,7 +116,27 @@ def check(obj: _Obj) -> None:
                 click.echo(str(problem), err=True)
     for line in _service_notes(inst):
         click.echo(line, err=True)
-    click.echo(f"{inst.path.name}: OK ({len(inst.flows)} flow(s): {', '.join(inst.flows) or 'none'})")
+    if online:
+        _check_online(inst)
+    click.echo(ngettext("{file}: OK ({count} flow(s): {flows})", "{file}: OK ({count} flow(s): {flows})",
+                        len(inst.flows)).format(file=inst.path.name, count=len(inst.flows),
+                                                flows=", ".join(inst.flows) or _("none")))
+
+
+def _check_online(inst: Installation) -> None:
+    """Connect to the databases the flows use and compare them with the mappings (exit 2 on problems)."""
+    from .config import shown_path
+    from .sql.checks import online_problems
+    from .yamlload import load_yaml
+
+    problems, notes = online_problems(inst, load_yaml(inst.path, shown_path(inst.path)))
+    for note in notes:
+        click.echo(note, err=True)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found in the databases; nothing was processed.", err=True)
+        raise SystemExit(2)
 
 
 def _service_notes(inst: Installation) -> list[str]:
@@ -147,11 +180,14 @@ class _TerminalProgress(Progress):
 
 
 def _print_summary(summary: RunSummary) -> None:
-    parts = [f"{summary.done} done", f"{summary.duplicate} duplicate", f"{summary.failed} quarantined"]
+    parts = [_("{count} done").format(count=summary.done), _("{count} duplicate").format(count=summary.duplicate),
+             _("{count} quarantined").format(count=summary.failed)]
+    if summary.all_skipped:
+        parts.append(_("{count} with every record skipped (see the journal)").format(count=summary.all_skipped))
     if summary.pending:
-        parts.append(f"{summary.pending} waiting for delivery")
+        parts.append(_("{count} waiting (tried again by the next run)").format(count=summary.pending))
     if summary.not_running:
-        parts.append(f"not run (environment variables missing): {', '.join(summary.not_running)}")
+        parts.append(_("not run (environment variables missing): {flows}").format(flows=", ".join(summary.not_running)))
     click.echo(", ".join(parts), err=True)
 
 
@@ -182,9 +218,17 @@ def run(obj: _Obj, once: bool, flows: tuple[str, ...]) -> None:
         engine = Engine(inst, _TerminalProgress(bar) if once else None)
         try:
             summary = engine.run_once(selected) if once else _run_service(engine, inst, selected)
+            counts = engine.journal.counts()
         finally:
             engine.close()
     _print_summary(summary)
+    waiting = sum(counts.get(f.name, {}).get("states", {}).get("failed", 0) for f in selected)
+    if waiting:
+        click.echo(ngettext("{count} input is in quarantine and waits for a person: see 'gateway journal' and the "
+                            "reason files in {folder}",
+                            "{count} inputs are in quarantine and wait for a person: see 'gateway journal' and the "
+                            "reason files in {folder}", waiting).format(count=waiting, folder=inst.quarantine_dir),
+                   err=True)
     raise SystemExit(summary.exit_code if once else 0)
 
 
@@ -226,13 +270,13 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per flow.")
 @click.pass_obj
 def status(obj: _Obj, as_json: bool) -> None:
-    """Per flow: files waiting in the inbox, done, failed, duplicates, last run."""
+    """Per flow: inputs waiting, done, duplicates, quarantined, all skipped, last run; each place's health."""
     from rich.console import Console
     from rich.table import Table
 
     from .engine import Engine
 
-    inst = obj.installation()
+    inst = obj.installation(mappings=False)
     engine = Engine(inst)
     try:
         counts = engine.journal.counts()
@@ -249,8 +293,11 @@ def status(obj: _Obj, as_json: bool) -> None:
                 "done": states.get("done", 0),
                 "duplicate": states.get("duplicate", 0),
                 "failed": states.get("failed", 0),
+                "quarantined": states.get("failed", 0),
+                "all_skipped": c.get("warnings", 0),
                 "last_run": c["last_run"],
                 "waits_for": engine.waits_for(flow),
+                "ignored": engine.source(flow).ignored(),
                 "places": [
                     {k: h[k] for k in ("place", "last_ok", "last_error", "error", "failing_since")}
                     for h in health if h["flow"] == name
@@ -265,29 +312,51 @@ def status(obj: _Obj, as_json: bool) -> None:
         for r in services:
             click.echo(json.dumps(r))
         return
-    table = Table("flow", "waiting", "in progress", "done", "duplicate", "failed", "last run")
+    console = Console()
+    narrow = console.width < 110
+    table = Table(_("flow"), _("waiting"), _("in progress"), _("done"), _("duplicates"), _("quarantined"),
+                  _("all skipped"), _("last run"), show_lines=narrow)
     for r in rows:
-        name = r["flow"] + ("" if r["enabled"] else " (off)")
+        name = r["flow"] + ("" if r["enabled"] else " " + _("(off)"))
         if r["waits_for"]:
-            name += f" (waits for {', '.join(r['waits_for'])})"
-        waiting = "remote" if r["waiting"] is None else str(r["waiting"])
+            name += "\n" + _("waits for {names}").format(names=", ".join(r["waits_for"]))
+        for entry, why in r["ignored"].items():
+            name += "\n" + _("left alone: {name} ({why})").format(name=entry, why=why)
+        waiting = _("remote") if r["waiting"] is None else str(r["waiting"])
         table.add_row(name, waiting, str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
-                      str(r["failed"]), r["last_run"] or "never")
-    Console().print(table)
+                      str(r["failed"]), str(r["all_skipped"]), _when(r["last_run"]) or _("never"))
+    if narrow:  # one block per flow, so that nothing is cut at 80 columns
+        for r in rows:
+            click.echo(f"{r['flow']}{'' if r['enabled'] else ' ' + _('(off)')}")
+            figures = [(_("waiting"), _("remote") if r["waiting"] is None else r["waiting"]),
+                       (_("in progress"), r["in_progress"]), (_("done"), r["done"]),
+                       (_("duplicates"), r["duplicate"]), (_("quarantined"), r["failed"]),
+                       (_("all skipped"), r["all_skipped"]), (_("last run"), _when(r["last_run"]) or _("never"))]
+            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[:4]))
+            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[4:]))
+            if r["waits_for"]:
+                click.echo("  " + _("waits for {names}").format(names=", ".join(r["waits_for"])))
+            for entry, why in r["ignored"].items():
+                click.echo("  " + _("left alone: {name} ({why})").format(name=entry, why=why))
+    else:
+        console.print(table)
     places = [p for r in rows for p in r["places"]]
-    if places:
-        health_table = Table("source / destination", "last reached", "failing since", "last error")
-        for p in places:
-            health_table.add_row(p["place"], p["last_ok"] or "never", p["failing_since"] or "",
-                                 p["error"] or "")
-        Console().print(health_table)
-    if services:
-        service_table = Table("web service", "api", "last call", "last answered", "failing since", "last error")
-        for r in services:
-            name = r["service"] + (f" (waits for {', '.join(r['waits_for'])})" if r["waits_for"] else "")
-            service_table.add_row(name, r["api"], r["last_call"] or "never", r["last_ok"] or "never",
-                                  r["failing_since"] or "", r["error"] or "")
-        Console().print(service_table)
+    for p in places:
+        line = _("{place}: last reached {ok}").format(place=p["place"], ok=_when(p["last_ok"]) or _("never"))
+        if p["failing_since"]:
+            line += "; " + _("failing since {since}: {error}").format(since=_when(p["failing_since"]),
+                                                                     error=p["error"] or "")
+        click.echo(line)
+    for r in services:
+        line = _("web service {name} ({api}): last call {call}, last answered {ok}").format(
+            name=r["service"], api=r["api"], call=_when(r["last_call"]) or _("never"),
+            ok=_when(r["last_ok"]) or _("never"))
+        if r["failing_since"]:
+            line += "; " + _("failing since {since}: {error}").format(since=_when(r["failing_since"]),
+                                                                     error=r["error"] or "")
+        if r["waits_for"]:
+            line += "; " + _("waits for {names}").format(names=", ".join(r["waits_for"]))
+        click.echo(line)
 
 
 def _service_rows(inst: Installation, health: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -314,35 +383,100 @@ def _service_rows(inst: Installation, health: list[dict[str, Any]]) -> list[dict
     return rows
 
 
-@cli.command()
+def _when(stamp: str | None) -> str | None:
+    """A journal time stamp (UTC) as local time to the minute, as an admin reads it."""
+    if not stamp:
+        return None
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
+
+
+@cli.group(invoke_without_command=True)
 @click.option("--flow", "flow", help="Only this flow.")
 @click.option("--limit", type=int, default=None, help="Only the newest N entries.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input.")
-@click.pass_obj
-def journal(obj: _Obj, flow: str | None, limit: int | None, as_json: bool) -> None:
+@click.pass_context
+def journal(ctx: click.Context, flow: str | None, limit: int | None, as_json: bool) -> None:
     """The audit trail: one entry per input, with its outputs and errors."""
+    if ctx.invoked_subcommand is not None:
+        return
     from rich.console import Console
-    from rich.table import Table
 
-    from .journal import open_journal
+    from .continuity import mark, open_for
 
-    inst = obj.installation()
-    jr = open_journal(inst.journal_path)
+    inst = ctx.obj.installation(mappings=False)
+    jr = open_for(inst)
     try:
         entries = [jr.as_dict(r) for r in jr.entries(flow, limit)]
+        lost = mark(inst, jr)
     finally:
         jr.close()
+    if lost:
+        click.echo(f"warning: this journal replaced a lost one ({lost}); nothing is processed until it is "
+                   "restored: see 'gateway journal restore --help'", err=True)
     if as_json:
         for e in entries:
             click.echo(json.dumps(e, ensure_ascii=False))
         return
-    table = Table("id", "flow", "name", "state", "outputs / error", "received")
+    width = max(60, min(Console().width, 120))
     for e in entries:
-        detail = e["error"] or ", ".join(Path(o).name for o in e["outputs"]) or (e["note"] or "")
-        if e["skipped"]:
-            detail += f" ({len(e['skipped'])} skipped)"
-        table.add_row(str(e["id"]), e["flow"], e["name"], e["state"], detail, e["received_at"])
-    Console().print(table)
+        _print_entry(e, width)
+
+
+STATE_WORDS = {"waiting": N_("waiting"), "processing": N_("in progress"), "delivering": N_("delivering"),
+               "done": N_("done"), "duplicate": N_("duplicate"), "failed": N_("quarantined")}
+
+
+def _print_entry(e: dict[str, Any], width: int) -> None:
+    """One journal entry as a short block that wraps at ``width`` (readable in an 80-column terminal)."""
+    import textwrap
+
+    def block(label: str, text: str) -> None:
+        click.echo(textwrap.fill(text, width, initial_indent=f"    {label}: ", subsequent_indent="      "))
+
+    state = _(STATE_WORDS.get(e["state"], e["state"]))
+    if e.get("warning"):
+        state += " (" + _("all skipped") + ")"
+    click.echo(f"{e['id']}  {e['flow']}  {e['name']}  {state}  {_when(e['received_at'])}")
+    block(_("from"), e["source"])
+    for out in e["outputs"]:
+        block(_("to"), out)
+    for name in e.get("pending_outputs") or []:
+        block(_("not yet delivered"), name)
+    if e["error"]:
+        block(_("error") if e["state"] == "failed" else _("note"), e["error"])
+    if e.get("warning"):
+        block(_("warning"), e["warning"])
+    elif e["note"]:
+        block(_("note"), e["note"])
+    for skip in e["skipped"][:5]:
+        block(_("skipped"), f"{skip['key']}: {skip['reason']}")
+    if len(e["skipped"]) > 5:
+        block(_("skipped"), _("{count} more (gateway journal --json lists all)").format(count=len(e["skipped"]) - 5))
+
+
+@journal.command("restore")
+@click.option("--start-empty", is_flag=True,
+              help="Do not take the keys from the ledger; accept the new journal as it is (orders may come twice).")
+@click.pass_obj
+def journal_restore(obj: _Obj, start_empty: bool) -> None:
+    """After the journal was lost: take the delivered order numbers back from the key ledger."""
+    from .continuity import ledger_path, open_for, restore
+
+    inst = obj.installation(mappings=False)
+    jr = open_for(inst)
+    try:
+        count = restore(inst, jr, start_empty=start_empty)
+    finally:
+        jr.close()
+    if start_empty:
+        click.echo("the new journal is accepted as it is; orders delivered before may be delivered again")
+    else:
+        click.echo(f"{count} record key(s) taken from {ledger_path(inst)}; those orders are never delivered again")
 
 
 @cli.command()
@@ -356,7 +490,7 @@ def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None
         raise click.UsageError("name input ids, or --flow FLOW, or --all")
     from .engine import Engine
 
-    inst = obj.installation()
+    inst = obj.installation(mappings=False)
     engine = Engine(inst)
     problems = 0
     try:
@@ -443,10 +577,38 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
         click.echo(f"skipped: {skip['reason']}", err=True)
 
 
+@cli.command("settings")
+@click.argument("flows", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per flow.")
+@click.pass_obj
+def settings_command(obj: _Obj, flows: tuple[str, ...], as_json: bool) -> None:
+    """Each flow's settings as its mapping sees them, and where each value comes from."""
+    inst = obj.installation()
+    try:
+        selected = inst.select(flows) if flows else list(inst.flows.values())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(2) from None
+    for flow in selected:
+        effective = flow.effective_settings()
+        if as_json:
+            click.echo(json.dumps({"flow": flow.name, "settings": {
+                name: {"value": s.value, "from": s.origin, "where": s.where} for name, s in effective.items()}},
+                ensure_ascii=False))
+            continue
+        click.echo(f"{flow.name}:")
+        for name, setting in effective.items():
+            click.echo(f"  {name}: {setting.value!r}  ← {setting.describe()}")
+
+
 @cli.command("test")
 @click.argument("flows", nargs=-1)
+@click.option("--refresh", is_flag=True,
+              help="After an intended change: show how each example's outputs change, then write them as expected.")
+@click.option("--yes", is_flag=True, help="With --refresh: write without asking (after reading the differences).")
 @click.pass_obj
-def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
+def test_examples(obj: _Obj, flows: tuple[str, ...], refresh: bool, yes: bool) -> None:
     """Convert each flow's golden examples and compare with the expected outputs (examples/FLOW/CASE/)."""
     from .golden import examples_dir, run_examples
 
@@ -457,6 +619,9 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
+    if refresh:
+        _refresh_examples(inst, selected, yes)
+        return
     results = run_examples(inst, selected)
     for r in results:
         click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.flow}/{r.case}")
@@ -467,8 +632,42 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
         if flow.name not in tested:
             click.echo(f"none  {flow.name}: no examples in {examples_dir(inst) / flow.name}")
     failed = sum(not r.passed for r in results)
+    if failed:
+        click.echo("After an intended change to a mapping: gateway test --refresh FLOW shows the differences and "
+                   "writes the new expected files (check each value, and the example's NOTES.md).")
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     raise SystemExit(1 if failed else 0)
+
+
+def _refresh_examples(inst: Installation, flows: list[Flow], yes: bool) -> None:
+    """Show each example's differences, then write the new expected files if the admin agrees."""
+    from .golden import examples_dir, refresh_case, write_refresh
+
+    pending = []
+    for flow in flows:
+        folder = examples_dir(inst) / flow.name
+        for case in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+            found = refresh_case(inst, flow, case)
+            if found.error:
+                click.echo(f"skip  {flow.name}/{case.name}: {found.error}")
+            elif not found.changed:
+                click.echo(f"same  {flow.name}/{case.name}")
+            else:
+                click.echo(f"CHANGES  {flow.name}/{case.name}")
+                for text in found.changes:
+                    click.echo("      " + text.replace("\n", "\n      ").rstrip())
+                for name in found.removed:
+                    click.echo(f"      {name} is no longer produced and would be removed")
+                pending.append((case, found))
+    if not pending:
+        click.echo("nothing to refresh")
+        return
+    if not yes and not click.confirm(f"Write the new expected files of {len(pending)} example(s)?", default=False):
+        click.echo("nothing written")
+        raise SystemExit(1)
+    for case, found in pending:
+        write_refresh(case, found)
+        click.echo(f"written  {found.flow}/{found.case} (check the values and update its NOTES.md)")
 
 
 @cli.group()
@@ -521,9 +720,11 @@ def sftp() -> None:
 
 @sftp.command("trust")
 @click.argument("partner")
-@click.option("--yes", is_flag=True, help="Record the key without asking (only after checking the fingerprint).")
+@click.option("--fingerprint", metavar="SHA256:…",
+              help="Record the key without asking, if and only if it has this fingerprint (the partner's word).")
+@click.option("--yes", is_flag=True, hidden=True, help="Refused without --fingerprint: it would trust any key.")
 @click.pass_obj
-def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
+def sftp_trust(obj: _Obj, partner: str, fingerprint: str | None, yes: bool) -> None:
     """Show the partner's host key fingerprint and record it in the partner's known_hosts after confirmation.
 
     Compare the fingerprint with the one the partner tells you on another channel (phone,
@@ -531,6 +732,10 @@ def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
     """
     from .sftp import fetch_host_key, key_fingerprint, trust
 
+    if yes and fingerprint is None:
+        click.echo("--yes would trust whatever key the server shows; give the fingerprint the partner told you "
+                   "instead: --fingerprint SHA256:…", err=True)
+        raise SystemExit(2)
     inst = obj.installation()
     if partner not in inst.partners:
         known = ", ".join(inst.partners) or "none"
@@ -542,9 +747,15 @@ def sftp_trust(obj: _Obj, partner: str, yes: bool) -> None:
     except GatewayError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
+    shown = key_fingerprint(key)
     click.echo(f"{partner}: {p.host}:{p.port} presents a {key.get_name()} key")
-    click.echo(f"    fingerprint {key_fingerprint(key)}")
-    if not yes and not click.confirm("Is this the fingerprint the partner gave you?", default=False):
+    click.echo(f"    fingerprint {shown}")
+    if fingerprint is not None:
+        if fingerprint.strip() != shown:
+            click.echo(f"this is not the fingerprint you gave ({fingerprint.strip()}); nothing recorded. A different "
+                       "key can mean that someone is in between: ask the partner before going on", err=True)
+            raise SystemExit(1)
+    elif not click.confirm("Is this the fingerprint the partner gave you?", default=False):
         click.echo("nothing recorded")
         raise SystemExit(1)
     line = trust(p.known_hosts, p.host, p.port, key)
@@ -556,9 +767,9 @@ def main() -> None:
         cli(standalone_mode=True)
     except GatewayError as exc:
         # Commands catch their own; what arrives here is mostly a JournalError (a full disk, a journal held
-        # by another program), whose message says what the admin can do about it.
+        # by another program), whose message says what the admin can do about it: the gateway could not work.
         click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

@@ -10,16 +10,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, Problem
+from .isolation import Limits
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
-from .mapping.compiler import Mapping, load_mapping
+from .sql.database import DatabaseConfig
 from .validation import validate
 from .webservices.config import ServiceConfig
 from .yamlload import YamlDocument, load_yaml
+
+if TYPE_CHECKING:
+    from .mapping.compiler import Mapping
 
 FLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -89,6 +93,15 @@ class ScheduleConfig(Strict):
         return self
 
 
+class LimitsConfig(Strict):
+    """What converting one input may use; each conversion runs in a process of its own (0: no limit)."""
+
+    memory_mb: int = Field(default=2048, ge=0)  # memory on top of what the gateway itself uses
+    cpu_seconds: int = Field(default=3600, ge=0)
+    wall_seconds: float = Field(default=7200, ge=0)
+    open_files: int = Field(default=1024, ge=0)
+
+
 class Archive(Strict):
     folder: str = "archive"
     keep_days: int = Field(default=30, ge=0)
@@ -118,26 +131,64 @@ class GatewayFile(Strict):
     record_seconds: float = Field(default=30.0, ge=0)  # time limit for converting one record (0: none)
     # An input that meets an unexpected error (a bug) this many times is quarantined instead of retried forever.
     max_attempts: int = Field(default=3, ge=1)
+    limits: LimitsConfig = LimitsConfig()
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)  # web services (Rakuten France, Rakuten.de)
+    databases: dict[str, DatabaseConfig] = Field(default_factory=dict)  # the SOL database (docs/sol-database.md)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
+    language: Literal["en", "de"] = "en"  # of every message an admin reads
+    # Values several flows share (Mandant, price list, warehouses): set once here, used by every flow whose
+    # mapping has a setting of that name, unless the flow sets its own.
+    settings: dict[str, str] = Field(default_factory=dict)
     flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
 
 
 @dataclass(frozen=True)
+class Setting:
+    """A setting's value and where it was written: ``flow`` (the flow in gateway.yaml), ``installation``
+    (``settings:`` at the top of gateway.yaml) or ``mapping`` (the mapping's default)."""
+
+    value: str
+    origin: Literal["flow", "installation", "mapping"]
+    where: str  # FILE:LINE
+
+    def describe(self) -> str:
+        return {"flow": "the flow in gateway.yaml", "installation": "settings of gateway.yaml",
+                "mapping": "the mapping's default"}[self.origin] + f" ({self.where})"
+
+
+@dataclass(frozen=True)
 class Flow:
-    """A flow ready to run: its config with paths resolved and its mapping loaded."""
+    """A flow ready to run: its config with paths resolved, and its mapping.
+
+    The mapping is compiled when first used unless the installation was loaded with all its
+    mappings (``gateway check``, ``run``): commands that move nothing (status, journal) do not
+    pay for compiling nine mappings.
+    """
 
     name: str
     config: FlowConfig
-    mapping: Mapping
     source_folder: Path | None  # the source's folder on this machine, or None (a partner's server, a service)
     settle_seconds: float
     root: Path = Path()
     folders: dict[str, Path | None] = field(default_factory=dict)  # each destination's local folder, or None
+    loaded: Mapping | None = field(default=None, repr=False, compare=False)
+    shared: dict[str, Setting] = field(default_factory=dict)  # the installation's settings, with where they are
+    own: dict[str, Setting] = field(default_factory=dict)  # the flow's own settings in gateway.yaml
+
+    @property
+    def mapping(self) -> Mapping:
+        """The flow's compiled mapping (``ConfigError`` with every problem when it cannot be compiled)."""
+        if self.loaded is None:
+            from .mapping.compiler import load_mapping
+
+            path = self.root / self.config.mapping
+            object.__setattr__(self, "loaded", load_mapping(path, _shown(path), self.root))
+        assert self.loaded is not None  # noqa: S101 - set just above
+        return self.loaded
 
     @property
     def outbox_folder(self) -> Path | None:
@@ -153,7 +204,17 @@ class Flow:
 
     @property
     def settings(self) -> dict[str, str]:
-        return {**self.mapping.settings, **self.config.settings}
+        """The values the mapping sees: the flow's own, else the installation's, else the mapping's default."""
+        return {name: s.value for name, s in self.effective_settings().items()}
+
+    def effective_settings(self) -> dict[str, Setting]:
+        """Each setting of the mapping with its value and where that value comes from."""
+        mapping = self.mapping
+        found: dict[str, Setting] = {}
+        for name, default in mapping.settings.items():
+            found[name] = self.own.get(name) or self.shared.get(name) or Setting(
+                default, "mapping", f"{mapping.doc.path}:{mapping.doc.where(('settings', name))[0]}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -169,14 +230,19 @@ class Installation:
     flows: dict[str, Flow]
     partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
     services: dict[str, ServiceConfig] = field(default_factory=dict)  # web services, by name
+    databases: dict[str, DatabaseConfig] = field(default_factory=dict)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     record_seconds: float = 30.0
     max_attempts: int = 3
+    limits: Limits = field(default_factory=Limits)
     watch: Literal["auto", "native", "polling"] = "auto"
     rescan_seconds: float = 60.0
     settle_seconds: float = 2.0
     kinds: Registry = field(default_factory=builtin_kinds)
+    warnings: list[Problem] = field(default_factory=list)  # allowed, but worth a second look (``gateway check``)
+    language: Literal["en", "de"] = "en"
+    settings: dict[str, Setting] = field(default_factory=dict)  # the installation's shared settings
 
     @property
     def journal_path(self) -> Path:
@@ -199,12 +265,14 @@ class Installation:
         return [self.flows[n] for n in names]
 
 
-def load_installation(path: Path, kinds: Registry | None = None) -> Installation:
+def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bool = True) -> Installation:
     """Load gateway.yaml and every mapping it names; raise ``ConfigError`` with all problems.
 
     Each flow is validated on its own, so that one mistake does not hide the others:
     the admin gets the whole list in one ``gateway check``. ``kinds`` are the kinds of
-    sources and destinations a flow may name (the built-in ones by default).
+    sources and destinations a flow may name (the built-in ones by default). With
+    ``mappings=False`` the mappings are compiled only when a flow first needs one (for
+    commands that move nothing: a broken mapping must stop a run before anything moves).
     """
     kinds = kinds or builtin_kinds()
     flow_model = cast(type[FlowConfig], kinds.flow_model(FlowConfig))
@@ -231,41 +299,43 @@ def load_installation(path: Path, kinds: Registry | None = None) -> Installation
             configs[name] = validate(flow_model, doc, base=("flows", name))
         except ConfigError as exc:
             problems.extend(exc.problems)
+    shared = {k: Setting(v, "installation", f"{doc.path}:{doc.where(('settings', k))[0]}")
+              for k, v in (conf.settings if conf else {}).items()}
     flows: dict[str, Flow] = {}
     for name, fc in configs.items():
         mapping_path = root / fc.mapping
         if not mapping_path.is_file():
             problems.append(doc.problem(("flows", name, "mapping"), f"the mapping file {fc.mapping} does not exist"))
             continue
-        try:
-            mapping = load_mapping(mapping_path, _shown(mapping_path), root)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        for key in fc.settings:
-            if key not in mapping.settings:
-                known = ", ".join(mapping.settings) or "none"
-                problems.append(doc.problem(("flows", name, "settings", key),
-                                            f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
+        mapping: Mapping | None = None
+        if mappings:
+            from .mapping.compiler import load_mapping
+
+            try:
+                mapping = load_mapping(mapping_path, _shown(mapping_path), root)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            _check_mapping(doc, name, fc, mapping, problems)
+            _check_endpoints_with_mapping(name, fc, mapping, CheckContext(conf, root), kinds, problems)
         _check_endpoints(doc, name, fc, CheckContext(conf, root), kinds, problems)
-        destinations = {"outbox", *fc.destinations}
-        for i, out in enumerate(mapping.spec.outputs):
-            if out.to not in destinations:
-                problems.append(mapping.doc.problem(
-                    ("outputs", i, "to"),
-                    f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
         settle = getattr(fc.source, "settle_seconds", None)
         flows[name] = Flow(
             name=name,
             config=fc,
-            mapping=mapping,
             source_folder=kinds.local_folder("source", fc.source, root),
             settle_seconds=settle if settle is not None else default_settle,
             root=root,
             folders={d: kinds.local_folder("destination", spec, root)
                      for d, spec in {"outbox": fc.outbox, **fc.destinations}.items()},
+            loaded=mapping,
+            shared=shared,
+            own={k: Setting(v, "flow", f"{doc.path}:{doc.where(('flows', name, 'settings', k))[0]}")
+                 for k, v in fc.settings.items()},
         )
     _check_folders(doc, root, configs, kinds, problems)
+    if mappings and conf is not None:
+        _check_shared_settings(doc, conf, flows, problems)
     if conf is not None and conf.alerts is not None and conf.smtp is None:
         problems.append(doc.problem(("alerts",), "alerts are sent by e-mail: describe the mail server under 'smtp'"))
     if conf is not None:
@@ -294,15 +364,75 @@ def load_installation(path: Path, kinds: Registry | None = None) -> Installation
         flows=flows,
         partners=partners,
         services=dict(conf.services),
+        databases=dict(conf.databases),
         smtp=conf.smtp,
         alerts=conf.alerts,
         record_seconds=conf.record_seconds,
         max_attempts=conf.max_attempts,
+        limits=Limits(**conf.limits.model_dump()),
         watch=conf.watch,
         rescan_seconds=conf.rescan_seconds,
         settle_seconds=conf.settle_seconds,
         kinds=kinds,
+        warnings=_warnings(doc, conf),
+        language=conf.language,
+        settings=shared,
     )
+
+
+def _check_shared_settings(doc: YamlDocument, conf: GatewayFile, flows: dict[str, Flow],
+                           problems: list[Problem]) -> None:
+    """An installation setting that no flow's mapping has is a typo, not a quiet no-op."""
+    known = {name for flow in flows.values() for name in flow.mapping.settings}
+    for name in conf.settings:
+        if name not in known:
+            problems.append(doc.problem(("settings", name),
+                                        f"no flow's mapping has a setting '{name}' (settings: "
+                                        f"{', '.join(sorted(known)) or 'none'})"))
+
+
+def disagreements(flows: list[Flow]) -> list[str]:
+    """Settings that several flows share but that have different values, each with where the values come from.
+
+    A price list changed for the catalog but not for the price updates is how a shop ends up with two
+    prices; ``gateway check`` warns, and the admin decides whether that is meant.
+    """
+    values: dict[str, dict[str, Setting]] = {}
+    for flow in flows:
+        for name, setting in flow.effective_settings().items():
+            values.setdefault(name, {})[flow.name] = setting
+    found = []
+    for name, per_flow in sorted(values.items()):
+        if len(per_flow) > 1 and len({s.value for s in per_flow.values()}) > 1:
+            parts = "; ".join(f"{flow} '{s.value}' from {s.describe()}" for flow, s in per_flow.items())
+            found.append(f"warning: the flows disagree on the setting '{name}': {parts}. If they should agree, set "
+                         f"it once under 'settings:' at the top of gateway.yaml and remove it from the flows")
+    return found
+
+
+def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
+    """What is allowed but probably not meant."""
+    found: list[Problem] = []
+    if conf.smtp is not None and conf.smtp.security == "none" and conf.smtp.user is not None:
+        found.append(doc.problem(("smtp", "security"),
+                                 "warning: security: none with a login sends the password in the clear; use "
+                                 "starttls or ssl unless the mail server is on this machine"))
+    return found
+
+
+def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, mapping: Mapping, problems: list[Problem]) -> None:
+    """The flow's settings and destinations against what its mapping has and names."""
+    for key in fc.settings:
+        if key not in mapping.settings:
+            known = ", ".join(mapping.settings) or "none"
+            problems.append(doc.problem(("flows", name, "settings", key),
+                                        f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
+    destinations = {"outbox", *fc.destinations}
+    for i, out in enumerate(mapping.spec.outputs):
+        if out.to not in destinations:
+            problems.append(mapping.doc.problem(
+                ("outputs", i, "to"),
+                f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
 
 
 def _places(fc: FlowConfig) -> list[tuple[tuple[str | int, ...], str, KindConfig]]:
@@ -319,6 +449,13 @@ def _check_endpoints(doc: YamlDocument, name: str, fc: FlowConfig, ctx: CheckCon
     for loc, role, spec in _places(fc):
         for where, message in kinds.check(cast(Any, role), spec, ctx):
             problems.append(doc.problem(("flows", name, *loc, *where), message))
+
+
+def _check_endpoints_with_mapping(name: str, fc: FlowConfig, mapping: Mapping, ctx: CheckContext, kinds: Registry,
+                                  problems: list[Problem]) -> None:
+    """Kinds that read or write what the mapping describes (a database's queries) check the two together."""
+    for _loc, role, spec in _places(fc):
+        problems.extend(kinds.check_mapping(cast(Any, role), spec, name, mapping, ctx))
 
 
 def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], kinds: Registry,
@@ -340,6 +477,11 @@ def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig]
         if reader:
             problems.append(doc.problem(("flows", name, "outbox", "folder"),
                                         f"this outbox is the inbox of flow '{reader}'; outputs would be read again"))
+
+
+def shown_path(path: Path) -> str:
+    """How messages show a file of the installation (relative to the working directory when shorter)."""
+    return _shown(path)
 
 
 def _shown(path: Path) -> str:

@@ -57,6 +57,17 @@ class Conversion:
     records: int = 0
     already_delivered: int = 0  # of the skipped: records whose key was delivered before
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, for the way back from the worker process."""
+        return {"outputs": [{**o.__dict__, "path": str(o.path)} for o in self.outputs], "keys": self.keys,
+                "skipped": self.skipped, "records": self.records, "already_delivered": self.already_delivered}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Conversion:
+        outputs = [StagedOutput(**{**o, "path": Path(o["path"])}) for o in data["outputs"]]
+        return cls(outputs, list(data["keys"]), list(data["skipped"]), int(data["records"]),
+                   int(data["already_delivered"]))
+
 
 class _OpenOutput:
     """One staged output file being written."""

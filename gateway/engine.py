@@ -40,6 +40,7 @@ from pathlib import Path
 from .alerts import Alerts
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Flow, Installation
+from .continuity import guard
 from .crashpoints import crashpoint
 from .delivery import Deliverer
 from .destinations.base import Destination
@@ -50,7 +51,7 @@ from .finalize import Finisher, stage_dir
 from .health import Places
 from .journal import InputRow, InputState, Journal, JournalError, open_journal
 from .kinds import Registry
-from .processing import Processor
+from .processing import Processor, UnexpectedFailure
 from .sources.base import Candidate, Source
 from .summary import Progress, RunSummary
 
@@ -68,10 +69,16 @@ class Engine:
         journal: Journal | None = None,
         clock: Clock | None = None,
         kinds: Registry | None = None,
+        isolate: bool = True,
     ) -> None:
         self.inst = installation
         self.clock = clock or SYSTEM_CLOCK
         self.journal = journal or open_journal(installation.journal_path, self.clock)
+        try:
+            guard(installation, self.journal)  # a lost journal must not mean orders delivered twice
+        except BaseException:
+            self.journal.close()
+            raise
         self.progress = progress or Progress()
         self.kinds = kinds or installation.kinds
         self.stopping: Callable[[], bool] = lambda: False  # the service sets this to its stop request
@@ -82,7 +89,7 @@ class Engine:
         self.finisher = Finisher(installation, self.journal, self.clock, self.alerts)
         self.deliverer = Deliverer(self.journal, self.endpoints, self.places)
         self.processor = Processor(installation, self.journal, self.clock, self.progress, self.finisher,
-                                   self.deliverer)
+                                   self.deliverer, isolate)
 
     def close(self) -> None:
         self.endpoints.close()
@@ -122,21 +129,24 @@ class Engine:
         summary = RunSummary()
         work = self.work_dir(flow)
         self.source(flow).recover(work)
-        if not work.is_dir():
-            return summary
-        for path in sorted((p for p in work.iterdir() if not p.name.startswith(".")), key=self._age):
-            summary.count(self.handle(flow, path))
+        waiting = [p for p in work.iterdir() if not p.name.startswith(".")] if work.is_dir() else []
+        for path in sorted(waiting, key=self._age):
+            try:
+                summary.count(self.handle(flow, path))
+            except (OSError, JournalError) as exc:  # this input only: every other input and flow goes on
+                log.error("%s: %s cannot be recovered now: %s; the other inputs go on",
+                          flow.name, printable(path.name), exc)
+                summary.pending += 1
         # Inputs whose work file is gone but whose journal row is unfinished.
         for row in self.journal.unfinished(flow.name):
             if not row.work_path or Path(row.work_path).exists():
                 continue
-            if row.state is InputState.WAITING and row.stored_path and Path(row.stored_path).is_file():
-                # ``retry`` was interrupted between the journal update and the move back
-                move(Path(row.stored_path), Path(row.work_path))
-                summary.count(self.handle(flow, Path(row.work_path)))
-            elif row.state is InputState.DELIVERING and self.journal.get(row.id).state is InputState.DELIVERING:
-                # the input file was removed by hand; its committed outputs are still owed
-                summary.count(self.processor.deliver_and_finish(flow, row, None))
+            try:
+                summary.count(self._without_work_file(flow, row))
+            except (OSError, JournalError) as exc:
+                log.error("%s: input %d (%s) cannot be recovered now: %s; the other inputs go on",
+                          flow.name, row.id, printable(row.name), exc)
+                summary.pending += 1
         return summary
 
     def _age(self, work: Path) -> tuple[int, str]:
@@ -146,6 +156,27 @@ class Engine:
         except JournalError:
             row = None
         return (row.id if row is not None else 2**62, work.name)
+
+    def _without_work_file(self, flow: Flow, row: InputRow) -> str | None:
+        """An unfinished input whose work file is gone: finish what can be finished, say what cannot."""
+        if row.state is InputState.WAITING and row.stored_path and Path(row.stored_path).is_file():
+            # ``retry`` was interrupted between the journal update and the move back
+            move(Path(row.stored_path), Path(str(row.work_path)))
+            return self.handle(flow, Path(str(row.work_path)))
+        current = self.journal.get(row.id)
+        if current.state is InputState.DELIVERING:
+            # the input file was removed by hand; its committed outputs are still owed
+            return self.processor.deliver_and_finish(flow, current, None)
+        if current.state in (InputState.WAITING, InputState.PROCESSING):
+            error = (f"{printable(row.name)}: the file disappeared from the work folder ({row.work_path}) before "
+                     "it was converted (was state/work changed by hand?); nothing was delivered from it: ask for "
+                     "the file again and drop it into the inbox")
+            self.journal.finish(row.id, InputState.FAILED, None, error=error)
+            log.error("%s: %s", flow.name, error)
+            if self.alerts.enabled:
+                self.alerts.quarantined(flow.name, row.name, row.id, error)
+            return "failed"
+        return None
 
     def waits_for(self, flow: Flow) -> list[str]:
         """The environment variables the flow needs that are not set: until they are, it does not run."""
@@ -204,7 +235,7 @@ class Engine:
             return None
         crashpoint("claimed")
         state = self.handle(flow, work, source=source.origin(cand), name=cand.name)
-        if state in ("done", "duplicate", "failed"):
+        if state in ("done", "all-skipped", "duplicate", "failed"):
             try:
                 source.acknowledge(cand)
             except DeliveryError as exc:
@@ -215,7 +246,10 @@ class Engine:
 
     def handle(self, flow: Flow, work: Path, source: str | None = None, name: str | None = None) -> str | None:
         """Process the input at ``work`` if no other process holds it; return its final state."""
-        fd = try_lock(work)
+        try:
+            fd = try_lock(work)
+        except OSError as exc:
+            return self._unreadable(flow, work, exc, source, name)
         if fd is None:
             return None  # finished meanwhile, or another gateway process is working on it
         try:
@@ -244,19 +278,34 @@ class Engine:
                           flow.name, printable(row.name), printable(str(exc)))
                 self._note_error(row.id, f"waiting: {exc}")
                 state = "processing"
+            except UnexpectedFailure as exc:
+                state = self._unexpected(flow, row, work, exc, exc.words, exc.details)
             except Exception as exc:
-                state = self._unexpected(flow, row, work, exc)
+                state = self._unexpected(flow, row, work, exc, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             self.progress.input_finished(flow.name, row.name, state)
             return state
         finally:
             os.close(fd)
 
-    def _unexpected(self, flow: Flow, row: InputRow, work: Path, exc: Exception) -> str:
-        """A bug met this input: try again, but after ``max_attempts`` put it aside so it cannot stop the rest."""
-        details = traceback.format_exc()
-        log.exception("%s: %s: unexpected error; the input stays and is tried again",
-                      flow.name, printable(row.name))
-        words = f"{type(exc).__name__}: {exc}"
+    def _unreadable(self, flow: Flow, work: Path, exc: OSError, source: str | None, name: str | None) -> str:
+        """An input the gateway may not even open (permissions, a name the file system refuses): put aside."""
+        words = exc.strerror or str(exc)
+        error = (f"{printable(name or original_name(work))}: the file cannot be read by the gateway ({words}); "
+                 "it is put aside so that it holds up nothing else. Make it readable for the user the gateway "
+                 "runs as (or ask the producer to write it so), then retry it")
+        try:
+            row = self.journal.by_work_path(str(work)) or self.journal.register(
+                flow.name, source or f"folder {flow.source_folder}", name or original_name(work), str(work), 0)
+            return self.finisher.quarantine(flow, row, work, error)
+        except (OSError, JournalError) as again:
+            log.error("%s: %s; it cannot be put aside either (%s) and is left where it is", flow.name, error, again)
+            return "processing"
+
+    def _unexpected(self, flow: Flow, row: InputRow, work: Path, exc: Exception, words: str, details: str) -> str:
+        """A bug or a limit met this input: try again, but after ``max_attempts`` put it aside so it cannot
+        stop the rest."""
+        log.error("%s: %s: %s; the input stays and is tried again%s", flow.name, printable(row.name), words,
+                  "" if isinstance(exc, UnexpectedFailure) else f"\n{details}")
         try:
             current = self.journal.get(row.id)
             if current.state.final or current.state is InputState.DELIVERING:
@@ -266,10 +315,10 @@ class Engine:
             failures = self.journal.count_failure(row.id, f"waiting: unexpected error ({words}; see the log)")
             if failures < self.inst.max_attempts:
                 return "processing"
-            error = (f"the gateway failed {failures} times on this input with an unexpected error ({words}); "
-                     "it is put aside so that it cannot hold up the other inputs. This is most likely a fault "
-                     "of the gateway rather than of the file: keep this reason file (it has the details) for "
-                     "the developers, then retry the input once the gateway is fixed")
+            error = (f"converting this input failed {failures} times ({words}); it is put aside so that it "
+                     "cannot hold up the other inputs. If the input looks normal, this is a fault of the gateway: "
+                     "keep this reason file (it has the details) for the developers, then retry the input once "
+                     "the gateway or the limits are fixed")
             return self.finisher.quarantine(flow, current, work, error, details)
         except (OSError, JournalError) as again:
             log.error("%s: %s: the unexpected error cannot be recorded (%s); the input stays",

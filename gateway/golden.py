@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Flow, Installation
-from .convert import convert, input_info
+from .convert import Conversion, convert, input_info
 from .errors import GatewayError
 from .processing import mail_settings
 
@@ -53,26 +53,44 @@ def run_examples(inst: Installation, flows: list[Flow]) -> list[CaseResult]:
 EXAMPLE_DATE = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)  # e-mails of examples carry a fixed date
 
 
-def run_case(inst: Installation, flow: Flow, case: Path) -> CaseResult:
-    result = CaseResult(flow.name, case.name)
+def _convert_case(inst: Installation, flow: Flow, case: Path, tmp: Path) -> tuple[Path, Conversion]:
+    """Convert the case's input as input number 1 into ``tmp``; ``ValueError`` when the case has no single input."""
     inputs = sorted(p for p in (case / "input").glob("*") if p.is_file()) if (case / "input").is_dir() else []
     if len(inputs) != 1:
-        result.problems.append(f"{case}/input must hold exactly one file (it holds {len(inputs)})")
-        return result
+        raise ValueError(f"{case}/input must hold exactly one file (it holds {len(inputs)})")
     source = inputs[0]
+    info = input_info(1, source.name, flow.name, "", EXAMPLE_DATE.date())
+    return source, convert(flow.mapping, source, source.name, tmp, info, flow.settings,
+                           key_delivered=lambda key: None, mail=mail_settings(inst, EXAMPLE_DATE))
+
+
+def _skipped_words(conversion: Conversion, limit: int = 5) -> str:
+    """The records the mapping left out, and why: the usual reason an expected output was not produced."""
+    if not conversion.skipped:
+        return ""
+    lines = [f"{s['key']}: {s['reason']}" for s in conversion.skipped[:limit]]
+    more = len(conversion.skipped) - limit
+    text = f"{len(conversion.skipped)} of {conversion.records + len(conversion.skipped)} records were skipped:\n  "
+    text += "\n  ".join(lines)
+    return text + (f"\n  … and {more} more" if more > 0 else "")
+
+
+def run_case(inst: Installation, flow: Flow, case: Path) -> CaseResult:
+    result = CaseResult(flow.name, case.name)
     expected_dir = case / "expected"
     expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
-    info = input_info(1, source.name, flow.name, "", EXAMPLE_DATE.date())
     encodings = {o.name: getattr(o.spec, "encoding", "utf-8") for o in flow.mapping.outputs}
     with tempfile.TemporaryDirectory(prefix="gateway-test-") as tmp:
         try:
-            conversion = convert(flow.mapping, source, source.name, Path(tmp), info, flow.settings,
-                                 key_delivered=lambda key: None, mail=mail_settings(inst, EXAMPLE_DATE))
+            source, conversion = _convert_case(inst, flow, case, Path(tmp))
+        except ValueError as exc:
+            result.problems.append(str(exc))
+            return result
         except GatewayError as exc:
             if "error.txt" in expected:
                 _compare_error(result, str(exc), expected.pop("error.txt"))
             else:
-                result.problems.append(f"converting {source.name} failed: {exc}")
+                result.problems.append(f"converting {case.name}'s input failed: {exc}")
             return result
         if "error.txt" in expected:
             result.problems.append(f"{source.name} was expected to fail, but it converted")
@@ -84,8 +102,67 @@ def run_case(inst: Installation, flow: Flow, case: Path) -> CaseResult:
                 continue
             _compare(result, staged.name, staged.path.read_bytes(), want.read_bytes(), encodings[staged.output])
     for name in sorted(expected):
-        result.problems.append(f"the expected output {name} was not produced")
+        why = _skipped_words(conversion)
+        result.problems.append(f"the expected output {name} was not produced" + (f"; {why}" if why else
+                               " (no record was skipped: the output's rows or 'when' gave nothing)"))
+    if result.problems and conversion.skipped and not any("skipped" in p for p in result.problems):
+        result.problems.append(_skipped_words(conversion))
     return result
+
+
+@dataclass
+class Refresh:
+    """What refreshing one example would change: each file with its diff, new or removed."""
+
+    flow: str
+    case: str
+    outputs: dict[str, bytes] = field(default_factory=dict)  # what the mapping produces now
+    changes: list[str] = field(default_factory=list)  # in words, with diffs
+    removed: list[str] = field(default_factory=list)  # expected files no longer produced
+    error: str | None = None  # the conversion failed: nothing to write
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes or self.removed)
+
+
+def refresh_case(inst: Installation, flow: Flow, case: Path) -> Refresh:
+    """Convert the example and compare with its expected files, without writing anything yet."""
+    found = Refresh(flow.name, case.name)
+    expected_dir = case / "expected"
+    expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
+    encodings = {o.name: getattr(o.spec, "encoding", "utf-8") for o in flow.mapping.outputs}
+    if "error.txt" in expected:
+        found.error = "this example expects an error (error.txt); edit error.txt by hand"
+        return found
+    with tempfile.TemporaryDirectory(prefix="gateway-refresh-") as tmp:
+        try:
+            _source, conversion = _convert_case(inst, flow, case, Path(tmp))
+        except (ValueError, GatewayError) as exc:
+            found.error = f"converting the input failed, nothing is written: {exc}"
+            return found
+        for staged in conversion.outputs:
+            data = staged.path.read_bytes()
+            found.outputs[staged.name] = data
+            old = expected.pop(staged.name, None)
+            if old is None:
+                found.changes.append(f"new file {staged.name}")
+            elif old.read_bytes() != data:
+                check = CaseResult(flow.name, case.name)
+                _compare(check, staged.name, data, old.read_bytes(), encodings[staged.output])
+                found.changes.extend(check.problems)
+    found.removed = sorted(expected)
+    return found
+
+
+def write_refresh(case: Path, refresh: Refresh) -> None:
+    """Write the example's new expected files (and remove those no longer produced)."""
+    expected_dir = case / "expected"
+    expected_dir.mkdir(exist_ok=True)
+    for name in refresh.removed:
+        (expected_dir / name).unlink()
+    for name, data in refresh.outputs.items():
+        (expected_dir / name).write_bytes(data)
 
 
 def _compare_error(result: CaseResult, actual: str, expected_file: Path) -> None:

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from .clock import Clock
     from .config import Flow, GatewayFile, Installation
     from .destinations.base import Destination
+    from .errors import Problem as LocatedProblem
     from .journal import Journal
+    from .mapping.compiler import Mapping
     from .sources.base import Source
 
 Role = Literal["source", "destination"]
@@ -45,6 +47,8 @@ BUILTIN = (
     "gateway.destinations.sftp",
     "gateway.destinations.email",
     "gateway.destinations.http",
+    "gateway.sources.sql",
+    "gateway.destinations.sql",
 )
 
 
@@ -103,6 +107,9 @@ class Kind:
     # A source that calls a web service is polled this often (minutes) when its flow has no schedule.
     poll_minutes: float | None = None
     default: bool = False  # the kind of an entry that names none (``folder``)
+    # Checks of the config together with the flow's mapping (a database's queries against the columns the
+    # mapping uses): (config, flow name, mapping, context) -> problems located in either file.
+    check_mapping: Callable[[Any, str, Mapping, CheckContext], list[LocatedProblem]] | None = None
 
 
 def kind_tag(name: str) -> str:
@@ -212,6 +219,11 @@ class Registry:
     def check(self, role: Role, config: KindConfig, ctx: CheckContext) -> list[Problem]:
         kind = self.of_config(role, config)
         return kind.check(config, ctx) if kind.check else []
+
+    def check_mapping(self, role: Role, config: KindConfig, flow: str, mapping: Mapping,
+                      ctx: CheckContext) -> list[LocatedProblem]:
+        kind = self.of_config(role, config)
+        return kind.check_mapping(config, flow, mapping, ctx) if kind.check_mapping else []
 
     def local_folder(self, role: Role, config: KindConfig, root: Path) -> Path | None:
         kind = self.of_config(role, config)

@@ -11,16 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock
 from .config import Flow, Installation
+from .continuity import append_keys
 from .crashpoints import crashpoint
 from .delivery import Deliverer
 from .errors import DeliveryError, InputError
 from .files import printable
 from .finalize import Finisher, stage_dir
+from .isolation import ConversionFailed, run_isolated
 from .journal import InputRow, Journal, StagedRecord
 from .summary import Progress
 
@@ -30,6 +33,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway")
 
 COMMIT_ATTEMPTS = 5
+
+
+class UnexpectedFailure(Exception):
+    """A conversion ended without an outcome of its own (a crash, a limit): counted towards ``max_attempts``."""
+
+    def __init__(self, words: str, details: str = "") -> None:
+        super().__init__(words)
+        self.words = words
+        self.details = details
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
@@ -51,7 +63,8 @@ def sha256_of(path: Path) -> tuple[str, int]:
 
 class Processor:
     def __init__(self, inst: Installation, journal: Journal, clock: Clock, progress: Progress,
-                 finisher: Finisher, deliverer: Deliverer) -> None:
+                 finisher: Finisher, deliverer: Deliverer, isolate: bool = True) -> None:
+        self.isolate = isolate  # convert in a child process with limits (off only for embedding without fork)
         self.inst = inst
         self.journal = journal
         self.clock = clock
@@ -77,18 +90,29 @@ class Processor:
             except InputError as exc:
                 return self.finisher.quarantine(flow, row, work, str(exc))
             crashpoint("converted")
+            try:
+                self._validate(flow, row, result)
+            except InputError as exc:
+                return self.finisher.quarantine(flow, row, work, str(exc))
+            except DeliveryError as exc:
+                shutil.rmtree(stage, ignore_errors=True)
+                log.warning("%s: %s: %s; it waits and is converted again on the next run",
+                            flow.name, printable(row.name), printable(str(exc)))
+                self.journal.note_error(row.id, f"waiting: {exc}")
+                return "processing"
             if not result.outputs:
                 shutil.rmtree(stage, ignore_errors=True)
                 if result.skipped and result.already_delivered == len(result.skipped):
                     note = f"all {len(result.skipped)} records were delivered before"
                     return self.finisher.duplicate(flow, row, work, note, result.skipped)
-                note = f"all {len(result.skipped)} records were skipped" if result.skipped else "no records to convert"
-                self.journal.note_skipped(row.id, result.skipped)
-                return self.finisher.done(flow, row, work, note=note)
+                if result.skipped:
+                    return self.finisher.all_skipped(flow, row, work, result.skipped)
+                return self.finisher.done(flow, row, work, note="no records to convert")
             scope = flow.mapping.key_scope or flow.name
             staged = [StagedRecord(o.output, o.destination, o.name, str(o.path)) for o in result.outputs]
             if self.journal.commit(row.id, staged, scope, result.keys, result.skipped,
                                    content=(flow.name, sha) if check_content else None):
+                append_keys(self.inst, scope, result.keys, row.id, self.clock)
                 break
             log.info("%s: %s: another process delivered some of its records meanwhile; converting again",
                      flow.name, printable(row.name))
@@ -97,19 +121,39 @@ class Processor:
         crashpoint("committed")
         return self.deliver_and_finish(flow, self.journal.get(row.id), work)
 
+    def _validate(self, flow: Flow, row: InputRow, result: Conversion) -> None:
+        """Each destination looks at its outputs before the commit (a staging table checks every value)."""
+        from .destinations.base import Delivery
+
+        for out in result.outputs:
+            destination = self.deliverer.endpoints.destination(flow, out.destination)
+            destination.validate(Delivery(key="", name=out.name, staged=out.path, flow=flow.name, input_id=row.id,
+                                          output=out.output))
+
     def _convert(self, flow: Flow, row: InputRow, work: Path, stage: Path) -> Conversion:
-        from .convert import convert, input_info
+        """Convert in a child process with limits (:mod:`gateway.isolation`); the outputs land in ``stage``."""
+        from .convert import Conversion, convert, input_info
 
         mapping = flow.mapping
         scope = mapping.key_scope or flow.name
         info = input_info(row.id, row.name, flow.name, row.received_at, self.clock.today())
-        return convert(
-            mapping, work, row.name, stage, info, flow.settings,
-            key_delivered=lambda key: self.journal.key_owner(scope, key),
-            on_record=self.progress.record_done,
-            mail=mail_settings(self.inst),
-            record_seconds=self.inst.record_seconds,
-        )
+        mail = mail_settings(self.inst)
+
+        def job(progress: Callable[[], None]) -> dict[str, Any]:
+            journal = self.journal.reopen() if self.isolate else self.journal
+            result = convert(
+                mapping, work, row.name, stage, info, flow.settings,
+                key_delivered=lambda key: journal.key_owner(scope, key),
+                on_record=progress, mail=mail, record_seconds=self.inst.record_seconds,
+            )
+            return result.as_dict()
+
+        if not self.isolate:
+            return Conversion.from_dict(job(self.progress.record_done))
+        try:
+            return Conversion.from_dict(run_isolated(job, self.inst.limits, self.progress.record_done))
+        except ConversionFailed as exc:
+            raise UnexpectedFailure(exc.words, exc.details) from None
 
     def deliver_and_finish(self, flow: Flow, row: InputRow, work: Path | None) -> str:
         try:

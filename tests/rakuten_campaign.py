@@ -171,7 +171,7 @@ class Campaign:
             self.finish()
 
     def check(self, status: int, what: str) -> None:
-        if status not in (0, 1):
+        if status not in (0, 3):  # 3: something waits (the service failed), taken by the next run
             self.trouble.append(f"round {self.rounds}: {what}: exit status {status} (see {self.log_path})")
 
     def finish(self) -> None:
@@ -213,7 +213,8 @@ class Campaign:
             text = path.read_bytes().decode("windows-1252")
             for row in csv.DictReader(io.StringIO(text, newline=""), delimiter=";"):
                 sol.setdefault(row["Referenznummer"], set()).add(path.name)
-                units[row["Referenznummer"]] += int(row["Menge"])
+                if row["Artikelnummer"] != "VERSAND":  # the shipping position
+                    units[row["Referenznummer"]] += int(row["Menge"])
         with self.server.lock:
             for purchase in self.sales:
                 sale = self.server.sales[purchase]

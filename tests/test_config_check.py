@@ -468,7 +468,7 @@ def test_misspelt_row_number_is_told_that_row_number_exists(gw: Install) -> None
     [
         ("required: true }", "requird: true }", "unknown field 'requird' (did you mean 'required'?)"),
         ("required: true }", "too_long: cutt }", "'too_long' must be one of 'cut' or 'error', not 'cutt'"),
-        ('      Versandart: ""', "      Versandart:", "'Versandart'"),
+        ('      Rabattbetrag: ""', "      Rabattbetrag:", "'Rabattbetrag'"),
     ],
     ids=["option-typo", "bad-option", "empty-column"],
 )

@@ -130,7 +130,7 @@ def test_a_damaged_journal_is_named_with_what_to_do_and_not_overwritten(install:
     with pytest.raises(JournalCorrupt):
         open_journal(journal)
     result = install.process("status")
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "restore it from a backup" in result.stderr and "free disk space" not in result.stderr
     assert "Traceback" not in result.stderr
     assert journal.read_bytes() == b"this is not a database" * 100

@@ -130,9 +130,9 @@ def test_a_shipment_of_a_sale_whose_acceptance_is_still_owed_waits_for_it(gw: We
                                                                           server: RakutenServer) -> None:
     sale = server.add_sale(make_sale(8, units=1))
     server.inject("acceptsale", "drop-before", times=99)  # the acceptance cannot get through
-    assert gw.cli("run", "--once", "rakuten-fr-sales").exit_code == 1
+    assert gw.cli("run", "--once", "rakuten-fr-sales").exit_code == 3
     gw.ship("versand_6.csv", [f"123;LS-8;01.12.2026;{sale.purchaseid};D9;GLS;Paket;G1;01.12.2026;"])
-    assert gw.cli("run", "--once", "rakuten-shipping").exit_code == 1
+    assert gw.cli("run", "--once", "rakuten-shipping").exit_code == 3
     (_sales, shipping) = journal(gw)
     assert "not accepted yet" in shipping["error"] and shipping["skipped"] == []
     server.faults.clear()

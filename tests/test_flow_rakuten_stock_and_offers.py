@@ -70,9 +70,9 @@ def test_a_later_update_waits_for_an_earlier_one_so_that_it_is_never_overwritten
                                                                                   server: RakutenServer) -> None:
     server.inject("editProduct", "500", times=99, key="10001")  # the first update cannot get through
     stock_batch(gw, "bestand_1", {("10001", "0"): 5, ("10002", "0"): 5})
-    assert gw.cli("run", "--once").exit_code == 1
+    assert gw.cli("run", "--once").exit_code == 3
     stock_batch(gw, "bestand_2", {("10001", "0"): 3, ("10002", "0"): 3})
-    assert gw.cli("run", "--once").exit_code == 1
+    assert gw.cli("run", "--once").exit_code == 3
     assert server.products["10002"]["stock"] == "5"  # the newer 3 was not sent ahead of the older 10001
     entries = journal(gw)
     assert "waits until the earlier update" in entries[1]["error"]
@@ -96,7 +96,7 @@ def test_an_offer_upload_is_followed_until_its_report_and_the_refused_articles_a
     server.import_errors = {"20001-BL-L": ("PRICE_TOO_LOW", "Le prix est inférieur au prix minimum")}
     offers_batch(gw)
     first = gw.cli("run", "--once")
-    assert first.exit_code == 1  # uploaded; Rakuten is still processing it
+    assert first.exit_code == 3  # uploaded; Rakuten is still processing it
     assert server.count("genericimportfile") == 1
     (imp,) = server.imports.values()
     assert imp.skus == ["10001", "20001-BL-M", "20001-BL-L", "20001-RT-M", "30001", "10002", "40001"]
@@ -115,7 +115,7 @@ def test_an_upload_whose_answer_was_lost_is_sent_again_since_rakuten_cannot_be_a
     server.report_polls = 0
     server.inject("genericimportfile", "drop")
     offers_batch(gw)
-    assert gw.cli("run", "--once").exit_code == 1
+    assert gw.cli("run", "--once").exit_code == 3
     assert gw.cli("run", "--once").exit_code == 0
     assert server.count("genericimportfile") == 2  # the same file of values, twice: documented in docs/rakuten.md
     (first, second) = server.imports.values()

@@ -49,9 +49,9 @@ def test_an_outbox_failing_longer_than_allowed_is_alerted_once_then_its_recovery
     outbox.rmdir()
     outbox.write_text("not a folder")
     install.drop("a.xml", orders_file(order_xml("1-1-1")))
-    assert install.cli("run", "--once").exit_code == 1
-    assert install.cli("run", "--once").exit_code == 1
-    assert install.cli("run", "--once").exit_code == 1
+    assert install.cli("run", "--once").exit_code == 3
+    assert install.cli("run", "--once").exit_code == 3
+    assert install.cli("run", "--once").exit_code == 3
     failing = [s for s in _subjects(smtp) if "has been failing" in s]
     assert failing == [f"Gateway: destination outbox of rakuten-orders has been failing since {failing[0][-25:]}"]
 

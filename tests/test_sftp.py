@@ -458,3 +458,17 @@ def test_finalize_moves_to_the_archive_or_deletes(sshd: Sshd, tmp_path: Path) ->
         with pytest.raises(DeliveryError, match="archive folder 'no-such-folder' does not exist"):
             misconfigured.finalize(c)
     assert os.listdir(inbox) == ["c.xml"]
+
+
+def test_a_file_larger_than_the_bound_is_refused_once_and_not_downloaded(
+    sshd: Sshd, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = sshd.root / "in"
+    inbox.mkdir()
+    (inbox / "huge.xml").write_bytes(b"<x/>" * 300_000)  # 1.2 MB
+    (inbox / "small.xml").write_bytes(b"<x/>")
+    with closing(SftpSource(endpoint(sshd), "in", ["*.xml"], 0, None, max_bytes=1_000_000)) as source:
+        assert [c.name for c in source.scan()] == ["small.xml"]
+        assert [c.name for c in source.scan()] == ["small.xml"]
+        assert "huge.xml" in source.ignored() and "larger" in source.ignored()["huge.xml"]
+    assert caplog.text.count("'huge.xml' is larger") == 1

@@ -49,7 +49,7 @@ def test_trust_shows_the_fingerprint_and_records_the_key(install: Install, sshd:
 def test_an_untrusted_partner_is_refused_and_status_says_what_to_do(install: Install, sshd: Sshd) -> None:
     _configure(install, sshd)
     (sshd.root / "out" / "a.xml").write_text(orders_file(order_xml("1-1-1")), encoding="utf-8")
-    assert install.cli("run", "--once").exit_code == 1
+    assert install.cli("run", "--once").exit_code == 3
     assert (sshd.root / "out" / "a.xml").exists()
     (flow,) = [json.loads(line) for line in install.cli("status", "--json").output.splitlines()]
     (place,) = flow["places"]
@@ -58,7 +58,7 @@ def test_an_untrusted_partner_is_refused_and_status_says_what_to_do(install: Ins
 
 def test_files_are_pulled_converted_delivered_and_archived_remotely(install: Install, sshd: Sshd) -> None:
     _configure(install, sshd)
-    assert install.cli("sftp", "trust", "shop", "--yes").exit_code == 0
+    assert install.cli("sftp", "trust", "shop", "--fingerprint", sshd.host_fingerprint()).exit_code == 0
     (sshd.root / "out" / "a.xml").write_text(orders_file(order_xml("1-1-1")), encoding="utf-8")
     (sshd.root / "out" / "b.xml").write_text(orders_file(order_xml("2-2-2")), encoding="utf-8")
     (sshd.root / "out" / ".c.xml.part").write_text("still being written", encoding="utf-8")
@@ -75,10 +75,10 @@ def test_files_are_pulled_converted_delivered_and_archived_remotely(install: Ins
 
 def test_a_partner_that_is_down_delays_only_its_flow_and_nothing_is_lost(install: Install, sshd: Sshd) -> None:
     _configure(install, sshd)
-    assert install.cli("sftp", "trust", "shop", "--yes").exit_code == 0
+    assert install.cli("sftp", "trust", "shop", "--fingerprint", sshd.host_fingerprint()).exit_code == 0
     (sshd.root / "out" / "a.xml").write_text(orders_file(order_xml("3-3-3")), encoding="utf-8")
     sshd.stop()
-    assert install.cli("run", "--once").exit_code == 1
+    assert install.cli("run", "--once").exit_code == 3
     assert _journal(install) == []
     sshd.start()
     assert install.cli("run", "--once").exit_code == 0
@@ -89,7 +89,7 @@ def test_a_partner_that_is_down_delays_only_its_flow_and_nothing_is_lost(install
 
 def test_the_same_file_offered_again_after_a_lost_archive_step_is_a_duplicate(install: Install, sshd: Sshd) -> None:
     _configure(install, sshd)
-    assert install.cli("sftp", "trust", "shop", "--yes").exit_code == 0
+    assert install.cli("sftp", "trust", "shop", "--fingerprint", sshd.host_fingerprint()).exit_code == 0
     content = orders_file(order_xml("4-4-4"))
     (sshd.root / "out" / "a.xml").write_text(content, encoding="utf-8")
     assert install.cli("run", "--once").exit_code == 0
@@ -98,3 +98,14 @@ def test_the_same_file_offered_again_after_a_lost_archive_step_is_a_duplicate(in
     assert install.cli("run", "--once").exit_code == 0
     assert [p.name for p in (sshd.root / "in").iterdir()] == ["auftraege_a_1.csv"]
     assert [e["state"] for e in _journal(install)] == ["done", "duplicate"]
+
+
+def test_trusting_without_looking_is_refused_and_a_wrong_fingerprint_records_nothing(
+    install: Install, sshd: Sshd
+) -> None:
+    known_hosts = _configure(install, sshd)
+    blind = install.cli("sftp", "trust", "shop", "--yes")
+    assert blind.exit_code == 2 and "--fingerprint" in blind.output
+    wrong = install.cli("sftp", "trust", "shop", "--fingerprint", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert wrong.exit_code == 1 and "nothing recorded" in wrong.output
+    assert not known_hosts.exists() or sshd.host_public_key()[1] not in known_hosts.read_text()

@@ -108,6 +108,12 @@ class JournalCorrupt(JournalError):
               "empty journal, or orders already delivered would be delivered again.")
 
 
+class JournalLost(JournalError):
+    advice = ("Restore state/journal.sqlite from a backup; or run 'gateway journal restore' to take the order "
+              "numbers already delivered from the key ledger (archive/delivered-keys.log) into the new journal, "
+              "after which the gateway runs again and never delivers those orders twice.")
+
+
 class JournalUnavailable(JournalError):
     advice = "Check that the state folder exists and that the gateway may read and write it."
 
@@ -129,6 +135,7 @@ class InputRow:
     error: str | None
     skipped: list[dict[str, str]]
     note: str | None
+    warning: str | None  # done, but worth a person's look (every record skipped)
     attempts: int
     failures: int
     force: bool
@@ -181,6 +188,15 @@ class Journal(ABC):
     @abstractmethod
     def installation_id(self) -> str:
         """A random id made with the journal: keeps two installations' temporary names apart."""
+
+    @property
+    @abstractmethod
+    def created(self) -> bool:
+        """Whether this very opening created the journal (empty until now)."""
+
+    @abstractmethod
+    def restore_keys(self, entries: Iterable[tuple[str, str]], note: str) -> int:
+        """Record (scope, key) pairs as delivered, from the key ledger after a journal was lost; returns how many."""
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -242,6 +258,7 @@ class Journal(ABC):
         error: str | None = None,
         note: str | None = None,
         skipped: list[dict[str, str]] | None = None,
+        warning: str | None = None,
     ) -> None:
         """A final state (done, duplicate, failed) and where the input is kept now."""
 
@@ -271,7 +288,7 @@ class Journal(ABC):
 
     @abstractmethod
     def counts(self) -> dict[str, dict[str, Any]]:
-        """Per flow: ``{"states": {state: n}, "last_run": stamp}``."""
+        """Per flow: ``{"states": {state: n}, "warnings": n, "last_run": stamp}``."""
 
     # -- outputs ----------------------------------------------------------------------------
 
@@ -374,12 +391,17 @@ class Journal(ABC):
             "error": row.error,
             "skipped": row.skipped,
             "note": row.note,
+            "warning": row.warning,
             "attempts": row.attempts,
             "stored_path": row.stored_path,
             "received_at": row.received_at,
             "started_at": row.started_at,
             "finished_at": row.finished_at,
         }
+
+    @abstractmethod
+    def reopen(self) -> Journal:
+        """A new connection to the same journal, for a worker process (connections do not survive ``fork``)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -404,6 +426,7 @@ __all__ = [
     "JournalCorrupt",
     "JournalError",
     "JournalFull",
+    "JournalLost",
     "JournalReadOnly",
     "JournalUnavailable",
     "OutputRow",

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     error       TEXT,
     skipped     TEXT NOT NULL DEFAULT '[]',
     note        TEXT,
+    warning     TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
     failures    INTEGER NOT NULL DEFAULT 0,
     force       INTEGER NOT NULL DEFAULT 0,
@@ -113,7 +114,7 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 #: Columns added after the first release, with their definitions: added to an older journal on opening.
-ADDED_COLUMNS = {"inputs": {"failures": "INTEGER NOT NULL DEFAULT 0"}}
+ADDED_COLUMNS = {"inputs": {"failures": "INTEGER NOT NULL DEFAULT 0", "warning": "TEXT"}}
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -152,6 +153,7 @@ class SqliteJournal(Journal):
     def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
         self.clock = clock or SYSTEM_CLOCK
+        self._created = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -193,6 +195,7 @@ class SqliteJournal(Journal):
                     if self.db.execute("SELECT value FROM meta WHERE name = 'installation'").fetchone() is None:
                         self.db.execute("INSERT INTO meta (name, value) VALUES ('installation', ?)",
                                         (secrets.token_hex(4),))
+                        self._created = True
                 row = self.db.execute("SELECT value FROM meta WHERE name = 'installation'").fetchone()
                 self._installation_id = str(row["value"])
                 return
@@ -211,6 +214,27 @@ class SqliteJournal(Journal):
     @property
     def installation_id(self) -> str:
         return self._installation_id
+
+    @property
+    def created(self) -> bool:
+        return self._created
+
+    @_guarded
+    def restore_keys(self, entries: Iterable[tuple[str, str]], note: str) -> int:
+        with self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO inputs (flow, source, name, state, received_at, finished_at, note) "
+                "VALUES ('(restored)', 'key ledger', 'record keys', 'done', ?, ?, ?)",
+                (self._now(), self._now(), note),
+            )
+            input_id = int(cur.lastrowid or 0)
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO record_keys (scope, key, input_id) VALUES (?, ?, ?)",
+                           [(scope, key, input_id) for scope, key in entries])
+            return db.total_changes - before
+
+    def reopen(self) -> SqliteJournal:
+        return SqliteJournal(self.path, self.clock)
 
     def close(self) -> None:
         self.db.close()
@@ -322,11 +346,12 @@ class SqliteJournal(Journal):
         error: str | None = None,
         note: str | None = None,
         skipped: list[dict[str, str]] | None = None,
+        warning: str | None = None,
     ) -> None:
         if not InputState(state).final:
             raise ValueError(f"not a final state: {state}")
-        fields = "state = ?, stored_path = ?, error = ?, note = COALESCE(?, note), finished_at = ?"
-        params: list[Any] = [str(state), stored_path, error, note, self._now()]
+        fields = "state = ?, stored_path = ?, error = ?, note = COALESCE(?, note), warning = ?, finished_at = ?"
+        params: list[Any] = [str(state), stored_path, error, note, warning, self._now()]
         if skipped is not None:
             fields += ", skipped = ?"
             params.append(json.dumps(skipped, ensure_ascii=False))
@@ -352,7 +377,7 @@ class SqliteJournal(Journal):
     def requeue(self, input_id: int, work_path: str, force: bool) -> None:
         self.db.execute(
             "UPDATE inputs SET state = 'waiting', work_path = ?, error = NULL, note = NULL, "
-            "skipped = '[]', force = ?, failures = 0, finished_at = NULL WHERE id = ?",
+            "skipped = '[]', force = ?, failures = 0, warning = NULL, finished_at = NULL WHERE id = ?",
             (work_path, int(force), input_id),
         )
 
@@ -381,11 +406,12 @@ class SqliteJournal(Journal):
     def counts(self) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = {}
         for row in self.db.execute(
-            "SELECT flow, state, COUNT(*) AS n, MAX(COALESCE(finished_at, started_at, received_at)) AS last "
-            "FROM inputs GROUP BY flow, state"
+            "SELECT flow, state, COUNT(*) AS n, COUNT(warning) AS warned, "
+            "MAX(COALESCE(finished_at, started_at, received_at)) AS last FROM inputs GROUP BY flow, state"
         ):
-            entry = result.setdefault(row["flow"], {"states": {}, "last_run": None})
+            entry = result.setdefault(row["flow"], {"states": {}, "warnings": 0, "last_run": None})
             entry["states"][row["state"]] = row["n"]
+            entry["warnings"] += row["warned"]
             if row["last"] and (entry["last_run"] is None or row["last"] > entry["last_run"]):
                 entry["last_run"] = row["last"]
         return result

@@ -49,8 +49,9 @@ class Source(ABC):
 
     kind: ClassVar[str] = ""
     settle_seconds: float = 0.0
-    #: A scan calls a web service (a poll that counts against its quota): scanned once per check, not twice.
-    dials_out: ClassVar[bool] = False
+    #: Reading it is a call to another system (a database query, a web service): its candidate is always "read now",
+    #: so the service reads it when the flow is due (its schedule, else each rescan), never just to look.
+    polled: ClassVar[bool] = False
 
     @property
     def local_folder(self) -> Path | None:
@@ -87,6 +88,10 @@ class Source(ABC):
 
     def recover(self, work_dir: Path) -> None:  # noqa: B027 - most kinds leave nothing half-claimed
         """Finish claims that a crash interrupted (before ``scan``)."""
+
+    def ignored(self) -> dict[str, str]:
+        """Entries that look like inputs but are none (a link, a pipe, a folder), with why: for ``status``."""
+        return {}
 
     def waiting(self) -> int | None:
         """How many candidates wait, for ``gateway status``; ``None`` when that would mean dialling out."""

@@ -53,7 +53,7 @@ class FolderSource(Source):
         self.marker = marker
         self.batch_marker = batch_marker  # a folder is one input (a batch) once this file is in it
         self.clock = clock
-        self.ignored: dict[str, str] = {}  # entries that look like inputs but are not files: name → why
+        self._ignored: dict[str, str] = {}  # entries that look like inputs but are not files: name → why
 
     @property
     def local_folder(self) -> Path:
@@ -77,9 +77,9 @@ class FolderSource(Source):
 
     def _ignore(self, name: str, why: str) -> None:
         """An entry that matches the inbox's names but is no input: said once, and shown by ``status``."""
-        if self.ignored.get(name) != why:
+        if self._ignored.get(name) != why:
             log.warning("%s: %s is left alone: %s", self.describe(), printable(name), why)
-        self.ignored[name] = why
+        self._ignored[name] = why
 
     def scan(self) -> list[Candidate]:
         """Every file that looks like an input, complete or not, oldest first."""
@@ -118,8 +118,8 @@ class FolderSource(Source):
             # ctime, set by this machine's clock at every write and rename, not mtime: a producer or
             # a copying tool may set mtime to any time, also to one in the future
             found.append(Candidate(entry.path, entry.name, st.st_size, st.st_ctime, marked, Path(entry.path)))
-        for gone in set(self.ignored) - seen:
-            del self.ignored[gone]
+        for gone in set(self._ignored) - seen:
+            del self._ignored[gone]
         found.sort(key=lambda c: (c.changed, c.name))
         return found
 
@@ -210,6 +210,9 @@ class FolderSource(Source):
         for claimed in leftovers:
             work_dir.mkdir(parents=True, exist_ok=True)
             self._copy_claimed(claimed, work_dir)
+
+    def ignored(self) -> dict[str, str]:
+        return dict(self._ignored)
 
     def waiting(self) -> int:
         return len(self.scan())

@@ -66,7 +66,7 @@ class HttpSourceConfig(KindConfig):
 
 class HttpSource(Source):
     kind = "http"
-    dials_out = True
+    polled = True
 
     def __init__(self, api: RakutenFrance | RakutenDe, call: str, spool: Path, *, flow: str,
                  journal: Journal | None, clock: Clock, status: str = "pending",

@@ -77,6 +77,7 @@ class SftpSourceConfig(KindConfig):
     include: list[str] = Field(default_factory=lambda: ["*"])
     settle_seconds: float | None = Field(default=None, ge=0)
     archive: str | None = None  # remote folder processed files are moved to; without it they are deleted
+    max_size_mb: float = Field(default=1024, ge=0)  # larger files are refused, not downloaded (0: no bound)
 
 
 @dataclass
@@ -141,6 +142,7 @@ class SftpSource(RemoteFolder, Source):
         archive_folder: str | None,
         *,
         max_entries: int = MAX_ENTRIES,
+        max_bytes: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoint = endpoint
@@ -149,9 +151,10 @@ class SftpSource(RemoteFolder, Source):
         self.settle_seconds = settle_seconds
         self.archive_folder = archive_folder
         self.max_entries = max_entries
+        self.max_bytes = max_bytes  # larger files are not downloaded (0: no bound)
         self.clock = clock
         self._seen: dict[str, _Seen] = {}
-        self._refused: set[str] = set()  # unsafe names already reported
+        self._refused: dict[str, str] = {}  # names not taken, with why (reported once)
 
     def _wanted(self, name: str) -> bool:
         if is_temporary_name(name):
@@ -178,15 +181,17 @@ class SftpSource(RemoteFolder, Source):
                     if attr.st_mode is not None and not stat.S_ISREG(attr.st_mode):
                         continue
                     if not is_safe_name(name):
-                        if name not in self._refused:
-                            self._refused.add(name)
-                            log.warning("%s: the file name %r is refused (path or control characters)",
-                                        self.describe(), name)
+                        self._refuse(name, f"the file name {name!r} is refused (path or control characters)")
+                        continue
+                    size = int(attr.st_size or 0)
+                    if self.max_bytes and size > self.max_bytes:
+                        self._refuse(name, f"{name!r} is larger ({size:,} bytes) than the source's max_size_mb "
+                                           f"({self.max_bytes // 1_000_000:,} MB); it is not downloaded")
                         continue
                     if len(found) >= self.max_entries:
                         more = True
                         break
-                    found.append(remote_candidate(name, int(attr.st_size or 0), int(attr.st_mtime or 0)))
+                    found.append(remote_candidate(name, size, int(attr.st_mtime or 0)))
             finally:
                 entries.close()
             return found, more
@@ -219,6 +224,14 @@ class SftpSource(RemoteFolder, Source):
                 del self._seen[name]
         found.sort(key=lambda c: (c.changed, c.name))
         return found
+
+    def _refuse(self, name: str, why: str) -> None:
+        if self._refused.get(name) != why:
+            log.warning("%s: %s", self.describe(), why)
+        self._refused[name] = why
+
+    def ignored(self) -> dict[str, str]:
+        return dict(self._refused)
 
     def is_settled(self, candidate: Candidate, at: float | None = None) -> bool:
         """Same size and mtime in scans at least ``settle_seconds`` apart (by our clock).
@@ -400,7 +413,8 @@ def check_partner(partner: str, ctx: CheckContext) -> list[Problem]:
 
 def _build(config: SftpSourceConfig, parts: Parts) -> SftpSource:
     settle = config.settle_seconds if config.settle_seconds is not None else parts.flow.settle_seconds
-    return SftpSource(_endpoint(parts, config.sftp), config.folder, config.include, settle, config.archive)
+    return SftpSource(_endpoint(parts, config.sftp), config.folder, config.include, settle, config.archive,
+                      max_bytes=int(config.max_size_mb * 1_000_000))
 
 
 KIND = Kind(
