@@ -399,8 +399,9 @@ def _check(config: HttpDestinationConfig, ctx: CheckContext) -> list[Problem]:
 
 
 def _needs(config: HttpDestinationConfig, installation: object) -> list[str]:
-    service = getattr(installation, "services", {}).get(config.http)
-    return service.variables() if service is not None else []
+    from ..webservices import variables_of
+
+    return variables_of(config.http, installation)
 
 
 KIND = Kind(

@@ -252,9 +252,9 @@ def _check(config: HttpSourceConfig, ctx: CheckContext) -> list[Problem]:
 
 
 def _needs(config: HttpSourceConfig, installation: object) -> list[str]:
-    services = getattr(installation, "services", {})
-    service = services.get(config.http)
-    return service.variables() if service is not None else []
+    from ..webservices import variables_of
+
+    return variables_of(config.http, installation)
 
 
 KIND = Kind(

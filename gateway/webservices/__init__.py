@@ -83,6 +83,12 @@ def _health_recorder(parts: Parts, service: str) -> Callable[[bool, str | None],
     return record
 
 
+def variables_of(service: str, installation: object) -> list[str]:
+    """The environment variables the flow's ``http:`` service needs (``Kind.needs`` of both http kinds)."""
+    config = getattr(installation, "services", {}).get(service)
+    return config.variables() if config is not None else []
+
+
 def check_service(service: str, ctx: CheckContext, apis: tuple[str, ...], call: str) -> list[Problem]:
     """A flow's ``http:`` must name a service under ``services`` whose API has ``call``."""
     services = ctx.gateway.services if ctx.gateway else {}

@@ -148,10 +148,3 @@ def stream(path: Path, name: str) -> Iterator[etree._Element]:
                     del parent[0]
     except etree.XMLSyntaxError as exc:
         raise BrokenAnswer(f"the answer is not well-formed XML ({_short(exc)})") from None
-
-
-def find_text(path: Path, name: str) -> str:
-    """The text of the first element called ``name`` in a streamed answer (``nexttoken``), or ``""``."""
-    for el in stream(path, name):
-        return (el.text or "").strip()
-    return ""

@@ -87,10 +87,6 @@ class Answer:
     root: etree._Element | None = None  # the parsed small answer
     root_name: str = ""
 
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
 
 # Called with (True, None) after a call the service answered and (False, words) when it could not be used.
 Health = Callable[[bool, "str | None"], None]
@@ -280,10 +276,6 @@ class ServiceClient:
             )
         return self._http
 
-    def _drop_client(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
 
     def _healthy(self) -> None:
         if self.health is not None:
@@ -299,7 +291,9 @@ class ServiceClient:
         return ServiceError(words)
 
     def close(self) -> None:
-        self._drop_client()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 class _Retry(Exception):

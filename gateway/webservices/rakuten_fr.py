@@ -180,8 +180,8 @@ class RakutenFrance:
         for _page in range(MAX_PAGES):
             path = spool / ".genericimportreport.xml"
             extra = {"fileid": importid, **({"nexttoken": token} if token else {})}
-            answer = self._call(STOCK, "genericimportreport", "genericimportreportresult",
-                                f"genericimportreport {importid}", changes=False, to_file=path, extra=extra)
+            self._call(STOCK, "genericimportreport", "genericimportreportresult", f"genericimportreport {importid}",
+                       changes=False, to_file=path, extra=extra)
             try:
                 token = ""
                 for el in stream(path, "file"):
@@ -201,7 +201,6 @@ class RakutenFrance:
             finally:
                 with contextlib.suppress(OSError):
                     path.unlink()
-            del answer
             if not token:
                 break
         done = status.casefold() in {s.casefold() for s in self.config.report_done}
