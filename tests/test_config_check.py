@@ -83,9 +83,9 @@ def test_shipped_gateway_yaml_and_mappings_pass_check(tmp_path: Path, monkeypatc
         shutil.copytree(REPO / folder, root / folder)
     monkeypatch.chdir(root)
     result = CliRunner().invoke(cli, ["--config", "gateway.yaml", "check"], catch_exceptions=False)
-    flows = ", ".join(load_installation(root / "gateway.yaml").flows)
-    count = len(load_installation(root / "gateway.yaml").flows)
-    assert (result.exit_code, result.stdout, result.stderr) == (0, f"gateway.yaml: OK ({count} flow(s): {flows})\n", "")
+    names = list(load_installation(root / "gateway.yaml").flows)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, f"gateway.yaml: OK ({len(names)} flow(s): {', '.join(names)})\n", "")
     assert CliRunner().invoke(cli, ["--config", "gateway.yaml", "test"], catch_exceptions=False).exit_code == 0
     flow = load_installation(root / "gateway.yaml").flows["rakuten-orders"]
     assert flow.source_folder == root / "inbox" / "rakuten-orders"
@@ -220,6 +220,48 @@ def test_bad_flow_name_is_reported_at_the_flow(gw: Install) -> None:
         f"gateway.yaml:{at(text, 'Rakuten Orders')}: flow name 'Rakuten Orders' must be lower-case letters, "
         "digits, '-' or '_'"
     ]
+
+
+def billion_laughs(levels: int) -> str:
+    """``levels`` lines, each an anchored list of nine aliases of the line before: 9 ** levels values."""
+    lines = ["lol0: &lol0 [" + ", ".join(["lol"] * 9) + "]"]
+    lines += [f"lol{i}: &lol{i} [" + ", ".join([f"*lol{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [4, 9])
+def test_aliases_beyond_the_budget_are_refused_at_the_alias(gw: Install, levels: int) -> None:
+    # Nine such lines took `gateway check` to 5 GB and a MemoryError traceback.
+    text = write_gateway(gw, GATEWAY_YAML + billion_laughs(levels))
+    found = problems(gw)
+    assert len(found) == 1
+    place, message = found[0].rsplit(": ", 1)[0], found[0]
+    line = int(place.split(":")[1])
+    assert place.startswith("gateway.yaml:") and text.splitlines()[line - 1].startswith("lol")
+    assert "aliases (*name) are used more than 100 times in this file" in message
+    assert "write the values out instead" in message
+
+
+def test_a_few_aliases_are_fine(gw: Install) -> None:
+    write_gateway(gw, GATEWAY_YAML.replace("flows:", "x-common: &outbox { folder: outbox/rakuten-orders }\nflows:")
+                  .replace("    outbox:\n      folder: outbox/rakuten-orders", "    outbox: *outbox"))
+    (found,) = problems(gw)  # the alias stands for its value; only the unknown key is a problem
+    assert "unknown field 'x-common'" in found
+
+
+def test_an_alias_inside_the_value_it_names_is_refused_at_its_place(gw: Install) -> None:
+    # `x: &a [1, *a]` was a RecursionError traceback.
+    text = edit_mapping(gw, "\ninput:", "\nx: &a [1, *a]\ninput:")
+    assert problems(gw) == [
+        f"{MAPPING}:{at(text, '*a')}: the alias *a is used inside the value its anchor &a names, so that value "
+        "would contain itself without end; write the value out instead"
+    ]
+
+
+def test_yaml_nested_too_deeply_is_a_problem_not_a_traceback(gw: Install) -> None:
+    write_gateway(gw, GATEWAY_YAML + "deep: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert problems(gw) == ["gateway.yaml:1:1: the YAML is nested too deeply to be read (hundreds of levels of "
+                            "lists or groups inside each other)"]
 
 
 # --- mapping files -----------------------------------------------------------------------------------
