@@ -264,7 +264,7 @@ class Campaign:
 
 def run_campaign(root: Path, seed: int, rounds: int | None = None, kills: int | None = None,
                  progress: bool = False) -> tuple[Campaign, Audit, float]:
-    """Rounds until ``rounds`` are done or ``kills`` have landed; the campaign, its audit and its duration."""
+    """Rounds until ``kills`` have landed (at most ``rounds`` rounds); the campaign, its audit and its duration."""
     started = time.monotonic()
     campaign = Campaign(root, seed)
     try:

@@ -154,6 +154,21 @@ def service_config(api: str, timeout: float = 2.0) -> ServiceConfig:
     return ServiceConfig.model_validate(yaml.safe_load(SERVICES.format(timeout=timeout))["services"][api])
 
 
+class ServerEnvironment:
+    """The server's variables in this process's environment until ``restore`` (harnesses without monkeypatch)."""
+
+    def __init__(self, server: RakutenServer) -> None:
+        self.saved = {k: os.environ.get(k) for k in server.env()}
+        os.environ.update(server.env())
+
+    def restore(self) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def set_env(monkeypatch: object, server: RakutenServer) -> None:
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)  # type: ignore[attr-defined]

@@ -219,11 +219,11 @@ class HttpHarness(Harness):
 
     def __init__(self, tmp_path: Path) -> None:
         super().__init__(tmp_path)
+        from rakuten_install import ServerEnvironment
         from rakuten_server import RakutenServer
 
         self.server = RakutenServer().start()
-        self.saved_env = {k: os.environ.get(k) for k in self.server.env()}
-        os.environ.update(self.server.env())
+        self.environment = ServerEnvironment(self.server)
         self.log = _Log()
         self.units: dict[bytes, list[str]] = {}  # an output's content → the units it accepts
 
@@ -270,11 +270,7 @@ class HttpHarness(Harness):
     def close(self) -> None:
         super().close()
         self.server.stop()
-        for key, value in self.saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        self.environment.restore()
 
 
 class SqlHarness(Harness):

@@ -263,13 +263,13 @@ class HttpHarness(Harness):
 
     def __init__(self, tmp_path: Path) -> None:
         super().__init__(tmp_path)
+        from rakuten_install import ServerEnvironment
         from rakuten_server import RakutenServer
 
         from gateway.journal import open_journal
 
         self.server = RakutenServer().start()
-        self.saved_env = {k: os.environ.get(k) for k in self.server.env()}
-        os.environ.update(self.server.env())
+        self.environment = ServerEnvironment(self.server)
         self.journal = open_journal(tmp_path / "journal.sqlite")
         self.purchases: dict[str, str] = {}  # the name put → the purchase id of its sale
         self.count = 0
@@ -319,11 +319,7 @@ class HttpHarness(Harness):
         super().close()
         self.journal.close()
         self.server.stop()
-        for key, value in self.saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        self.environment.restore()
 
 
 HARNESSES: dict[str, Callable[[Path], Harness]] = {"folder": FolderHarness, "sftp": SftpHarness, "sql": SqlHarness,
