@@ -65,6 +65,21 @@ def test_sales_of_several_polls_are_imported_once_and_each_unit_accepted_once(gw
     assert len(server.calls("getnewsales")) == 3
 
 
+def test_a_thousand_sales_over_several_polls_are_each_imported_and_accepted_once(gw: WebInstall,
+                                                                                   server: RakutenServer) -> None:
+    server.max_new_sales = 300  # a poll brings at most 300: the rest come with the next polls
+    sales = [server.add_sale(make_sale(n)) for n in range(1000)]
+    runs = 0
+    while any(i.status == "TO_CONFIRM" for s in sales for i in s.items) and runs < 6:
+        assert gw.cli("run", "--once").exit_code == 0
+        runs += 1
+    assert runs == 4 and len(server.calls("getnewsales")) == 4
+    units_accepted_once(server, sales)
+    assert len(server.calls("acceptsale")) == sum(len(s.items) for s in sales)  # no call made twice
+    numbers = [r["Referenznummer"] for r in gw.sol_rows() if r["Artikelnummer"] != "VERSAND"]
+    assert set(numbers) == {s.purchaseid for s in sales}
+
+
 def test_the_acceptances_come_after_the_sol_order_is_committed(gw: WebInstall, server: RakutenServer) -> None:
     server.add_sale(make_sale(1))
     server.inject("acceptsale", "500", times=99)  # the service fails: the SOL order is written all the same
