@@ -208,7 +208,7 @@ class HttpDestination(Destination):
 
     def _run_all(self, op: Operation, group: list[Call]) -> list[tuple[str, BaseException | None]]:
         """Each call made once: its answer, or what went wrong (a refusal, a lost answer, the service down)."""
-        from ..webservices.client import RecordRefused, ServiceError
+        from ..webservices.client import AnswerLost, RecordRefused, ServiceError
 
         def one(call: Call) -> tuple[str, BaseException | None]:
             try:
@@ -218,7 +218,15 @@ class HttpDestination(Destination):
 
         parallel = self.api.client.config.parallel_calls
         if parallel <= 1 or len(group) == 1:
-            return [one(call) for call in group]
+            results: list[tuple[str, BaseException | None]] = []
+            for call in group:
+                answer, exc = one(call)
+                results.append((answer, exc))
+                if isinstance(exc, ServiceError) and not isinstance(exc, AnswerLost):
+                    # the service refuses to work (down, a token expired): the rest is not even tried
+                    results += [("", ServiceError(f"not made: {exc}"))] * (len(group) - len(results))
+                    break
+            return results
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="gateway-call") as pool:
