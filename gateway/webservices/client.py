@@ -168,7 +168,7 @@ class ServiceClient:
                                      "before anything is sent again") from None
                 if attempt >= self.config.retries or retry.final:
                     self._unhealthy(words)
-                    raise ServiceError(f"{words} ({attempt + 1} tries); tried again later") from None
+                    raise ServiceError(f"{words} ({attempt + 1} tries)") from None
                 wait = self.config.backoff_seconds * (2 ** attempt)
                 log.debug("%s; trying again in %.1f s", words, wait)
                 self.clock.sleep(wait)
@@ -319,4 +319,4 @@ def expect(client: ServiceClient, answer: Answer, root: str, what: str, refusal:
     if answer.root_name != root:
         raise client.refused(client.redact(
             f"{client.describe()}: {what}: answered <{answer.root_name or '?'}> (HTTP {answer.status}) instead of "
-            f"<{root}>; tried again later"))
+            f"<{root}>"))

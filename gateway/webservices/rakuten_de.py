@@ -45,7 +45,7 @@ class RakutenDe:
         if refusal is not None and refusal.code not in self.config.de_record_errors:
             raise self.client.refused(self.client.redact(
                 f"{self.describe()}: {what}: the service refused to work ({refusal.words()}); "
-                f"check the API key in {self.config.key_env}; tried again later"))
+                f"check the API key in {self.config.key_env}"))
         expect(self.client, answer, "result", what, refusal)
         return answer
 

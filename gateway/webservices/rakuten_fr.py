@@ -81,7 +81,7 @@ class RakutenFrance:
                 words = (f"{self.describe()}: {what}: the login or token was refused ({refusal.words()}); "
                          f"set a valid token in {self.config.token_env} (and restart the service); the calls wait")
             else:
-                words = f"{self.describe()}: {what}: the service refused to work ({refusal.words()}); tried again later"
+                words = f"{self.describe()}: {what}: the service refused to work ({refusal.words()})"
             raise self.client.refused(self.client.redact(words))
         expect(self.client, answer, result, what, refusal)
         return answer
