@@ -85,3 +85,12 @@ def test_the_shipped_configuration_runs_without_any_variable(tmp_path: Path, mon
     result = Install(root).cli("run", "--once")
     assert result.exit_code == 0, result.output
     assert "rakuten-fr-sales" in result.output and "RAKUTEN_FR_TOKEN" in result.output
+
+
+def test_a_web_service_source_is_polled_every_five_minutes_unless_the_flow_says_otherwise(tmp_path: Path) -> None:
+    from gateway.config import load_installation
+
+    inst = load_installation(install(tmp_path).config)
+    flow = inst.flows["sales"]
+    assert flow.config.schedule is None and inst.kinds.poll_minutes(flow) == 5.0
+    assert inst.kinds.poll_minutes(load_installation(REPO / "gateway.yaml").flows["sol-stock"]) is None
