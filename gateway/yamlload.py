@@ -161,9 +161,13 @@ def _build_node(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Pro
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
+                text = doc.lines[node.start_mark.line][node.start_mark.column:] if node.start_mark.line < len(
+                    doc.lines) else ""
+                words = ("a value starting with {{ must be written in quotes: \"{{ … }}\" (without them YAML reads "
+                         "the { as the start of a group)") if text.startswith("{{") else (
+                         "a key must be a plain word, not a list or a mapping")
                 problems.append(
-                    Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                            "a key must be a plain word, not a list or a mapping")
+                    Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1, words)
                 )
                 continue
             key = key_node.value
@@ -201,10 +205,9 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
         raise ConfigError([Problem(path, 1, 1, "the YAML is nested too deeply to be read (hundreds of levels "
                                                "of lists or groups inside each other)")]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = exc.problem or "the YAML cannot be read"
-        raise ConfigError([Problem(path, line, col, f"YAML syntax: {reason}")]) from None
+        from .yamlwords import describe
+
+        raise ConfigError([describe(exc, doc.lines, path)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(path, 1, 1, f"YAML syntax: {exc}")]) from None
     if node is None:
