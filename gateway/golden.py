@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from .config import Flow, Installation
-from .convert import convert, input_info
-from .errors import GatewayError
-from .processing import mail_settings
+from .preview import PreviewOutput, converted
 
 
 @dataclass
@@ -36,16 +34,47 @@ class CaseResult:
         return not self.problems
 
 
+@dataclass(frozen=True)
+class Difference:
+    """How one output compares with its expected file (the console shows ``kind`` and ``diff``)."""
+
+    name: str
+    kind: Literal["same", "differs", "bytes", "not-text", "unexpected", "missing"]
+    diff: str = ""  # a unified diff, expected → actual, when ``kind`` is "differs"
+    encoding: str = "utf-8"
+
+    @property
+    def problem(self) -> str | None:
+        """The words ``gateway test`` prints, ``None`` when the output is as expected."""
+        return {
+            "same": None,
+            "differs": f"{self.name} differs:\n{self.diff}",
+            "bytes": f"{self.name}: the text is the same but the bytes differ (line ends or encoding)",
+            "not-text": f"{self.name}: the bytes differ, and the expected file is not {self.encoding} text",
+            "unexpected": f"an output {self.name} was produced that expected/ does not have",
+            "missing": f"the expected output {self.name} was not produced",
+        }[self.kind]
+
+
 def examples_dir(inst: Installation) -> Path:
     return inst.root / "examples"
+
+
+def cases(inst: Installation, flow: Flow) -> list[Path]:
+    """The flow's example folders, by name."""
+    folder = examples_dir(inst) / flow.name
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def case_inputs(case: Path) -> list[Path]:
+    """The files in a case's ``input/`` (a case must have exactly one)."""
+    return sorted(p for p in (case / "input").glob("*") if p.is_file()) if (case / "input").is_dir() else []
 
 
 def run_examples(inst: Installation, flows: list[Flow]) -> list[CaseResult]:
     results: list[CaseResult] = []
     for flow in flows:
-        folder = examples_dir(inst) / flow.name
-        cases = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-        for case in cases:
+        for case in cases(inst, flow):
             results.append(run_case(inst, flow, case))
     return results
 
@@ -55,56 +84,63 @@ EXAMPLE_DATE = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)  # e-mails of exa
 
 def run_case(inst: Installation, flow: Flow, case: Path) -> CaseResult:
     result = CaseResult(flow.name, case.name)
-    inputs = sorted(p for p in (case / "input").glob("*") if p.is_file()) if (case / "input").is_dir() else []
+    inputs = case_inputs(case)
     if len(inputs) != 1:
         result.problems.append(f"{case}/input must hold exactly one file (it holds {len(inputs)})")
         return result
     source = inputs[0]
     expected_dir = case / "expected"
-    expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
-    info = input_info(1, source.name, flow.name, "", EXAMPLE_DATE.date())
-    encodings = {o.name: getattr(o.spec, "encoding", "utf-8") for o in flow.mapping.outputs}
-    with tempfile.TemporaryDirectory(prefix="gateway-test-") as tmp:
-        try:
-            conversion = convert(flow.mapping, source, source.name, Path(tmp), info, flow.settings,
-                                 key_delivered=lambda key: None, mail=mail_settings(inst, EXAMPLE_DATE))
-        except GatewayError as exc:
-            if "error.txt" in expected:
-                _compare_error(result, str(exc), expected.pop("error.txt"))
-            else:
-                result.problems.append(f"converting {source.name} failed: {exc}")
+    with converted(inst, flow, source) as preview:
+        if preview.error is not None:
+            mismatch = error_mismatch(str(preview.error), expected_dir)
+            if mismatch is None:
+                return result
+            result.problems.append(mismatch or f"converting {source.name} failed: {preview.error}")
             return result
-        if "error.txt" in expected:
+        if (expected_dir / "error.txt").is_file():
             result.problems.append(f"{source.name} was expected to fail, but it converted")
             return result
-        for staged in conversion.outputs:
-            want = expected.pop(staged.name, None)
-            if want is None:
-                result.problems.append(f"an output {staged.name} was produced that expected/ does not have")
-                continue
-            _compare(result, staged.name, staged.path.read_bytes(), want.read_bytes(), encodings[staged.output])
-    for name in sorted(expected):
-        result.problems.append(f"the expected output {name} was not produced")
+        for difference in compare_outputs(preview.outputs, expected_dir):
+            if difference.problem:
+                result.problems.append(difference.problem)
     return result
 
 
-def _compare_error(result: CaseResult, actual: str, expected_file: Path) -> None:
+def error_mismatch(actual: str, expected_dir: Path) -> str | None:
+    """``None`` when ``expected/error.txt`` holds words that ``actual`` contains; else why not ("" without one)."""
+    expected_file = expected_dir / "error.txt"
+    if not expected_file.is_file():
+        return ""
     want = expected_file.read_text(encoding="utf-8").strip()
     if want not in actual:
-        result.problems.append(f"the error was\n    {actual}\nbut error.txt expects it to contain\n    {want}")
+        return f"the error was\n    {actual}\nbut error.txt expects it to contain\n    {want}"
+    return None
 
 
-def _compare(result: CaseResult, name: str, actual: bytes, expected: bytes, encoding: str) -> None:
+def compare_outputs(outputs: list[PreviewOutput], expected_dir: Path) -> list[Difference]:
+    """Each output against its expected file, then each expected file that was not produced."""
+    expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
+    expected.pop("error.txt", None)
+    found = []
+    for out in outputs:
+        want = expected.pop(out.name, None)
+        if want is None:
+            found.append(Difference(out.name, "unexpected"))
+            continue
+        found.append(_compare(out.name, out.path.read_bytes(), want.read_bytes(), out.encoding or "utf-8"))
+    found += [Difference(name, "missing") for name in sorted(expected)]
+    return found
+
+
+def _compare(name: str, actual: bytes, expected: bytes, encoding: str) -> Difference:
     if actual == expected:
-        return
+        return Difference(name, "same")
     try:
         got = actual.decode(encoding).splitlines()
         want = expected.decode(encoding).splitlines()
     except UnicodeDecodeError:
-        result.problems.append(f"{name}: the bytes differ, and the expected file is not {encoding} text")
-        return
+        return Difference(name, "not-text", encoding=encoding)
     if got == want:
-        result.problems.append(f"{name}: the text is the same but the bytes differ (line ends or encoding)")
-        return
+        return Difference(name, "bytes")
     diff = "\n".join(difflib.unified_diff(want, got, f"expected/{name}", f"actual/{name}", n=1, lineterm=""))
-    result.problems.append(f"{name} differs:\n{diff}")
+    return Difference(name, "differs", diff)

@@ -88,7 +88,7 @@ class Processor:
             try:
                 result = self._convert(flow, row, work, stage)
             except InputError as exc:
-                return self.finisher.quarantine(flow, row, work, str(exc))
+                return self.finisher.quarantine(flow, row, work, str(exc), where=exc.where())
             crashpoint("converted")
             if not result.outputs:
                 shutil.rmtree(stage, ignore_errors=True)
