@@ -443,6 +443,60 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
     raise SystemExit(1 if failed else 0)
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--listen", help="Listen on this address instead of console.listen in gateway.yaml.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Listen on this port instead of console.port.")
+@click.pass_context
+def console(ctx: click.Context, listen: str | None, port: int | None) -> None:
+    """The operator's web page: status, journal, quarantine and retry, trying a mapping, settings.
+
+    On 127.0.0.1:8780 unless gateway.yaml's console section says otherwise; see docs/console.md.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .console import ConsoleRefused, serve
+
+    inst = ctx.obj.installation(mappings=False)
+    changes = {k: v for k, v in (("listen", listen), ("port", port)) if v is not None}
+    if changes:
+        import dataclasses
+
+        inst = dataclasses.replace(inst, console=inst.console.model_copy(update=changes))
+    try:
+        serve(inst)
+    except ConsoleRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+@console.command("passwd")
+@click.argument("user")
+@click.option("--role", type=click.Choice(["viewer", "operator"]),
+              help="The user's role (a new user is a viewer unless told; an existing one keeps theirs).")
+@click.pass_obj
+def console_passwd(obj: _Obj, user: str, role: str | None) -> None:
+    """Set USER's console password: asks for it twice and writes only its hash into gateway.yaml."""
+    from .config import USER_NAME
+    from .console.auth import hash_password
+    from .console.passwd import PasswdError, set_password
+
+    if not USER_NAME.match(user):
+        click.echo("error: a user name may hold only letters, digits and . _ @ - (at most 64)", err=True)
+        raise SystemExit(2)
+    password = click.prompt(_("Password for {user}").format(user=user), hide_input=True,
+                            confirmation_prompt=_("Repeat it"))
+    if len(password) < 10:
+        click.echo(_("error: a console password needs at least 10 characters"), err=True)
+        raise SystemExit(2)
+    try:
+        set_password(obj.config, user, hash_password(password), role)
+    except (PasswdError, ConfigError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(_("the password hash of {user} is in {file}; restart the console to use it").format(
+        user=user, file=obj.config))
+
+
 @cli.group()
 def sftp() -> None:
     """SFTP partners: review and record their host keys."""
