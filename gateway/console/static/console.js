@@ -24,10 +24,13 @@ function updateOverview(section, data) {
   replaceChildren(settling, items.length ? items.map((text) => element("li", text)) :
     [element("li", settling.dataset.empty, "muted")]);
   const places = section.querySelector('[data-list="places"]');
+  const labels = (places.dataset.labels || "||").split("|");
   const rows = data.places.map((p) => {
     const tr = element("tr", null, p.failing_since ? "failing" : "");
-    tr.append(element("td", p.place), element("td", p.last_ok), element("td", p.failing_since),
-      element("td", p.error, "error-text"));
+    const cells = [element("td", p.place, "place"), element("td", p.last_ok), element("td", p.failing_since),
+      element("td", p.error, "error-text")];
+    cells.slice(1).forEach((cell, i) => { cell.dataset.label = labels[i]; });
+    tr.append(...cells);
     return tr;
   });
   if (!rows.length) {
