@@ -151,7 +151,8 @@ def main() -> None:
                                                                                   params)
                        for _ in range(args.repeat)]
                 print(f"{label:<28} {statistics.median(r[0] for r in runs) * 1000:>8.1f} ms "
-                      f"{statistics.median(r[1] for r in runs) * 1000:>8.1f} ms {statistics.median(sql) * 1000:>10.1f} ms")
+                      f"{statistics.median(r[1] for r in runs) * 1000:>8.1f} ms "
+                      f"{statistics.median(sql) * 1000:>10.1f} ms")
             timed(client, "/api/overview")
             runs = [timed(client, "/api/overview") for _ in range(args.repeat)]
             counts = [straight(db, "SELECT flow, state, COUNT(*) FROM inputs GROUP BY flow, state", ())

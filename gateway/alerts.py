@@ -44,6 +44,16 @@ class Alerts:
             f"Other inputs are processed as usual.\n",
         )
 
+    def all_skipped(self, flow: str, name: str, input_id: int, warning: str) -> None:
+        shown = printable(name)
+        self._send(
+            f"Gateway: {flow}: nothing came of {shown}",
+            f"The input {shown} of the flow {flow} was processed, but nothing was delivered:\n\n"
+            f"    {warning}\n\n"
+            f"The details are in the journal (gateway journal, input {input_id}). If a setting or the mapping\n"
+            f"was wrong, correct it and run 'gateway retry {input_id}'.\n",
+        )
+
     def check_places(self) -> None:
         """Alert for every source or destination failing longer than the configured time."""
         if not self.enabled or self.inst.alerts is None:

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import ConfigError, GatewayError, InputError
-from .i18n import _, ngettext
+from .i18n import N_, _, ngettext
 from .summary import Progress, RunSummary
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichProgress
 
-    from .config import Installation
+    from .config import Flow, Installation
     from .engine import Engine
 
 # Commands import what they use when they run: ``gateway --help`` or ``gateway status`` must not
@@ -94,8 +94,10 @@ def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
 
 
 @cli.command()
+@click.option("--online", is_flag=True,
+              help="Also connect to each database a flow uses: its tables and columns against the mappings.")
 @click.pass_obj
-def check(obj: _Obj) -> None:
+def check(obj: _Obj, online: bool) -> None:
     """Validate gateway.yaml and every mapping; print each problem as FILE:LINE:COL: message."""
     from .config import disagreements
     from .fieldcheck import unknown_fields
@@ -112,9 +114,27 @@ def check(obj: _Obj) -> None:
         if examples:
             for problem in unknown_fields(flow, examples[0]):
                 click.echo(str(problem), err=True)
+    if online:
+        _check_online(inst)
     click.echo(ngettext("{file}: OK ({count} flow(s): {flows})", "{file}: OK ({count} flow(s): {flows})",
                         len(inst.flows)).format(file=inst.path.name, count=len(inst.flows),
                                                 flows=", ".join(inst.flows) or _("none")))
+
+
+def _check_online(inst: Installation) -> None:
+    """Connect to the databases the flows use and compare them with the mappings (exit 2 on problems)."""
+    from .config import shown_path
+    from .sql.checks import online_problems
+    from .yamlload import load_yaml
+
+    problems, notes = online_problems(inst, load_yaml(inst.path, shown_path(inst.path)))
+    for note in notes:
+        click.echo(note, err=True)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found in the databases; nothing was processed.", err=True)
+        raise SystemExit(2)
 
 
 class _TerminalProgress(Progress):
@@ -141,6 +161,8 @@ class _TerminalProgress(Progress):
 def _print_summary(summary: RunSummary) -> None:
     parts = [_("{count} done").format(count=summary.done), _("{count} duplicate").format(count=summary.duplicate),
              _("{count} quarantined").format(count=summary.failed)]
+    if summary.all_skipped:
+        parts.append(_("{count} with every record skipped (see the journal)").format(count=summary.all_skipped))
     if summary.pending:
         parts.append(_("{count} waiting (tried again by the next run)").format(count=summary.pending))
     if summary.not_running:
@@ -175,9 +197,17 @@ def run(obj: _Obj, once: bool, flows: tuple[str, ...]) -> None:
         engine = Engine(inst, _TerminalProgress(bar) if once else None)
         try:
             summary = engine.run_once(selected) if once else _run_service(engine, inst, selected)
+            counts = engine.journal.counts()
         finally:
             engine.close()
     _print_summary(summary)
+    waiting = sum(counts.get(f.name, {}).get("states", {}).get("failed", 0) for f in selected)
+    if waiting:
+        click.echo(ngettext("{count} input is in quarantine and waits for a person: see 'gateway journal' and the "
+                            "reason files in {folder}",
+                            "{count} inputs are in quarantine and wait for a person: see 'gateway journal' and the "
+                            "reason files in {folder}", waiting).format(count=waiting, folder=inst.quarantine_dir),
+                   err=True)
     raise SystemExit(summary.exit_code if once else 0)
 
 
@@ -211,7 +241,7 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per flow.")
 @click.pass_obj
 def status(obj: _Obj, as_json: bool) -> None:
-    """Per flow: files waiting in the inbox, done, failed, duplicates, last run."""
+    """Per flow: inputs waiting, done, duplicates, quarantined, all skipped, last run; each place's health."""
     from rich.console import Console
     from rich.table import Table
 
@@ -228,22 +258,53 @@ def status(obj: _Obj, as_json: bool) -> None:
         for r in rows:
             click.echo(json.dumps(r))
         return
-    table = Table("flow", "waiting", "in progress", "done", "duplicate", "failed", "last run")
+    console = Console()
+    narrow = console.width < 110
+    table = Table(_("flow"), _("waiting"), _("in progress"), _("done"), _("duplicates"), _("quarantined"),
+                  _("all skipped"), _("last run"), show_lines=narrow)
     for r in rows:
-        name = r["flow"] + ("" if r["enabled"] else " (off)")
+        name = r["flow"] + ("" if r["enabled"] else " " + _("(off)"))
         if r["waits_for"]:
-            name += f" (waits for {', '.join(r['waits_for'])})"
-        waiting = "remote" if r["waiting"] is None else str(r["waiting"])
+            name += "\n" + _("waits for {names}").format(names=", ".join(r["waits_for"]))
+        for entry, why in r["ignored"].items():
+            name += "\n" + _("left alone: {name} ({why})").format(name=entry, why=why)
+        waiting = _("remote") if r["waiting"] is None else str(r["waiting"])
         table.add_row(name, waiting, str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
-                      str(r["failed"]), r["last_run"] or "never")
-    Console().print(table)
+                      str(r["failed"]), str(r["all_skipped"]), _when(r["last_run"]) or _("never"))
+    if narrow:  # one block per flow, so that nothing is cut at 80 columns
+        for r in rows:
+            click.echo(f"{r['flow']}{'' if r['enabled'] else ' ' + _('(off)')}")
+            figures = [(_("waiting"), _("remote") if r["waiting"] is None else r["waiting"]),
+                       (_("in progress"), r["in_progress"]), (_("done"), r["done"]),
+                       (_("duplicates"), r["duplicate"]), (_("quarantined"), r["failed"]),
+                       (_("all skipped"), r["all_skipped"]), (_("last run"), _when(r["last_run"]) or _("never"))]
+            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[:4]))
+            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[4:]))
+            if r["waits_for"]:
+                click.echo("  " + _("waits for {names}").format(names=", ".join(r["waits_for"])))
+            for entry, why in r["ignored"].items():
+                click.echo("  " + _("left alone: {name} ({why})").format(name=entry, why=why))
+    else:
+        console.print(table)
     places = [p for r in rows for p in r["places"]]
-    if places:
-        health_table = Table("source / destination", "last reached", "failing since", "last error")
-        for p in places:
-            health_table.add_row(p["place"], p["last_ok"] or "never", p["failing_since"] or "",
-                                 p["error"] or "")
-        Console().print(health_table)
+    for p in places:
+        line = _("{place}: last reached {ok}").format(place=p["place"], ok=_when(p["last_ok"]) or _("never"))
+        if p["failing_since"]:
+            line += "; " + _("failing since {since}: {error}").format(since=_when(p["failing_since"]),
+                                                                     error=p["error"] or "")
+        click.echo(line)
+
+
+def _when(stamp: str | None) -> str | None:
+    """A journal time stamp (UTC) as local time to the minute, as an admin reads it."""
+    if not stamp:
+        return None
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
 
 
 @cli.group(invoke_without_command=True)
@@ -256,7 +317,6 @@ def journal(ctx: click.Context, flow: str | None, limit: int | None, as_json: bo
     if ctx.invoked_subcommand is not None:
         return
     from rich.console import Console
-    from rich.table import Table
 
     from .continuity import mark, open_for
 
@@ -274,13 +334,41 @@ def journal(ctx: click.Context, flow: str | None, limit: int | None, as_json: bo
         for e in entries:
             click.echo(json.dumps(e, ensure_ascii=False))
         return
-    table = Table("id", "flow", "name", "state", "outputs / error", "received")
+    width = max(60, min(Console().width, 120))
     for e in entries:
-        detail = e["error"] or ", ".join(Path(o).name for o in e["outputs"]) or (e["note"] or "")
-        if e["skipped"]:
-            detail += f" ({len(e['skipped'])} skipped)"
-        table.add_row(str(e["id"]), e["flow"], e["name"], e["state"], detail, e["received_at"])
-    Console().print(table)
+        _print_entry(e, width)
+
+
+STATE_WORDS = {"waiting": N_("waiting"), "processing": N_("in progress"), "delivering": N_("delivering"),
+               "done": N_("done"), "duplicate": N_("duplicate"), "failed": N_("quarantined")}
+
+
+def _print_entry(e: dict[str, Any], width: int) -> None:
+    """One journal entry as a short block that wraps at ``width`` (readable in an 80-column terminal)."""
+    import textwrap
+
+    def block(label: str, text: str) -> None:
+        click.echo(textwrap.fill(text, width, initial_indent=f"    {label}: ", subsequent_indent="      "))
+
+    state = _(STATE_WORDS.get(e["state"], e["state"]))
+    if e.get("warning"):
+        state += " (" + _("all skipped") + ")"
+    click.echo(f"{e['id']}  {e['flow']}  {e['name']}  {state}  {_when(e['received_at'])}")
+    block(_("from"), e["source"])
+    for out in e["outputs"]:
+        block(_("to"), out)
+    for name in e.get("pending_outputs") or []:
+        block(_("not yet delivered"), name)
+    if e["error"]:
+        block(_("error") if e["state"] == "failed" else _("note"), e["error"])
+    if e.get("warning"):
+        block(_("warning"), e["warning"])
+    elif e["note"]:
+        block(_("note"), e["note"])
+    for skip in e["skipped"][:5]:
+        block(_("skipped"), f"{skip['key']}: {skip['reason']}")
+    if len(e["skipped"]) > 5:
+        block(_("skipped"), _("{count} more (gateway journal --json lists all)").format(count=len(e["skipped"]) - 5))
 
 
 @journal.command("restore")
@@ -417,8 +505,11 @@ def settings_command(obj: _Obj, flows: tuple[str, ...], as_json: bool) -> None:
 
 @cli.command("test")
 @click.argument("flows", nargs=-1)
+@click.option("--refresh", is_flag=True,
+              help="After an intended change: show how each example's outputs change, then write them as expected.")
+@click.option("--yes", is_flag=True, help="With --refresh: write without asking (after reading the differences).")
 @click.pass_obj
-def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
+def test_examples(obj: _Obj, flows: tuple[str, ...], refresh: bool, yes: bool) -> None:
     """Convert each flow's golden examples and compare with the expected outputs (examples/FLOW/CASE/)."""
     from .golden import examples_dir, run_examples
 
@@ -429,6 +520,9 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
+    if refresh:
+        _refresh_examples(inst, selected, yes)
+        return
     results = run_examples(inst, selected)
     for r in results:
         click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.flow}/{r.case}")
@@ -439,8 +533,42 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
         if flow.name not in tested:
             click.echo(f"none  {flow.name}: no examples in {examples_dir(inst) / flow.name}")
     failed = sum(not r.passed for r in results)
+    if failed:
+        click.echo("After an intended change to a mapping: gateway test --refresh FLOW shows the differences and "
+                   "writes the new expected files (check each value, and the example's NOTES.md).")
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     raise SystemExit(1 if failed else 0)
+
+
+def _refresh_examples(inst: Installation, flows: list[Flow], yes: bool) -> None:
+    """Show each example's differences, then write the new expected files if the admin agrees."""
+    from .golden import examples_dir, refresh_case, write_refresh
+
+    pending = []
+    for flow in flows:
+        folder = examples_dir(inst) / flow.name
+        for case in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+            found = refresh_case(inst, flow, case)
+            if found.error:
+                click.echo(f"skip  {flow.name}/{case.name}: {found.error}")
+            elif not found.changed:
+                click.echo(f"same  {flow.name}/{case.name}")
+            else:
+                click.echo(f"CHANGES  {flow.name}/{case.name}")
+                for text in found.changes:
+                    click.echo("      " + text.replace("\n", "\n      ").rstrip())
+                for name in found.removed:
+                    click.echo(f"      {name} is no longer produced and would be removed")
+                pending.append((case, found))
+    if not pending:
+        click.echo("nothing to refresh")
+        return
+    if not yes and not click.confirm(f"Write the new expected files of {len(pending)} example(s)?", default=False):
+        click.echo("nothing written")
+        raise SystemExit(1)
+    for case, found in pending:
+        write_refresh(case, found)
+        click.echo(f"written  {found.flow}/{found.case} (check the values and update its NOTES.md)")
 
 
 @cli.group(invoke_without_command=True)

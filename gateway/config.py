@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .errors import ConfigError, Problem
 from .isolation import Limits
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
+from .sql.database import DatabaseConfig
 from .validation import validate
 from .yamlload import YamlDocument, load_yaml
 
@@ -177,6 +178,7 @@ class GatewayFile(Strict):
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
+    databases: dict[str, DatabaseConfig] = Field(default_factory=dict)  # the SOL database (docs/sol-database.md)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     language: Literal["en", "de"] = "en"  # of every message an admin reads
@@ -270,6 +272,7 @@ class Installation:
     keep_days: int
     flows: dict[str, Flow]
     partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
+    databases: dict[str, DatabaseConfig] = field(default_factory=dict)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     record_seconds: float = 30.0
@@ -357,6 +360,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
                 problems.extend(exc.problems)
                 continue
             _check_mapping(doc, name, fc, mapping, problems)
+            _check_endpoints_with_mapping(name, fc, mapping, CheckContext(conf, root), kinds, problems)
         _check_endpoints(doc, name, fc, CheckContext(conf, root), kinds, problems)
         settle = getattr(fc.source, "settle_seconds", None)
         flows[name] = Flow(
@@ -398,6 +402,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         keep_days=conf.archive.keep_days,
         flows=flows,
         partners=partners,
+        databases=dict(conf.databases),
         smtp=conf.smtp,
         alerts=conf.alerts,
         record_seconds=conf.record_seconds,
@@ -508,6 +513,13 @@ def _check_endpoints(doc: YamlDocument, name: str, fc: FlowConfig, ctx: CheckCon
             problems.append(doc.problem(("flows", name, *loc, *where), message))
 
 
+def _check_endpoints_with_mapping(name: str, fc: FlowConfig, mapping: Mapping, ctx: CheckContext, kinds: Registry,
+                                  problems: list[Problem]) -> None:
+    """Kinds that read or write what the mapping describes (a database's queries) check the two together."""
+    for _loc, role, spec in _places(fc):
+        problems.extend(kinds.check_mapping(cast(Any, role), spec, name, mapping, ctx))
+
+
 def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], kinds: Registry,
                    problems: list[Problem]) -> None:
     """Two flows sharing an inbox would steal each other's files; an outbox that is an inbox loops."""
@@ -527,6 +539,11 @@ def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig]
         if reader:
             problems.append(doc.problem(("flows", name, "outbox", "folder"),
                                         f"this outbox is the inbox of flow '{reader}'; outputs would be read again"))
+
+
+def shown_path(path: Path) -> str:
+    """How messages show a file of the installation (relative to the working directory when shorter)."""
+    return _shown(path)
 
 
 def _shown(path: Path) -> str:

@@ -226,7 +226,7 @@ class Engine:
             return None
         crashpoint("claimed")
         state = self.handle(flow, work, source=source.origin(cand), name=cand.name)
-        if state in ("done", "duplicate", "failed"):
+        if state in ("done", "all-skipped", "duplicate", "failed"):
             try:
                 source.acknowledge(cand)
             except DeliveryError as exc:

@@ -19,7 +19,7 @@ from jinja2 import nodes
 
 from .config import Flow
 from .errors import GatewayError, Problem
-from .mapping.model import BatchInput, Column, EmailOutput, FileOutput, TemplateOutput
+from .mapping.model import BatchInput, Column, EmailOutput, FileOutput, MappingSpec, TemplateOutput
 from .mapping.values import Record
 from .yamlload import Loc
 
@@ -49,7 +49,11 @@ def sample_fields(flow: Flow, example: Path) -> set[str]:
 
 
 def _templates(flow: Flow) -> Iterator[tuple[str, Loc]]:
-    spec = flow.mapping.spec
+    return mapping_templates(flow.mapping.spec)
+
+
+def mapping_templates(spec: MappingSpec) -> Iterator[tuple[str, Loc]]:
+    """Every template and expression of a mapping that sees its records, with where it was written."""
     if spec.key is not None:
         yield spec.key.value, ("key", "value")
     for name, source in spec.define.items():
@@ -85,7 +89,8 @@ def _record_names(flow: Flow) -> set[str]:
     return names
 
 
-def _attribute_chain(node: nodes.Getattr) -> tuple[str | None, list[str]]:
+def attribute_chain(node: nodes.Getattr) -> tuple[str | None, list[str]]:
+    """``a.gruppe.Bezeichnung`` → (``a``, [``gruppe``, ``Bezeichnung``])."""
     attrs: list[str] = []
     current: nodes.Node = node
     while isinstance(current, nodes.Getattr):
@@ -112,7 +117,7 @@ def unknown_fields(flow: Flow, example: Path) -> list[Problem]:
         except Exception:  # noqa: S112 - syntax errors are reported by the compiler
             continue
         for node in ast.find_all(nodes.Getattr):
-            root, attrs = _attribute_chain(node)
+            root, attrs = attribute_chain(node)
             if root not in roots:
                 continue
             for attr in attrs:

@@ -50,13 +50,27 @@ class Finisher:
     def archive_path(self, flow: Flow, row: InputRow) -> Path:
         return self.inst.archive_dir / flow.name / self.clock.today().isoformat() / stored_name(row)
 
-    def done(self, flow: Flow, row: InputRow, work: Path | None, note: str | None = None) -> str:
+    def done(self, flow: Flow, row: InputRow, work: Path | None, note: str | None = None,
+             warning: str | None = None) -> str:
         target = self.archive_path(flow, row)
-        self.journal.finish(row.id, InputState.DONE, str(target), note=note)
+        self.journal.finish(row.id, InputState.DONE, str(target), note=note, warning=warning)
         crashpoint("finished")
         if work is not None and work.exists():
             move(work, target)
         return "done"
+
+    def all_skipped(self, flow: Flow, row: InputRow, work: Path, skipped: list[dict[str, str]]) -> str:
+        """Done, but nothing came of it: every record was left out by the mapping's rules. Worth a look
+        (a wrong price list silently stops a whole catalog), so it is a warning, an alert and an exit code."""
+        first = skipped[0]["reason"] if skipped else ""
+        warning = (f"all {len(skipped)} records were skipped, so nothing was delivered; the first reason: {first}. "
+                   "If that is not meant, check the mapping's skip rules and settings")
+        self.journal.note_skipped(row.id, skipped)
+        self.done(flow, row, work, note=f"all {len(skipped)} records were skipped", warning=warning)
+        log.warning("%s: %s: %s", flow.name, printable(row.name), warning)
+        if self.alerts.enabled:
+            self.alerts.all_skipped(flow.name, row.name, row.id, warning)
+        return "all-skipped"
 
     def duplicate(self, flow: Flow, row: InputRow, work: Path, note: str,
                   skipped: list[dict[str, str]] | None = None) -> str:
@@ -93,8 +107,10 @@ class Finisher:
 
     def retry(self, row: InputRow) -> Path:
         """Put a quarantined (or duplicate) input back into the work folder to be processed again."""
-        if row.state not in (InputState.FAILED, InputState.DUPLICATE):
-            raise InputError(f"input {row.id} is {row.state}; only failed or duplicate inputs can be retried")
+        if row.state not in (InputState.FAILED, InputState.DUPLICATE) and not (
+                row.state is InputState.DONE and row.warning):
+            raise InputError(f"input {row.id} is {row.state}; only quarantined or duplicate inputs, and inputs whose "
+                             "records were all skipped, can be retried")
         if row.flow not in self.inst.flows:
             raise InputError(f"input {row.id} belongs to flow '{row.flow}', which is no longer configured")
         stored = Path(row.stored_path or "")
@@ -104,7 +120,7 @@ class Finisher:
         token = self.clock.local_now().strftime("%Y%m%dT%H%M%S") + "-retry"
         work = self.inst.work_dir / flow.name / shorten(f"{token}-{row.id}--{row.name}", 200)
         work.parent.mkdir(parents=True, exist_ok=True)
-        self.journal.requeue(row.id, str(work), force=row.state is InputState.DUPLICATE)
+        self.journal.requeue(row.id, str(work), force=row.state is not InputState.FAILED)
         move(stored, work)
         with contextlib.suppress(FileNotFoundError):
             stored.with_name(stored.name + REASON_SUFFIX).unlink()

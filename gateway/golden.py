@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .config import Flow, Installation
-from .preview import PreviewOutput, converted
+from .convert import Conversion, convert, input_info
+from .errors import GatewayError
+from .processing import mail_settings
+
+if TYPE_CHECKING:
+    from .preview import PreviewOutput
 
 
 @dataclass
@@ -32,6 +38,147 @@ class CaseResult:
     @property
     def passed(self) -> bool:
         return not self.problems
+
+
+def examples_dir(inst: Installation) -> Path:
+    return inst.root / "examples"
+
+
+def run_examples(inst: Installation, flows: list[Flow]) -> list[CaseResult]:
+    results: list[CaseResult] = []
+    for flow in flows:
+        folder = examples_dir(inst) / flow.name
+        cases = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        for case in cases:
+            results.append(run_case(inst, flow, case))
+    return results
+
+
+EXAMPLE_DATE = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)  # e-mails of examples carry a fixed date
+
+
+def _convert_case(inst: Installation, flow: Flow, case: Path, tmp: Path) -> tuple[Path, Conversion]:
+    """Convert the case's input as input number 1 into ``tmp``; ``ValueError`` when the case has no single input."""
+    inputs = sorted(p for p in (case / "input").glob("*") if p.is_file()) if (case / "input").is_dir() else []
+    if len(inputs) != 1:
+        raise ValueError(f"{case}/input must hold exactly one file (it holds {len(inputs)})")
+    source = inputs[0]
+    info = input_info(1, source.name, flow.name, "", EXAMPLE_DATE.date())
+    return source, convert(flow.mapping, source, source.name, tmp, info, flow.settings,
+                           key_delivered=lambda key: None, mail=mail_settings(inst, EXAMPLE_DATE))
+
+
+def _skipped_words(conversion: Conversion, limit: int = 5) -> str:
+    """The records the mapping left out, and why: the usual reason an expected output was not produced."""
+    if not conversion.skipped:
+        return ""
+    lines = [f"{s['key']}: {s['reason']}" for s in conversion.skipped[:limit]]
+    more = len(conversion.skipped) - limit
+    text = f"{len(conversion.skipped)} of {conversion.records + len(conversion.skipped)} records were skipped:\n  "
+    text += "\n  ".join(lines)
+    return text + (f"\n  … and {more} more" if more > 0 else "")
+
+
+def run_case(inst: Installation, flow: Flow, case: Path) -> CaseResult:
+    result = CaseResult(flow.name, case.name)
+    expected_dir = case / "expected"
+    expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
+    encodings = {o.name: getattr(o.spec, "encoding", "utf-8") for o in flow.mapping.outputs}
+    with tempfile.TemporaryDirectory(prefix="gateway-test-") as tmp:
+        try:
+            source, conversion = _convert_case(inst, flow, case, Path(tmp))
+        except ValueError as exc:
+            result.problems.append(str(exc))
+            return result
+        except GatewayError as exc:
+            if "error.txt" in expected:
+                _compare_error(result, str(exc), expected.pop("error.txt"))
+            else:
+                result.problems.append(f"converting {case.name}'s input failed: {exc}")
+            return result
+        if "error.txt" in expected:
+            result.problems.append(f"{source.name} was expected to fail, but it converted")
+            return result
+        for staged in conversion.outputs:
+            want = expected.pop(staged.name, None)
+            if want is None:
+                result.problems.append(f"an output {staged.name} was produced that expected/ does not have")
+                continue
+            _compare(result, staged.name, staged.path.read_bytes(), want.read_bytes(), encodings[staged.output])
+    for name in sorted(expected):
+        why = _skipped_words(conversion)
+        result.problems.append(f"the expected output {name} was not produced" + (f"; {why}" if why else
+                               " (no record was skipped: the output's rows or 'when' gave nothing)"))
+    if result.problems and conversion.skipped and not any("skipped" in p for p in result.problems):
+        result.problems.append(_skipped_words(conversion))
+    return result
+
+
+@dataclass
+class Refresh:
+    """What refreshing one example would change: each file with its diff, new or removed."""
+
+    flow: str
+    case: str
+    outputs: dict[str, bytes] = field(default_factory=dict)  # what the mapping produces now
+    changes: list[str] = field(default_factory=list)  # in words, with diffs
+    removed: list[str] = field(default_factory=list)  # expected files no longer produced
+    error: str | None = None  # the conversion failed: nothing to write
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes or self.removed)
+
+
+def refresh_case(inst: Installation, flow: Flow, case: Path) -> Refresh:
+    """Convert the example and compare with its expected files, without writing anything yet."""
+    found = Refresh(flow.name, case.name)
+    expected_dir = case / "expected"
+    expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
+    encodings = {o.name: getattr(o.spec, "encoding", "utf-8") for o in flow.mapping.outputs}
+    if "error.txt" in expected:
+        found.error = "this example expects an error (error.txt); edit error.txt by hand"
+        return found
+    with tempfile.TemporaryDirectory(prefix="gateway-refresh-") as tmp:
+        try:
+            _source, conversion = _convert_case(inst, flow, case, Path(tmp))
+        except (ValueError, GatewayError) as exc:
+            found.error = f"converting the input failed, nothing is written: {exc}"
+            return found
+        for staged in conversion.outputs:
+            data = staged.path.read_bytes()
+            found.outputs[staged.name] = data
+            old = expected.pop(staged.name, None)
+            if old is None:
+                found.changes.append(f"new file {staged.name}")
+            elif old.read_bytes() != data:
+                check = CaseResult(flow.name, case.name)
+                _compare(check, staged.name, data, old.read_bytes(), encodings[staged.output])
+                found.changes.extend(check.problems)
+    found.removed = sorted(expected)
+    return found
+
+
+def write_refresh(case: Path, refresh: Refresh) -> None:
+    """Write the example's new expected files (and remove those no longer produced)."""
+    expected_dir = case / "expected"
+    expected_dir.mkdir(exist_ok=True)
+    for name in refresh.removed:
+        (expected_dir / name).unlink()
+    for name, data in refresh.outputs.items():
+        (expected_dir / name).write_bytes(data)
+
+
+def _compare_error(result: CaseResult, actual: str, expected_file: Path) -> None:
+    want = expected_file.read_text(encoding="utf-8").strip()
+    if want not in actual:
+        result.problems.append(f"the error was\n    {actual}\nbut error.txt expects it to contain\n    {want}")
+
+
+def _compare(result: CaseResult, name: str, actual: bytes, expected: bytes, encoding: str) -> None:
+    problem = _difference(name, actual, expected, encoding).problem
+    if problem:
+        result.problems.append(problem)
 
 
 @dataclass(frozen=True)
@@ -56,10 +203,6 @@ class Difference:
         }[self.kind]
 
 
-def examples_dir(inst: Installation) -> Path:
-    return inst.root / "examples"
-
-
 def cases(inst: Installation, flow: Flow) -> list[Path]:
     """The flow's example folders, by name."""
     folder = examples_dir(inst) / flow.name
@@ -71,54 +214,8 @@ def case_inputs(case: Path) -> list[Path]:
     return sorted(p for p in (case / "input").glob("*") if p.is_file()) if (case / "input").is_dir() else []
 
 
-def run_examples(inst: Installation, flows: list[Flow]) -> list[CaseResult]:
-    results: list[CaseResult] = []
-    for flow in flows:
-        for case in cases(inst, flow):
-            results.append(run_case(inst, flow, case))
-    return results
-
-
-EXAMPLE_DATE = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)  # e-mails of examples carry a fixed date
-
-
-def run_case(inst: Installation, flow: Flow, case: Path) -> CaseResult:
-    result = CaseResult(flow.name, case.name)
-    inputs = case_inputs(case)
-    if len(inputs) != 1:
-        result.problems.append(f"{case}/input must hold exactly one file (it holds {len(inputs)})")
-        return result
-    source = inputs[0]
-    expected_dir = case / "expected"
-    with converted(inst, flow, source) as preview:
-        if preview.error is not None:
-            mismatch = error_mismatch(str(preview.error), expected_dir)
-            if mismatch is None:
-                return result
-            result.problems.append(mismatch or f"converting {source.name} failed: {preview.error}")
-            return result
-        if (expected_dir / "error.txt").is_file():
-            result.problems.append(f"{source.name} was expected to fail, but it converted")
-            return result
-        for difference in compare_outputs(preview.outputs, expected_dir):
-            if difference.problem:
-                result.problems.append(difference.problem)
-    return result
-
-
-def error_mismatch(actual: str, expected_dir: Path) -> str | None:
-    """``None`` when ``expected/error.txt`` holds words that ``actual`` contains; else why not ("" without one)."""
-    expected_file = expected_dir / "error.txt"
-    if not expected_file.is_file():
-        return ""
-    want = expected_file.read_text(encoding="utf-8").strip()
-    if want not in actual:
-        return f"the error was\n    {actual}\nbut error.txt expects it to contain\n    {want}"
-    return None
-
-
 def compare_outputs(outputs: list[PreviewOutput], expected_dir: Path) -> list[Difference]:
-    """Each output against its expected file, then each expected file that was not produced."""
+    """Each output of a preview against its expected file, then each expected file that was not produced."""
     expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
     expected.pop("error.txt", None)
     found = []
@@ -127,12 +224,12 @@ def compare_outputs(outputs: list[PreviewOutput], expected_dir: Path) -> list[Di
         if want is None:
             found.append(Difference(out.name, "unexpected"))
             continue
-        found.append(_compare(out.name, out.path.read_bytes(), want.read_bytes(), out.encoding or "utf-8"))
+        found.append(_difference(out.name, out.path.read_bytes(), want.read_bytes(), out.encoding or "utf-8"))
     found += [Difference(name, "missing") for name in sorted(expected)]
     return found
 
 
-def _compare(name: str, actual: bytes, expected: bytes, encoding: str) -> Difference:
+def _difference(name: str, actual: bytes, expected: bytes, encoding: str) -> Difference:
     if actual == expected:
         return Difference(name, "same")
     try:

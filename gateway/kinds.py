@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from .clock import Clock
     from .config import Flow, GatewayFile, Installation
     from .destinations.base import Destination
+    from .errors import Problem as LocatedProblem
     from .journal import Journal
+    from .mapping.compiler import Mapping
     from .sources.base import Source
 
 Role = Literal["source", "destination"]
@@ -43,6 +45,8 @@ BUILTIN = (
     "gateway.destinations.folder",
     "gateway.destinations.sftp",
     "gateway.destinations.email",
+    "gateway.sources.sql",
+    "gateway.destinations.sql",
 )
 
 
@@ -99,6 +103,9 @@ class Kind:
     # whose variables are not set does not run, and ``gateway status`` names them.
     needs: Callable[[Any, Installation], list[str]] | None = None
     default: bool = False  # the kind of an entry that names none (``folder``)
+    # Checks of the config together with the flow's mapping (a database's queries against the columns the
+    # mapping uses): (config, flow name, mapping, context) -> problems located in either file.
+    check_mapping: Callable[[Any, str, Mapping, CheckContext], list[LocatedProblem]] | None = None
 
 
 def kind_tag(name: str) -> str:
@@ -208,6 +215,11 @@ class Registry:
     def check(self, role: Role, config: KindConfig, ctx: CheckContext) -> list[Problem]:
         kind = self.of_config(role, config)
         return kind.check(config, ctx) if kind.check else []
+
+    def check_mapping(self, role: Role, config: KindConfig, flow: str, mapping: Mapping,
+                      ctx: CheckContext) -> list[LocatedProblem]:
+        kind = self.of_config(role, config)
+        return kind.check_mapping(config, flow, mapping, ctx) if kind.check_mapping else []
 
     def local_folder(self, role: Role, config: KindConfig, root: Path) -> Path | None:
         kind = self.of_config(role, config)

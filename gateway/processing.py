@@ -90,14 +90,24 @@ class Processor:
             except InputError as exc:
                 return self.finisher.quarantine(flow, row, work, str(exc), where=exc.where())
             crashpoint("converted")
+            try:
+                self._validate(flow, row, result)
+            except InputError as exc:
+                return self.finisher.quarantine(flow, row, work, str(exc))
+            except DeliveryError as exc:
+                shutil.rmtree(stage, ignore_errors=True)
+                log.warning("%s: %s: %s; it waits and is converted again on the next run",
+                            flow.name, printable(row.name), printable(str(exc)))
+                self.journal.note_error(row.id, f"waiting: {exc}")
+                return "processing"
             if not result.outputs:
                 shutil.rmtree(stage, ignore_errors=True)
                 if result.skipped and result.already_delivered == len(result.skipped):
                     note = f"all {len(result.skipped)} records were delivered before"
                     return self.finisher.duplicate(flow, row, work, note, result.skipped)
-                note = f"all {len(result.skipped)} records were skipped" if result.skipped else "no records to convert"
-                self.journal.note_skipped(row.id, result.skipped)
-                return self.finisher.done(flow, row, work, note=note)
+                if result.skipped:
+                    return self.finisher.all_skipped(flow, row, work, result.skipped)
+                return self.finisher.done(flow, row, work, note="no records to convert")
             scope = flow.mapping.key_scope or flow.name
             staged = [StagedRecord(o.output, o.destination, o.name, str(o.path)) for o in result.outputs]
             if self.journal.commit(row.id, staged, scope, result.keys, result.skipped,
@@ -110,6 +120,15 @@ class Processor:
             raise DeliveryError(f"{row.name}: could not commit after {COMMIT_ATTEMPTS} attempts")
         crashpoint("committed")
         return self.deliver_and_finish(flow, self.journal.get(row.id), work)
+
+    def _validate(self, flow: Flow, row: InputRow, result: Conversion) -> None:
+        """Each destination looks at its outputs before the commit (a staging table checks every value)."""
+        from .destinations.base import Delivery
+
+        for out in result.outputs:
+            destination = self.deliverer.endpoints.destination(flow, out.destination)
+            destination.validate(Delivery(key="", name=out.name, staged=out.path, flow=flow.name, input_id=row.id,
+                                          output=out.output))
 
     def _convert(self, flow: Flow, row: InputRow, work: Path, stage: Path) -> Conversion:
         """Convert in a child process with limits (:mod:`gateway.isolation`); the outputs land in ``stage``."""

@@ -30,16 +30,20 @@ class FlowStatus:
     done: int
     duplicate: int
     failed: int  # quarantined
-    all_skipped: int  # done, but every record was skipped: nothing delivered
+    all_skipped: int  # done with a warning: every record was skipped, nothing delivered
     last_run: str | None
     waits_for: list[str]  # environment variables the flow needs that are not set
     ignored: dict[str, str]  # files at the source that are never taken, and why
     places: list[dict[str, Any]]  # the flow's sources and destinations with their health
     settling: list[Settling] = field(default_factory=list)
 
+    @property
+    def quarantined(self) -> int:
+        return self.failed
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (``gateway status --json`` prints it one per line)."""
-        return asdict(self)
+        return {**asdict(self), "quarantined": self.quarantined}
 
 
 PLACE_FIELDS = ("place", "last_ok", "last_error", "error", "failing_since")
@@ -51,7 +55,7 @@ def flow_statuses(engine: Engine) -> list[FlowStatus]:
     health = engine.journal.health()
     found = []
     for name, flow in engine.inst.flows.items():
-        c = counts.get(name, {"states": {}, "all_skipped": 0, "last_run": None})
+        c = counts.get(name, {"states": {}, "warnings": 0, "last_run": None})
         states = c["states"]
         source = engine.source(flow)
         settling: list[Settling] = []
@@ -73,7 +77,7 @@ def flow_statuses(engine: Engine) -> list[FlowStatus]:
             done=states.get("done", 0),
             duplicate=states.get("duplicate", 0),
             failed=states.get("failed", 0),
-            all_skipped=c.get("all_skipped", 0),
+            all_skipped=c.get("warnings", 0),
             last_run=c["last_run"],
             waits_for=engine.waits_for(flow),
             ignored=source.ignored(),

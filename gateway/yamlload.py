@@ -29,6 +29,8 @@ class YamlDocument:
     data: Any
     marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list, repr=False)
+    # Parts written in another file than ``path`` (a mapping ``based_on`` another): loc → that file.
+    origins: dict[Loc, str] = field(default_factory=dict)
 
     def where(self, loc: Loc) -> tuple[int, int]:
         """Line and column of ``loc``, or of its nearest written parent."""
@@ -38,9 +40,17 @@ class YamlDocument:
             loc = loc[:-1]
         return self.marks.get((), (1, 1))
 
+    def file_of(self, loc: Loc) -> str:
+        """The file ``loc`` (or its nearest written parent) was written in."""
+        while loc:
+            if loc in self.marks:
+                return self.origins.get(loc, self.path)
+            loc = loc[:-1]
+        return self.path
+
     def problem(self, loc: Loc, message: str) -> Problem:
         line, col = self.where(loc)
-        return Problem(self.path, line, col, message)
+        return Problem(self.file_of(loc), line, col, message)
 
 
 def _build(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem]) -> Any:

@@ -36,7 +36,7 @@ flows:
     outbox: { folder: outbox/sol-catalog }
 """
 
-# formats/README.md, "Product feed, Rakuten.de product CSV": the columns in this order, then the further
+# docs/formats.md, "Product feed, Rakuten.de product CSV": the columns in this order, then the further
 # columns of Rakuten.de's product CSV (free fields, MPN, pictures 6-10, technical data, energy label)
 PRODUCT_HEADER = (
     "id;variante_zu_id;artikelnummer;produkt_bestellbar;produktname;hersteller;beschreibung;variante;variantenwert;"

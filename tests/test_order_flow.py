@@ -1,6 +1,6 @@
 """The rakuten-orders flow, value by value: Rakuten.de getOrders XML → SOL order import CSV.
 
-Every column of the order import layout (formats/README, "Order import CSV") that the shipped
+Every column of the order import layout (docs/formats.md, "Order import CSV") that the shipped
 mapping fills is checked against what the order says, for the shipped sample and for built orders.
 """
 

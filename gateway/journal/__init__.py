@@ -133,6 +133,7 @@ class InputRow:
     error: str | None
     skipped: list[dict[str, str]]
     note: str | None
+    warning: str | None  # done, but worth a person's look (every record skipped)
     attempts: int
     failures: int
     force: bool
@@ -295,6 +296,7 @@ class Journal(ABC):
         error: str | None = None,
         note: str | None = None,
         skipped: list[dict[str, str]] | None = None,
+        warning: str | None = None,
         where: dict[str, Any] | None = None,
     ) -> None:
         """A final state (done, duplicate, failed) and where the input is kept now; ``where`` locates ``error``."""
@@ -325,10 +327,7 @@ class Journal(ABC):
 
     @abstractmethod
     def counts(self) -> dict[str, dict[str, Any]]:
-        """Per flow: ``{"states": {state: n}, "all_skipped": n, "last_run": stamp}``.
-
-        ``all_skipped`` counts the ``done`` inputs all of whose records were skipped (nothing delivered).
-        """
+        """Per flow: ``{"states": {state: n}, "warnings": n, "last_run": stamp}``."""
 
     @abstractmethod
     def search(self, query: JournalQuery) -> JournalPage:
@@ -435,6 +434,7 @@ class Journal(ABC):
             "error_where": row.error_where,
             "skipped": row.skipped,
             "note": row.note,
+            "warning": row.warning,
             "attempts": row.attempts,
             "stored_path": row.stored_path,
             "received_at": row.received_at,

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     error       TEXT,
     skipped     TEXT NOT NULL DEFAULT '[]',
     note        TEXT,
+    warning     TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
     failures    INTEGER NOT NULL DEFAULT 0,
     force       INTEGER NOT NULL DEFAULT 0,
@@ -124,19 +125,17 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 #: Columns added after the first release, with their definitions: added to an older journal on opening.
-ADDED_COLUMNS = {"inputs": {"failures": "INTEGER NOT NULL DEFAULT 0", "error_where": "TEXT"}}
+ADDED_COLUMNS = {"inputs": {"failures": "INTEGER NOT NULL DEFAULT 0", "warning": "TEXT", "error_where": "TEXT"}}
 
 #: Indexes for the console's searches (created after ADDED_COLUMNS, so an older journal gets them too):
 #: by order number, by file name (a covering index is scanned instead of the table for ``LIKE '%x%'``),
-#: by flow and by day, each ending in ``id`` so that a page newest first is read in index order; and the
-#: inputs that delivered nothing because every record was skipped, for the overview's counts.
+#: by flow and by day, each ending in ``id`` so that a page newest first is read in index order.
 SEARCH_INDEXES = """
 CREATE INDEX IF NOT EXISTS record_keys_by_key ON record_keys (key, input_id);
 CREATE INDEX IF NOT EXISTS record_keys_by_input ON record_keys (input_id);
 CREATE INDEX IF NOT EXISTS inputs_by_name ON inputs (name, id);
 CREATE INDEX IF NOT EXISTS inputs_by_flow ON inputs (flow, id);
-CREATE INDEX IF NOT EXISTS inputs_by_received ON inputs (received_at, id);
-CREATE INDEX IF NOT EXISTS inputs_all_skipped ON inputs (flow) WHERE state = 'done' AND skipped != '[]'
+CREATE INDEX IF NOT EXISTS inputs_by_received ON inputs (received_at, id)
 """
 
 P = ParamSpec("P")
@@ -372,14 +371,15 @@ class SqliteJournal(Journal):
         error: str | None = None,
         note: str | None = None,
         skipped: list[dict[str, str]] | None = None,
+        warning: str | None = None,
         where: dict[str, Any] | None = None,
     ) -> None:
         if not InputState(state).final:
             raise ValueError(f"not a final state: {state}")
-        fields = ("state = ?, stored_path = ?, error = ?, error_where = ?, note = COALESCE(?, note), "
+        fields = ("state = ?, stored_path = ?, error = ?, error_where = ?, note = COALESCE(?, note), warning = ?, "
                   "finished_at = ?")
         params: list[Any] = [str(state), stored_path, error,
-                             json.dumps(where, ensure_ascii=False) if where else None, note, self._now()]
+                             json.dumps(where, ensure_ascii=False) if where else None, note, warning, self._now()]
         if skipped is not None:
             fields += ", skipped = ?"
             params.append(json.dumps(skipped, ensure_ascii=False))
@@ -405,7 +405,7 @@ class SqliteJournal(Journal):
     def requeue(self, input_id: int, work_path: str, force: bool) -> None:
         self.db.execute(
             "UPDATE inputs SET state = 'waiting', work_path = ?, error = NULL, error_where = NULL, note = NULL, "
-            "skipped = '[]', force = ?, failures = 0, finished_at = NULL WHERE id = ?",
+            "skipped = '[]', force = ?, failures = 0, warning = NULL, finished_at = NULL WHERE id = ?",
             (work_path, int(force), input_id),
         )
 
@@ -434,20 +434,14 @@ class SqliteJournal(Journal):
     def counts(self) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = {}
         for row in self.db.execute(
-            "SELECT flow, state, COUNT(*) AS n, MAX(COALESCE(finished_at, started_at, received_at)) AS last "
-            "FROM inputs GROUP BY flow, state"
+            "SELECT flow, state, COUNT(*) AS n, COUNT(warning) AS warned, "
+            "MAX(COALESCE(finished_at, started_at, received_at)) AS last FROM inputs GROUP BY flow, state"
         ):
-            entry = result.setdefault(row["flow"], {"states": {}, "all_skipped": 0, "last_run": None})
+            entry = result.setdefault(row["flow"], {"states": {}, "warnings": 0, "last_run": None})
             entry["states"][row["state"]] = row["n"]
+            entry["warnings"] += row["warned"]
             if row["last"] and (entry["last_run"] is None or row["last"] > entry["last_run"]):
                 entry["last_run"] = row["last"]
-        for row in self.db.execute(
-            "SELECT flow, COUNT(*) AS n FROM inputs INDEXED BY inputs_all_skipped "
-            "WHERE state = 'done' AND skipped != '[]' "
-            "AND NOT EXISTS (SELECT 1 FROM outputs WHERE outputs.input_id = inputs.id) GROUP BY flow"
-        ):
-            if row["flow"] in result:
-                result[row["flow"]]["all_skipped"] = row["n"]
         return result
 
     @_guarded

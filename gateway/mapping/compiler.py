@@ -413,7 +413,7 @@ class Mapping:
                     keep: BatchDatabase | None) -> Iterator[Record]:
         from ..readers.batch import Relation, TableSpec, read_batch_records
 
-        tables = {name: TableSpec(file=t.file, encoding=t.encoding, delimiter=t.delimiter,
+        tables = {name: TableSpec(file=spec.file_of(name), encoding=t.encoding, delimiter=t.delimiter,
                                   required=tuple(t.required), optional=t.optional)
                   for name, t in spec.tables.items()}
         relations = {table: {field: Relation(r.table, tuple(r.on.items())) for field, r in fields.items()}
@@ -504,7 +504,7 @@ class Mapping:
 
     def where(self, loc: Loc) -> str:
         line, _ = self.doc.where(loc)
-        return f"{self.shown_as}:{line}"
+        return f"{self.doc.file_of(loc)}:{line}"
 
     @property
     def _key_label(self) -> str:
@@ -566,8 +566,13 @@ def load_mapping(path: Path, shown_as: str, root: Path | None = None) -> Mapping
     doc = load_yaml(path, shown_as)
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), "a mapping must be a group of 'name: value' lines")])
+    root = root or path.resolve().parent.parent
+    if "based_on" in doc.data:
+        from .based_on import merge_based_on
+
+        doc = merge_based_on(doc, path, root)
     spec = validate(MappingSpec, doc)
-    return compile_mapping(spec, doc, root or path.resolve().parent.parent)
+    return compile_mapping(spec, doc, root)
 
 
 class _Compiler:
@@ -628,6 +633,9 @@ class _Compiler:
                 if rel.table not in spec.tables:
                     self.problems.append(self.doc.problem(("input", "relations", table, field_name, "table"),
                                                           f"there is no table '{rel.table}' (tables: {known})"))
+        if spec.watermark is not None and spec.watermark.table not in spec.tables:
+            self.problems.append(self.doc.problem(("input", "watermark", "table"),
+                                                  f"there is no table '{spec.watermark.table}' (tables: {known})"))
 
     def record_names(self) -> set[str]:
         """The names every per-record template knows: the record, settings, input and the defined values."""
@@ -660,7 +668,7 @@ class _Compiler:
 
     def where(self, loc: Loc) -> str:
         line, _ = self.doc.where(loc)
-        return f"{self.doc.path}:{line}"
+        return f"{self.doc.file_of(loc)}:{line}"
 
     def template(self, source: str, loc: Loc, names: set[str]) -> jinja2.Template | None:
         return self._compile(source, loc, names, expression=False)  # type: ignore[return-value]
@@ -674,7 +682,7 @@ class _Compiler:
             ast = self.env.parse(text)
         except jinja2.TemplateSyntaxError as exc:
             line, col = self.doc.where(loc)
-            self.problems.append(Problem(self.doc.path, line + (exc.lineno or 1) - 1, col,
+            self.problems.append(Problem(self.doc.file_of(loc), line + (exc.lineno or 1) - 1, col,
                                          f"template syntax: {exc.message}"))
             return None
         before = len(self.problems)
@@ -688,7 +696,7 @@ class _Compiler:
             return self.env.from_string(text)
         except jinja2.TemplateSyntaxError as exc:
             line, col = self.doc.where(loc)
-            self.problems.append(Problem(self.doc.path, line + (exc.lineno or 1) - 1, col,
+            self.problems.append(Problem(self.doc.file_of(loc), line + (exc.lineno or 1) - 1, col,
                                          f"template syntax: {exc.message}"))
             return None
 

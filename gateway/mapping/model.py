@@ -83,7 +83,13 @@ class FixedInput(InputBase):
 
 
 class BatchTable(Strict):
-    file: str  # the file's name in the batch (ZIP or folder), e.g. artikel.csv; case does not matter
+    # The file's name in the batch (ZIP or folder), e.g. artikel.csv; case does not matter. A table
+    # read from the SOL database (``query``) is written into the batch under this name, by default
+    # ``<table>.csv``.
+    file: str | None = None
+    # A SELECT that fills the table when the flow's source is a database (docs/sol-database.md);
+    # ``:name`` is the setting ``name`` (and ``:watermark`` the input's watermark).
+    query: str | None = None
     encoding: str = "auto"
     delimiter: str = ";"
     required: list[str] = Field(default_factory=list)
@@ -93,6 +99,21 @@ class BatchTable(Strict):
     @classmethod
     def _known_encoding(cls, v: str) -> str:
         return v if v == "auto" else _check_encoding(v)
+
+    @model_validator(mode="after")
+    def _file_or_query(self) -> BatchTable:
+        if self.file is None and self.query is None:
+            raise ValueError("a table needs its 'file' in the batch, or a 'query' that reads it from the database")
+        return self
+
+
+class Watermark(Strict):
+    """How a database flow reads only what changed since its last run: the highest ``column`` of ``table``
+    seen so far is remembered and given to the queries as ``:watermark``."""
+
+    table: str
+    column: str
+    type: Literal["datetime", "integer"] = "datetime"
 
 
 class BatchRelation(Strict):
@@ -111,6 +132,11 @@ class BatchInput(InputBase):
     records: str
     tables: dict[str, BatchTable] = Field(min_length=1)
     relations: dict[str, dict[str, BatchRelation]] = Field(default_factory=dict)
+    watermark: Watermark | None = None  # a database flow sends only what changed since its last run
+
+    def file_of(self, table: str) -> str:
+        """The table's file in the batch: its ``file``, or ``<table>.csv`` for a table read by a query."""
+        return self.tables[table].file or f"{table}.csv"
 
 
 InputSpec = Annotated[
