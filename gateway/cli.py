@@ -65,11 +65,16 @@ class _Obj:
         self.config = config
         self.verbose = verbose
 
-    def installation(self, mappings: bool = True) -> Installation:
-        """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use."""
+    def installation(self, mappings: bool = True, checking: bool = False) -> Installation:
+        """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use.
+
+        Refused with every problem and exit 2; ``checking`` (``gateway check``) ends with what to do
+        rather than with "nothing was processed", which only a run can say.
+        """
         from .config import load_installation
         from .i18n import set_language
 
+        set_language(_language_of(self.config))  # before loading: its problems are in that language too
         try:
             inst = load_installation(self.config, mappings=mappings)
             set_language(inst.language)
@@ -77,8 +82,25 @@ class _Obj:
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-            click.echo(_("{count} problem(s); nothing was processed.").format(count=len(exc.problems)), err=True)
+            if checking:
+                click.echo(ngettext("{count} problem: correct it, then run gateway check again.",
+                                    "{count} problems: correct them, then run gateway check again.",
+                                    len(exc.problems)).format(count=len(exc.problems)), err=True)
+            else:
+                click.echo(_("{count} problem(s); nothing was processed.").format(count=len(exc.problems)), err=True)
             raise SystemExit(2) from None
+
+
+def _language_of(config: Path) -> str:
+    """The ``language:`` gateway.yaml asks for, read before the file is validated (English when unsure)."""
+    import re
+
+    try:
+        text = config.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return "en"
+    match = re.search(r"^language:\s*[\"']?(de|en)[\"']?\s*(?:#.*)?$", text, re.MULTILINE)
+    return match.group(1) if match else "en"
 
 
 @click.group()
@@ -103,7 +125,7 @@ def check(obj: _Obj, online: bool) -> None:
     from .fieldcheck import unknown_fields
     from .golden import examples_dir
 
-    inst = obj.installation()
+    inst = obj.installation(checking=True)
     for warning in inst.warnings:
         click.echo(str(warning), err=True)
     for text in disagreements(list(inst.flows.values())):

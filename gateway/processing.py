@@ -48,16 +48,16 @@ def sha256_of(path: Path) -> tuple[str, int]:
     """The content's hash and size; for a batch folder, over its files' names and contents."""
     import hashlib
 
+    if path.is_dir():
+        from .readers.batch import hash_batch
+
+        return hash_batch(path)  # opens regular files only; a link, pipe or device refuses the batch
     digest = hashlib.sha256()
     size = 0
-    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        if file != path:
-            digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
-        with open(file, "rb") as fh:
-            while chunk := fh.read(1024 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
     return digest.hexdigest(), size
 
 
@@ -73,7 +73,10 @@ class Processor:
         self.deliverer = deliverer
 
     def process(self, flow: Flow, row: InputRow, work: Path) -> str:
-        sha, size = sha256_of(work)
+        try:
+            sha, size = sha256_of(work)
+        except InputError as exc:  # a batch folder holding a link, a pipe or too deep a tree
+            return self.finisher.quarantine(flow, row, work, str(exc.located(file=row.name)))
         self.journal.start(row.id, sha, size)
         crashpoint("started")
         stage = stage_dir(self.inst, flow, row.id)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
 from .errors import ConfigError, Problem
+from .i18n import _
 from .yamlload import Loc, YamlDocument
 
 M = TypeVar("M", bound=BaseModel)
@@ -242,8 +243,59 @@ def problems_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocumen
                 message = f"{message} (in {_entry_name(doc, full)})"
             elif full:
                 message = f"{message} (in '{full[-1]}')"
+        if err["type"] == "extra_forbidden" and "did you mean" not in message:
+            message += _moved_left(doc, full)
         if (full, message) in seen:
             continue
         seen.add((full, message))
         problems.append(doc.problem(full, message))
     return problems
+
+
+def _moved_left(doc: YamlDocument, loc: Loc) -> str:
+    """An unknown key right below a block of deeper lines is most likely one of that block's entries,
+    moved too far left: say so, with the block's name and line."""
+    line, column = doc.where(loc)
+    lines = doc.lines
+    if line - 2 < 0 or line - 1 >= len(lines):
+        return ""
+    indent = column - 1
+    deeper = False
+    for i in range(line - 2, -1, -1):
+        text = lines[i]
+        if not text.strip() or text.strip().startswith("#"):
+            continue
+        spaces = len(text) - len(text.lstrip(" "))
+        if spaces > indent:
+            deeper = True
+            continue
+        if spaces == indent and deeper and text.rstrip().endswith(":"):
+            block = text.strip().rstrip(":").lstrip("- ")
+            if not _fits(_value_at(doc, (*loc[:-1], block)), _value_at(doc, loc)):
+                return ""
+            return _("; it looks like an entry of '{block}' (line {line}) that is indented too little: indent it "
+                     "as far as the lines under '{block}'").format(block=block, line=i + 1)
+        return ""
+    return ""
+
+
+def _value_at(doc: YamlDocument, loc: Loc) -> Any:
+    data: Any = doc.data
+    for part in loc:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _fits(block: Any, value: Any) -> bool:
+    """Whether ``value`` looks like the entries of ``block`` (a group of groups takes no plain value)."""
+    if not isinstance(block, dict) or not block:
+        return False
+    groups = [isinstance(v, dict) for v in block.values()]
+    if all(groups):
+        return isinstance(value, dict)
+    return True

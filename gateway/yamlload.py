@@ -6,6 +6,11 @@ Norway must get ``"NO"``. So every scalar is read as text (the typed models conv
 where a number or a yes/no is really meant), an empty value or ``~`` is "nothing",
 and a repeated key is an error. Every key and value keeps its line and column so that
 errors found later can point at them.
+
+Anchors and aliases (``&name`` and ``*name``) are accepted, within a small budget: an alias
+repeats what its anchor names, so nine lines of aliases that each repeat the line before
+nine times stand for 387 million values ("billion laughs"), and an alias inside the value
+it names (``x: &a [1, *a]``) never ends. Both are refused at the alias, in words.
 """
 
 from __future__ import annotations
@@ -19,6 +24,50 @@ import yaml
 from .errors import ConfigError, Problem
 
 Loc = tuple[str | int, ...]
+
+MAX_ALIASES = 100  # aliases expanded in one file, counting those inside other aliases' values
+MAX_ALIAS_VALUES = 10_000  # keys and values that aliases stand for in one file, all together
+
+
+class _Alias(yaml.Node):
+    """An alias (``*name``) where it is written: the node its anchor names, and the alias's own place.
+
+    PyYAML puts the anchored node itself where an alias stands, so the alias's place is lost
+    and a value that contains itself is a loop; keeping the alias as a node of its own lets
+    ``_build`` count what aliases expand to and name the line of the one that goes too far.
+    """
+
+    id = "alias"
+
+    def __init__(self, target: yaml.Node, anchor: str, start_mark: Any, end_mark: Any) -> None:
+        super().__init__(target.tag, target, start_mark, end_mark)
+        self.anchor = anchor
+
+
+class _Loader(yaml.SafeLoader):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event: yaml.AliasEvent = self.peek_event()  # type: ignore[no-untyped-call]
+            target = super().compose_node(parent, index)
+            if target is not None:
+                return _Alias(target, str(event.anchor), event.start_mark, event.end_mark)
+        return super().compose_node(parent, index)
+
+
+class _TooMuch(Exception):
+    """Aliases beyond the budget: building stops at once, before the values multiply."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass
+class _Budget:
+    aliases: int = 0
+    values: int = 0
+    inside: int = 0  # how many alias expansions are under way (values built then are counted)
+    building: list[yaml.Node] = field(default_factory=list)  # the nodes being built, outermost first
 
 
 @dataclass
@@ -53,7 +102,51 @@ class YamlDocument:
         return Problem(self.file_of(loc), line, col, message)
 
 
-def _build(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem]) -> Any:
+def _build(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem], budget: _Budget) -> Any:
+    if isinstance(node, _Alias):
+        return _expand(node, loc, doc, problems, budget)
+    if budget.inside:
+        budget.values += 1
+        if budget.values > MAX_ALIAS_VALUES:
+            raise _TooMuch(_problem(doc, node, f"the aliases (*name) of this file stand for more than "
+                                               f"{MAX_ALIAS_VALUES:,} values; an alias repeats what its anchor "
+                                               "(&name) names, and repeats of repeats grow without end (a "
+                                               "\"billion laughs\"); write the values out instead"))
+    if not isinstance(node, yaml.ScalarNode):
+        budget.building.append(node)
+        try:
+            return _build_node(node, loc, doc, problems, budget)
+        finally:
+            budget.building.pop()
+    return _build_node(node, loc, doc, problems, budget)
+
+
+def _expand(alias: _Alias, loc: Loc, doc: YamlDocument, problems: list[Problem], budget: _Budget) -> Any:
+    """The value an alias stands for, built again where the alias is written, within the budget."""
+    doc.marks.setdefault(loc, (alias.start_mark.line + 1, alias.start_mark.column + 1))
+    target = alias.value
+    if any(target is node for node in budget.building):
+        problems.append(_problem(doc, alias, f"the alias *{alias.anchor} is used inside the value its anchor "
+                                              f"&{alias.anchor} names, so that value would contain itself without "
+                                              "end; write the value out instead"))
+        return None
+    budget.aliases += 1
+    if budget.aliases > MAX_ALIASES:
+        raise _TooMuch(_problem(doc, alias, f"aliases (*name) are used more than {MAX_ALIASES} times in this "
+                                             "file, counting those inside the values other aliases repeat; "
+                                             "write the values out instead"))
+    budget.inside += 1
+    try:
+        return _build(target, loc, doc, problems, budget)
+    finally:
+        budget.inside -= 1
+
+
+def _problem(doc: YamlDocument, node: yaml.Node, message: str) -> Problem:
+    return Problem(doc.path, node.start_mark.line + 1, node.start_mark.column + 1, message)
+
+
+def _build_node(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem], budget: _Budget) -> Any:
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
         # A block scalar's text starts on the line after its '|' or '>': template errors
         # count lines from there, so the value is located there rather than at its key.
@@ -68,9 +161,13 @@ def _build(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem]
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
+                text = doc.lines[node.start_mark.line][node.start_mark.column:] if node.start_mark.line < len(
+                    doc.lines) else ""
+                words = ("a value starting with {{ must be written in quotes: \"{{ … }}\" (without them YAML reads "
+                         "the { as the start of a group)") if text.startswith("{{") else (
+                         "a key must be a plain word, not a list or a mapping")
                 problems.append(
-                    Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                            "a key must be a plain word, not a list or a mapping")
+                    Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1, words)
                 )
                 continue
             key = key_node.value
@@ -88,10 +185,10 @@ def _build(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem]
                 )
                 continue
             doc.marks[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            result[key] = _build(value_node, (*loc, key), doc, problems)
+            result[key] = _build(value_node, (*loc, key), doc, problems, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*loc, i), doc, problems) for i, item in enumerate(node.value)]
+        return [_build(item, (*loc, i), doc, problems, budget) for i, item in enumerate(node.value)]
     if isinstance(node, yaml.ScalarNode) and node.style is None and node.value in ("", "~", "null", "Null", "NULL"):
         return None
     return node.value
@@ -103,19 +200,27 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
     try:
         # compose() builds nodes only; no tags are resolved into Python objects, so
         # nothing in the file can construct arbitrary types.
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        raise ConfigError([Problem(path, 1, 1, "the YAML is nested too deeply to be read (hundreds of levels "
+                                               "of lists or groups inside each other)")]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = exc.problem or "the YAML cannot be read"
-        raise ConfigError([Problem(path, line, col, f"YAML syntax: {reason}")]) from None
+        from .yamlwords import describe
+
+        raise ConfigError([describe(exc, doc.lines, path)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(path, 1, 1, f"YAML syntax: {exc}")]) from None
     if node is None:
         doc.data = {}
         return doc
     problems: list[Problem] = []
-    doc.data = _build(node, (), doc, problems)
+    try:
+        doc.data = _build(node, (), doc, problems, _Budget())
+    except _TooMuch as exc:
+        raise ConfigError([exc.problem]) from None
+    except RecursionError:
+        raise ConfigError([Problem(path, 1, 1, "the YAML is nested too deeply to be read (hundreds of levels "
+                                               "of lists or groups inside each other)")]) from None
     if problems:
         raise ConfigError(problems)
     return doc

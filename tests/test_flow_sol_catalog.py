@@ -197,9 +197,10 @@ def test_preview_names_a_binary_document_without_printing_it_and_saves_it_byte_f
     result = CliRunner().invoke(cli, ["--config", str(config), "preview", "sol-catalog", str(batch), "--save",
                                       str(saved)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert f"==> 10001_datenblatt.pdf (a file of the input passed on as it is, {len(pdf):,} bytes) <==" in result.output
+    assert (f"==> dokument_1_10001_10001_datenblatt.pdf (a file of the input passed on as it is, {len(pdf):,} bytes) "
+            "<==") in result.output
     assert "%PDF" not in result.output
-    assert (saved / "10001_datenblatt.pdf").read_bytes() == pdf
+    assert (saved / "dokument_1_10001_10001_datenblatt.pdf").read_bytes() == pdf
     assert (saved / "texte_en_katalog_binary_1.csv").exists() and (saved / "texte_fr_katalog_binary_1.csv").exists()
 
 
@@ -596,7 +597,7 @@ def test_tier_prices_relations_texts_and_documents(tmp_path: Path, flow: Flow) -
     assert [(t["artikelnummer"], t["produktname"], t["meta_titel"]) for t in result.files["texte_en"]] == [
         ("1", "Mug", "Buy a mug")]
     assert [t["produktname"] for t in result.files["texte_fr"]] == ["Tasse"]
-    assert result.files["dokumente"] == [{"artikelnummer": "1", "datei": "dokumente/1.pdf", "titel": "Datenblatt",
+    assert result.files["dokumente"] == [{"artikelnummer": "1", "datei": "dokument_1_1_1.pdf", "titel": "Datenblatt",
                                           "sprache": "de", "sortierung": "1"}]
     assert result.raw["dokumente_dateien"] == b"%PDF-1.4 dokumente/1.pdf\n%%EOF\n"  # the PDF itself is passed on
 
@@ -698,6 +699,115 @@ def test_a_variant_without_auspraegungid_takes_the_articles_price(tmp_path: Path
         preise=[price("T", "18,00"), price("T", "5,00", AuspraegungID="")],
     )
     assert result.products()["T-X"]["preis"] == "18.00"
+
+
+# --- documents passed on: names the gateway makes, files only from dokumente/ --------------------------------------
+
+
+def _engine_run(config: Path) -> tuple[int, int, int]:
+    inst = load_installation(config)
+    engine = Engine(inst)
+    summary = engine.run_once(inst.select([]), wait_for_settle=False)
+    engine.close()
+    return summary.done, summary.failed, summary.pending
+
+
+def _export(config: Path, name: str, **changes: bytes | None) -> Path:
+    """The sample export as a ZIP in the inbox, with some of its members replaced, added or (None) left out."""
+    inbox = config.parent / "inbox" / "sol-catalog"
+    with zipfile.ZipFile(EXAMPLES / "sample" / "input" / "katalog_sample.zip") as src, \
+            zipfile.ZipFile(inbox / name, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            if info.filename not in changes:
+                out.writestr(info.filename, src.read(info))
+        for member, data in changes.items():
+            if data is not None:
+                out.writestr(member, data)
+    return inbox / name
+
+
+def _dokumente(*rows: str) -> bytes:
+    return ("Mandant;Artikelnummer;Datei;Titel;Sprache;Sortierung\r\n"
+            + "".join(f"123;10001;{row};Datenblatt;de;1\r\n" for row in rows)).encode()
+
+
+def _reason(config: Path) -> str:
+    (reason,) = (config.parent / "quarantine" / "sol-catalog").glob("*.reason.txt")
+    return reason.read_text(encoding="utf-8")
+
+
+def test_the_same_document_in_a_second_export_is_delivered_under_a_name_of_its_own(tmp_path: Path) -> None:
+    # The second export holds dokumente/10001_datenblatt.pdf again: it stayed "delivering" for ever
+    # ("already exists") and held back its own product CSV.
+    config = _install(tmp_path / "gw")
+    _export(config, "katalog_mo.zip")
+    assert _engine_run(config) == (1, 0, 0)
+    _export(config, "katalog_di.zip", **{"export.done": b"\r\n"})  # other content: not a duplicate
+    assert _engine_run(config) == (1, 0, 0)
+    outbox = {p.name for p in (tmp_path / "gw" / "outbox" / "sol-catalog").iterdir()}
+    assert {"dokument_1_10001_10001_datenblatt.pdf", "dokument_2_10001_10001_datenblatt.pdf",
+            "rakuten_produkte_katalog_mo_1.csv", "rakuten_produkte_katalog_di_2.csv"} <= outbox
+
+
+@pytest.mark.parametrize(
+    ("datei", "words"),
+    [
+        ("rakuten_produkte_katalog_nightly_2.csv", "which is not in the folder 'dokumente/'"),
+        ("preise.csv", "which is not in the folder 'dokumente/'"),
+        ("dokumente/../preise.csv", "it contains '..'"),
+        ("dokumente/texte.csv", "which is 'dokumente/texte.csv', a table of the batch; tables are read, never "
+                                "passed on as files"),
+    ],
+)
+def test_a_row_naming_a_file_outside_the_documents_folder_or_a_table_is_refused_naming_the_row(
+        tmp_path: Path, datei: str, words: str) -> None:
+    config = _install(tmp_path / "gw")
+    forged = b"artikelnummer;preis\r\n10001;0.01\r\n"  # a member named like another input's product CSV
+    extra: dict[str, bytes | None] = {"rakuten_produkte_katalog_nightly_2.csv": forged}
+    if datei == "dokumente/texte.csv":  # the table texte.csv kept in the documents folder (found there as well)
+        with zipfile.ZipFile(EXAMPLES / "sample" / "input" / "katalog_sample.zip") as src:
+            extra = {"texte.csv": None, "dokumente/texte.csv": src.read("texte.csv")}
+    _export(config, "katalog_nightly.zip", **{"dokumente.csv": _dokumente(datei)}, **extra)
+    assert _engine_run(config) == (0, 1, 0)
+    reason = _reason(config)
+    assert f"the row of dokumente at line 2 names the file '{datei}'" in reason and words in reason
+    assert "article 10001" in reason or "article no. 1" in reason
+    assert not (tmp_path / "gw" / "outbox" / "sol-catalog").exists() or not any(
+        (tmp_path / "gw" / "outbox" / "sol-catalog").iterdir())
+
+
+def test_a_document_name_with_a_bidi_control_is_refused_naming_the_row(tmp_path: Path) -> None:
+    config = _install(tmp_path / "gw")
+    member = "dokumente/rechnung\u202efdp.exe"
+    _export(config, "katalog_bidi.zip", **{"dokumente.csv": _dokumente("dokumente/10001_datenblatt.pdf", member),
+                                            member: b"MZ"})
+    assert _engine_run(config) == (0, 1, 0)
+    reason = _reason(config)
+    assert "invisible character U+202E" in reason and "(the row of dokumente at line 3)" in reason
+
+
+def test_two_document_names_that_differ_only_in_how_an_accent_is_written_are_refused(tmp_path: Path) -> None:
+    # "Müller.pdf" with ü as one character and as u + a combining diaeresis: one name on a Mac or Windows share.
+    config = _install(tmp_path / "gw")
+    composed, decomposed = "dokumente/M\u00fcller.pdf", "dokumente/Mu\u0308ller.pdf"
+    dokumente = ("Mandant;Artikelnummer;Datei;Titel;Sprache;Sortierung\r\n"
+                 f"123;10001;{composed};A;de;1\r\n123;10001;{decomposed};B;de;2\r\n").encode()
+    _export(config, "katalog_nfd.zip", **{"dokumente.csv": dokumente, composed: b"%PDF a", decomposed: b"%PDF b"})
+    assert _engine_run(config) == (0, 1, 0)
+    reason = _reason(config)
+    assert "for the row of dokumente at line 3 would have a name that is the same on Windows and Mac shares" in reason
+
+
+def test_a_document_name_too_long_for_a_file_system_is_refused_before_delivery(tmp_path: Path) -> None:
+    # 244 characters are a valid file name, but with "dokument_1_10001_" in front no outbox can hold it:
+    # unchecked, its delivery would fail again and again ("delivering" for ever) instead of the input being
+    # refused once, with the row named.
+    config = _install(tmp_path / "gw")
+    member = "dokumente/" + "d" * 240 + ".pdf"
+    _export(config, "katalog_lang.zip", **{"dokumente.csv": _dokumente(member), member: b"%PDF"})
+    assert _engine_run(config) == (0, 1, 0)
+    reason = _reason(config)
+    assert "the output file name is 261 bytes long" in reason and "(the row of dokumente at line 2)" in reason
 
 
 # --- the fields of the later formats: base price, pictures, free fields, texts per language ----------------------

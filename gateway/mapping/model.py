@@ -218,6 +218,9 @@ class CsvOutput(Strict):
     header: bool = True
     line_end: Literal["crlf", "lf"] = "crlf"
     unencodable: Literal["error", "replace"] = "error"  # replace: a character the encoding lacks becomes '?'
+    # neutralise: a value starting with = + - @ (a spreadsheet formula) is written with a ' in front,
+    # unless it is only a number (-12,90) or a phone number; keep: written as it is (see writers/csv.py)
+    formulas: Literal["neutralise", "keep"] = "neutralise"
     per: Literal["input", "record"] = "input"  # one file per input, or one per record
     split_by: str | None = None  # a template: rows with another value go to another file ({{ split }} in "file")
     columns: dict[str, ColumnSpec]
@@ -315,16 +318,34 @@ class EmailOutput(Strict):
 
 class FileOutput(Strict):
     """Files of a batch passed on as they are (PDF data sheets, invoices): one per record, or one per
-    entry of ``for_each``; ``source`` names the file in the batch, ``file`` its name at the destination."""
+    entry of ``for_each``; ``source`` names the file in the batch, ``file`` its name at the destination.
+
+    The names in ``source`` come from the export's rows, so they are not trusted: only files in
+    ``folder`` (a folder of the batch, ``/`` for all of it) are passed on, never one of the
+    batch's tables, and the name at the destination is the mapping's, with the input's number
+    in it (``{{ input.id }}``), so that the same document in a later export gets a name of its own.
+    """
 
     name: str = Field(pattern=NAME_PATTERN)
     format: Literal["file"]
     to: str = "outbox"
+    folder: str  # the folder of the batch whose files may be passed on, e.g. dokumente; "/" for the whole batch
     for_each: str | None = None
     as_: str = Field(default="item", alias="as", pattern=NAME_PATTERN)
     when: str | None = None
     source: str
     file: str
+
+    @field_validator("folder")
+    @classmethod
+    def _plain_folder(cls, v: str) -> str:
+        if v == "/":
+            return v
+        parts = v.strip("/").split("/")
+        if not v.strip("/") or "\\" in v or ":" in v or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(f"'{v}' is not a folder inside the batch: write it like dokumente or belege/pdf "
+                             "(or / for the whole batch)")
+        return "/".join(parts)
 
 
 OutputSpec = Annotated[

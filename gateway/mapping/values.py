@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -70,7 +70,7 @@ class Record:
 
     __slots__ = ("_fields", "_line")
 
-    def __init__(self, fields: dict[str, Any], line: int | None = None) -> None:
+    def __init__(self, fields: Mapping[str, Any], line: int | None = None) -> None:
         self._fields = fields
         self._line = line
 
@@ -250,7 +250,7 @@ def valid_on(rows: Any, day: Any, start: str = "GueltigVon", end: str = "Gueltig
             first = to_datetime(row[start]).date() if row[start] else None
             last = to_datetime(row[end]).date() if row[end] else None
         except MappingError as exc:
-            raise MappingError(f"{exc.message} ({start}/{end} of {_row_place(row)})", value=exc.value) from None
+            raise MappingError(f"{exc.message} ({start}/{end} of {row_place(row)})", value=exc.value) from None
         if (first is None or first <= when) and (last is None or when <= last):
             kept.append(row)
     return kept
@@ -278,14 +278,14 @@ def sort_by_number(rows: Any, attribute: str) -> list[Any]:
         try:
             number = to_decimal(value, german=True)
         except MappingError as exc:
-            raise MappingError(f"sort_by_number: {exc.message} ({attribute} of {_row_place(row)})",
+            raise MappingError(f"sort_by_number: {exc.message} ({attribute} of {row_place(row)})",
                                value=exc.value) from None
         keyed.append((False, number, index, row))
     keyed.sort(key=lambda entry: entry[:3])
     return [entry[3] for entry in keyed]
 
 
-def _row_place(row: Any) -> str:
+def row_place(row: Any) -> str:
     """Where a related row comes from, for messages: "the row of preise at line 12"."""
     table = getattr(row, "_table", None)  # a batch row knows its table
     line = getattr(row, "_line", None)

@@ -23,10 +23,14 @@ import codecs
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ReadError
 from ..mapping.values import MISSING, Record
+
+if TYPE_CHECKING:
+    from ..mapping.model import FixedInput
+    from .registry import ReadRoom
 
 _DOS_END_OF_FILE = "\x1a"  # Ctrl-Z, which some DOS-era exports still put on the last line
 
@@ -85,6 +89,13 @@ def _line_codec(encoding: str) -> str:
         raise ValueError(f"the encoding {encoding!r} cannot be read line by line; fixed-width files must be "
                          "in an encoding like windows-1252, iso-8859-15 or utf-8")
     return name
+
+
+def read(source: Path, shown_as: str, spec: FixedInput, room: ReadRoom) -> Iterator[Record]:
+    """The reader of ``input.format: fixed`` (see ``registry.Reader``)."""
+    columns = [FixedColumn(name, f.start, f.length) for name, f in spec.columns.items()]
+    return read_fixed_records(source, shown_as, columns, encoding=spec.encoding, skip_lines=spec.skip_lines,
+                              strict_length=spec.strict_length)
 
 
 def read_fixed_records(

@@ -37,10 +37,14 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from ..errors import ReadError
 from ..mapping.values import MISSING, Record
+
+if TYPE_CHECKING:
+    from ..mapping.model import JsonInput, JsonLinesInput
+    from .registry import ReadRoom
 
 CHUNK_SIZE = 256 * 1024  # bytes read at a time; tests make it tiny to cut records apart
 MAX_DEPTH = 64  # levels of objects and arrays within one record (or one skipped value)
@@ -419,6 +423,16 @@ def _records(text: _Text, keys: list[str], records: str) -> Iterator[Record]:
             if c == "]":
                 raise text.fail("the JSON is broken: there is a comma before the closing ']'")
     _finish(text, len(keys))
+
+
+def read(source: Path, shown_as: str, spec: JsonInput, room: ReadRoom) -> Iterator[Record]:
+    """The reader of ``input.format: json`` (see ``registry.Reader``)."""
+    return read_json_records(source, shown_as, records=spec.records)
+
+
+def read_lines(source: Path, shown_as: str, spec: JsonLinesInput, room: ReadRoom) -> Iterator[Record]:
+    """The reader of ``input.format: jsonl`` (see ``registry.Reader``)."""
+    return read_jsonl_records(source, shown_as)
 
 
 def read_json_records(path: Path, shown_as: str, *, records: str = "") -> Iterator[Record]:
