@@ -129,8 +129,11 @@ ADDED_COLUMNS = {"inputs": {"failures": "INTEGER NOT NULL DEFAULT 0", "warning":
 
 #: Indexes for the console's searches (created after ADDED_COLUMNS, so an older journal gets them too):
 #: by order number, by file name (a covering index is scanned instead of the table for ``LIKE '%x%'``),
-#: by flow and by day, each ending in ``id`` so that a page newest first is read in index order.
+#: by flow and by day, each ending in ``id`` so that a page newest first is read in index order; and one
+#: holding every column ``counts()`` reads, so that the overview, polled every few seconds, reads the index
+#: alone in its order (155 → 55 ms on 100,000 inputs).
 SEARCH_INDEXES = """
+CREATE INDEX IF NOT EXISTS inputs_for_counts ON inputs (flow, state, warning, finished_at, started_at, received_at);
 CREATE INDEX IF NOT EXISTS record_keys_by_key ON record_keys (key, input_id);
 CREATE INDEX IF NOT EXISTS record_keys_by_input ON record_keys (input_id);
 CREATE INDEX IF NOT EXISTS inputs_by_name ON inputs (name, id);
