@@ -107,6 +107,50 @@ class Archive(Strict):
     keep_days: int = Field(default=30, ge=0)
 
 
+USER_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+PASSWORD_HASH = re.compile(r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")
+
+
+class ConsoleUser(Strict):
+    """Someone who may log in to the console. ``gateway console passwd NAME`` writes the hash, never a password."""
+
+    role: Literal["viewer", "operator"] = "viewer"  # viewers look; operators also retry and write notes
+    password_hash: str | None = None  # without one, the user cannot log in yet
+
+    @field_validator("password_hash")
+    @classmethod
+    def _a_hash(cls, v: str | None) -> str | None:
+        if v is not None and not PASSWORD_HASH.match(v):
+            raise ValueError(_("not a password hash written by 'gateway console passwd' (scrypt$…); a password "
+                               "itself never goes into gateway.yaml"))
+        return v
+
+
+class ConsoleTls(Strict):
+    certificate: str  # PEM files, relative to gateway.yaml's folder
+    key: str
+
+
+class ConsoleConfig(Strict):
+    """The operator's web page (``gateway console``): where it listens and who may log in."""
+
+    listen: str = "127.0.0.1"  # loopback: only this machine; anything else needs users (and should have tls)
+    port: int = Field(default=8780, ge=1, le=65535)
+    users: dict[str, ConsoleUser] = Field(default_factory=dict)
+    tls: ConsoleTls | None = None
+    session_minutes: float = Field(default=480, gt=0)  # a login lasts this long without use
+    upload_mb: float = Field(default=20, gt=0)  # largest file "Try a mapping" takes
+    login_attempts: int = Field(default=5, ge=1)  # failed logins per address or user within 15 minutes
+
+    @field_validator("users")
+    @classmethod
+    def _user_names(cls, v: dict[str, ConsoleUser]) -> dict[str, ConsoleUser]:
+        for name in v:
+            if not USER_NAME.match(name):
+                raise ValueError(_("user name '{name}' may hold only letters, digits and . _ @ -").format(name=name))
+        return v
+
+
 class FlowConfig(Strict):
     """A flow's entry in gateway.yaml. ``source``, ``outbox`` and ``destinations`` are typed by the
     registered kinds (:meth:`gateway.kinds.Registry.flow_model`)."""
@@ -142,6 +186,7 @@ class GatewayFile(Strict):
     # Values several flows share (Mandant, price list, warehouses): set once here, used by every flow whose
     # mapping has a setting of that name, unless the flow sets its own.
     settings: dict[str, str] = Field(default_factory=dict)
+    console: ConsoleConfig = ConsoleConfig()
     flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
 
 
@@ -244,6 +289,7 @@ class Installation:
     warnings: list[Problem] = field(default_factory=list)  # allowed, but worth a second look (``gateway check``)
     language: Literal["en", "de"] = "en"
     settings: dict[str, Setting] = field(default_factory=dict)  # the installation's shared settings
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)  # with the TLS files' paths absolute
 
     @property
     def journal_path(self) -> Path:
@@ -375,6 +421,9 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         warnings=_warnings(doc, conf),
         language=conf.language,
         settings=shared,
+        console=conf.console if conf.console.tls is None else conf.console.model_copy(update={"tls": ConsoleTls(
+            certificate=str((root / conf.console.tls.certificate).resolve()),
+            key=str((root / conf.console.tls.key).resolve()))}),
     )
 
 
@@ -417,7 +466,28 @@ def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
         found.append(doc.problem(("smtp", "security"),
                                  _("warning: security: none with a login sends the password in the clear; use "
                                    "starttls or ssl unless the mail server is on this machine")))
+    if not is_loopback(conf.console.listen):
+        if not conf.console.users:
+            found.append(doc.problem(("console", "listen"),
+                                     _("warning: the console listens beyond this machine but has no users; it will "
+                                       "not start until there are some (gateway console passwd NAME)")))
+        elif conf.console.tls is None:
+            found.append(doc.problem(("console", "listen"),
+                                     _("warning: the console listens beyond this machine without tls; passwords and "
+                                       "session cookies would cross the network in the clear")))
     return found
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (a host name or IP) is this machine only."""
+    import ipaddress
+
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, mapping: Mapping, problems: list[Problem]) -> None:

@@ -82,6 +82,13 @@ class InputError(GatewayError):
                 setattr(self, key, val)
         return self
 
+    #: The parts of an error's location, in the order a reader looks for them.
+    WHERE = ("file", "line", "column", "record", "field", "value", "mapping")
+
+    def where(self) -> dict[str, str | int]:
+        """The known parts of the location, for the journal: the console shows line and field on their own."""
+        return {k: v for k in self.WHERE if (v := getattr(self, k)) is not None}
+
     def __str__(self) -> str:
         place = []
         if self.file:

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from .alerts import Alerts
 from .clock import Clock
@@ -87,10 +88,12 @@ class Finisher:
         move(work, target)
         return "duplicate"
 
-    def quarantine(self, flow: Flow, row: InputRow, work: Path, error: str, details: str = "") -> str:
-        """Put the input aside with its reason; ``details`` (a traceback) goes into the reason file only."""
+    def quarantine(self, flow: Flow, row: InputRow, work: Path, error: str, details: str = "",
+                   where: dict[str, Any] | None = None) -> str:
+        """Put the input aside with its reason; ``details`` (a traceback) goes into the reason file only,
+        ``where`` (the error's file, line, field…) into the journal."""
         target = self.inst.quarantine_dir / flow.name / stored_name(row)
-        self.journal.finish(row.id, InputState.FAILED, str(target), error=error)
+        self.journal.finish(row.id, InputState.FAILED, str(target), error=error, where=where)
         shutil.rmtree(stage_dir(self.inst, flow, row.id), ignore_errors=True)
         log.error(_("{flow}: {name} quarantined: {error}").format(
             flow=flow.name, name=printable(row.name), error=printable(error)))

@@ -19,12 +19,16 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from .config import Flow, Installation
 from .convert import Conversion, convert, input_info
 from .errors import GatewayError
 from .i18n import _, language, ngettext, set_language
 from .processing import mail_settings
+
+if TYPE_CHECKING:
+    from .preview import PreviewOutput
 
 
 @dataclass
@@ -208,18 +212,72 @@ def _compare_error(result: CaseResult, actual: str, expected_file: Path,
 
 
 def _compare(result: CaseResult, name: str, actual: bytes, expected: bytes, encoding: str) -> None:
+    problem = _difference(name, actual, expected, encoding).problem
+    if problem:
+        result.problems.append(problem)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """How one output compares with its expected file (the console shows ``kind`` and ``diff``)."""
+
+    name: str
+    kind: Literal["same", "differs", "bytes", "not-text", "unexpected", "missing"]
+    diff: str = ""  # a unified diff, expected → actual, when ``kind`` is "differs"
+    encoding: str = "utf-8"
+
+    @property
+    def problem(self) -> str | None:
+        """The words ``gateway test`` prints, ``None`` when the output is as expected."""
+        if self.kind == "same":
+            return None
+        if self.kind == "differs":
+            return _("{name} differs:\n{diff}").format(name=self.name, diff=self.diff)
+        if self.kind == "bytes":
+            return _("{name}: the text is the same but the bytes differ (line ends or encoding)").format(name=self.name)
+        if self.kind == "not-text":
+            return _("{name}: the bytes differ, and the expected file is not {encoding} text").format(
+                name=self.name, encoding=self.encoding)
+        if self.kind == "unexpected":
+            return _("an output {name} was produced that expected/ does not have").format(name=self.name)
+        return _("the expected output {name} was not produced").format(name=self.name)
+
+
+def cases(inst: Installation, flow: Flow) -> list[Path]:
+    """The flow's example folders, by name."""
+    folder = examples_dir(inst) / flow.name
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def case_inputs(case: Path) -> list[Path]:
+    """The files in a case's ``input/`` (a case must have exactly one)."""
+    return sorted(p for p in (case / "input").glob("*") if p.is_file()) if (case / "input").is_dir() else []
+
+
+def compare_outputs(outputs: list[PreviewOutput], expected_dir: Path) -> list[Difference]:
+    """Each output of a preview against its expected file, then each expected file that was not produced."""
+    expected = {p.name: p for p in expected_dir.glob("*") if p.is_file()} if expected_dir.is_dir() else {}
+    expected.pop("error.txt", None)
+    found = []
+    for out in outputs:
+        want = expected.pop(out.name, None)
+        if want is None:
+            found.append(Difference(out.name, "unexpected"))
+            continue
+        found.append(_difference(out.name, out.path.read_bytes(), want.read_bytes(), out.encoding or "utf-8"))
+    found += [Difference(name, "missing") for name in sorted(expected)]
+    return found
+
+
+def _difference(name: str, actual: bytes, expected: bytes, encoding: str) -> Difference:
     if actual == expected:
-        return
+        return Difference(name, "same")
     try:
         got = actual.decode(encoding).splitlines()
         want = expected.decode(encoding).splitlines()
     except UnicodeDecodeError:
-        result.problems.append(_("{name}: the bytes differ, and the expected file is not {encoding} text").format(
-            name=name, encoding=encoding))
-        return
+        return Difference(name, "not-text", encoding=encoding)
     if got == want:
-        result.problems.append(_("{name}: the text is the same but the bytes differ (line ends or encoding)").format(
-            name=name))
-        return
+        return Difference(name, "bytes")
     diff = "\n".join(difflib.unified_diff(want, got, f"expected/{name}", f"actual/{name}", n=1, lineterm=""))
-    result.problems.append(_("{name} differs:\n{diff}").format(name=name, diff=diff))
+    return Difference(name, "differs", diff)

@@ -169,7 +169,7 @@ def _input_error(exc: InputError) -> dict[str, Any]:
     return {
         "kind": type(exc).__name__,
         "message": exc.message,
-        **{k: getattr(exc, k) for k in ("file", "line", "column", "record", "field", "value", "mapping")},
+        **{k: getattr(exc, k) for k in InputError.WHERE},
     }
 
 

@@ -93,7 +93,7 @@ class Processor:
             try:
                 result = self._convert(flow, row, work, stage)
             except InputError as exc:
-                return self.finisher.quarantine(flow, row, work, str(exc))
+                return self.finisher.quarantine(flow, row, work, str(exc), where=exc.where())
             crashpoint("converted")
             try:
                 self._validate(flow, row, result)

@@ -140,6 +140,9 @@ class InputRow:
     received_at: str
     started_at: str | None
     finished_at: str | None
+    #: Where in the input a quarantining error was found (file, line, column, record, field, value,
+    #: mapping), so that a page can show the line and field apart from the sentence in ``error``.
+    error_where: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,43 @@ class CallRow:
     request: str
     answer: str | None
     at: str
+
+
+@dataclass(frozen=True)
+class NoteRow:
+    """An operator's note on an input (why it was retried, who was asked for a new file)."""
+
+    id: int
+    input_id: int
+    author: str
+    text: str
+    at: str
+
+
+@dataclass(frozen=True)
+class JournalQuery:
+    """What the console's journal page searches by; every part is optional and they all must hold.
+
+    ``name`` is part of the input's file name (case-insensitive), ``key`` a record key it delivered
+    or skipped-as-known (an order number, exact), ``since``/``until`` bound ``received_at`` (journal
+    stamps, ``until`` excluded). Pages go newest first: ``before`` is the last id of the previous page.
+    """
+
+    name: str | None = None
+    key: str | None = None
+    flow: str | None = None
+    state: InputState | None = None
+    since: str | None = None
+    until: str | None = None
+    before: int | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class JournalPage:
+    rows: list[InputRow]
+    total: int  # entries matching the query, on every page
+    next_before: int | None  # ``before`` of the next page, ``None`` on the last one
 
 
 @dataclass(frozen=True)
@@ -257,8 +297,9 @@ class Journal(ABC):
         note: str | None = None,
         skipped: list[dict[str, str]] | None = None,
         warning: str | None = None,
+        where: dict[str, Any] | None = None,
     ) -> None:
-        """A final state (done, duplicate, failed) and where the input is kept now."""
+        """A final state (done, duplicate, failed) and where the input is kept now; ``where`` locates ``error``."""
 
     @abstractmethod
     def note_skipped(self, input_id: int, skipped: list[dict[str, str]]) -> None:
@@ -288,11 +329,33 @@ class Journal(ABC):
     def counts(self) -> dict[str, dict[str, Any]]:
         """Per flow: ``{"states": {state: n}, "warnings": n, "last_run": stamp}``."""
 
+    @abstractmethod
+    def search(self, query: JournalQuery) -> JournalPage:
+        """One page of the inputs matching ``query``, newest first; fast on a journal of 100,000 inputs."""
+
+    @abstractmethod
+    def record_keys(self, input_id: int) -> list[tuple[str, str]]:
+        """The (scope, key) pairs, order numbers, that ``input_id`` delivered."""
+
+    # -- operators' notes ---------------------------------------------------------------------
+
+    @abstractmethod
+    def add_note(self, input_id: int, author: str, text: str) -> NoteRow:
+        """Keep an operator's note on an input; notes outlive retries (``KeyError`` for an unknown input)."""
+
+    @abstractmethod
+    def notes(self, input_id: int) -> list[NoteRow]:
+        """The notes on an input, oldest first."""
+
     # -- outputs ----------------------------------------------------------------------------
 
     @abstractmethod
     def outputs(self, input_id: int) -> list[OutputRow]:
         """The outputs of an input, in the order they were staged."""
+
+    @abstractmethod
+    def output(self, output_id: int) -> OutputRow:
+        """One output by its id; ``KeyError`` when there is none."""
 
     @abstractmethod
     def output_uploaded(self, output_id: int) -> None:
@@ -368,6 +431,7 @@ class Journal(ABC):
             "outputs": [o.location for o in outputs if o.location],
             "pending_outputs": [o.name for o in outputs if not o.location],
             "error": row.error,
+            "error_where": row.error_where,
             "skipped": row.skipped,
             "note": row.note,
             "warning": row.warning,
@@ -406,8 +470,11 @@ __all__ = [
     "JournalError",
     "JournalFull",
     "JournalLost",
+    "JournalPage",
+    "JournalQuery",
     "JournalReadOnly",
     "JournalUnavailable",
+    "NoteRow",
     "OutputRow",
     "OutputState",
     "StagedRecord",
