@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, Problem
+from .i18n import _
 from .isolation import Limits
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
 from .sql.database import DatabaseConfig
@@ -120,8 +121,8 @@ class ConsoleUser(Strict):
     @classmethod
     def _a_hash(cls, v: str | None) -> str | None:
         if v is not None and not PASSWORD_HASH.match(v):
-            raise ValueError("not a password hash written by 'gateway console passwd' (scrypt$…); a password "
-                             "itself never goes into gateway.yaml")
+            raise ValueError(_("not a password hash written by 'gateway console passwd' (scrypt$…); a password "
+                               "itself never goes into gateway.yaml"))
         return v
 
 
@@ -146,7 +147,7 @@ class ConsoleConfig(Strict):
     def _user_names(cls, v: dict[str, ConsoleUser]) -> dict[str, ConsoleUser]:
         for name in v:
             if not USER_NAME.match(name):
-                raise ValueError(f"user name '{name}' may hold only letters, digits and . _ @ -")
+                raise ValueError(_("user name '{name}' may hold only letters, digits and . _ @ -").format(name=name))
         return v
 
 
@@ -199,8 +200,11 @@ class Setting:
     where: str  # FILE:LINE
 
     def describe(self) -> str:
-        return {"flow": "the flow in gateway.yaml", "installation": "settings of gateway.yaml",
-                "mapping": "the mapping's default"}[self.origin] + f" ({self.where})"
+        if self.origin == "flow":
+            return _("the flow in gateway.yaml ({where})").format(where=self.where)
+        if self.origin == "installation":
+            return _("settings of gateway.yaml ({where})").format(where=self.where)
+        return _("the mapping's default ({where})").format(where=self.where)
 
 
 @dataclass(frozen=True)
@@ -301,9 +305,10 @@ class Installation:
             return [f for f in self.flows.values() if f.config.enabled]
         unknown = [n for n in names if n not in self.flows]
         if unknown:
-            known = ", ".join(self.flows) or "none"
+            known = ", ".join(self.flows) or _("none")
             raise ConfigError(
-                [Problem(_shown(self.path), 1, 1, f"no flow named '{n}' (flows: {known})") for n in unknown]
+                [Problem(_shown(self.path), 1, 1,
+                         _("no flow named '{name}' (flows: {flows})").format(name=n, flows=known)) for n in unknown]
             )
         return [self.flows[n] for n in names]
 
@@ -323,7 +328,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     root = path.parent
     doc = load_yaml(path, _shown(path))
     if not isinstance(doc.data, dict):
-        raise ConfigError([doc.problem((), "gateway.yaml must be a group of 'name: value' lines")])
+        raise ConfigError([doc.problem((), _("gateway.yaml must be a group of 'name: value' lines"))])
     problems: list[Problem] = []
     conf: GatewayFile | None = None
     try:
@@ -335,8 +340,8 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     configs: dict[str, FlowConfig] = {}
     for name in raw_flows if isinstance(raw_flows, dict) else {}:
         if not FLOW_NAME.match(name):
-            problems.append(doc.problem(("flows", name),
-                                        f"flow name '{name}' must be lower-case letters, digits, '-' or '_'"))
+            problems.append(doc.problem(("flows", name), _(
+                "flow name '{name}' must be lower-case letters, digits, '-' or '_'").format(name=name)))
             continue
         try:
             configs[name] = validate(flow_model, doc, base=("flows", name))
@@ -348,7 +353,8 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     for name, fc in configs.items():
         mapping_path = root / fc.mapping
         if not mapping_path.is_file():
-            problems.append(doc.problem(("flows", name, "mapping"), f"the mapping file {fc.mapping} does not exist"))
+            problems.append(doc.problem(("flows", name, "mapping"),
+                                        _("the mapping file {file} does not exist").format(file=fc.mapping)))
             continue
         mapping: Mapping | None = None
         if mappings:
@@ -380,12 +386,12 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     if mappings and conf is not None:
         _check_shared_settings(doc, conf, flows, problems)
     if conf is not None and conf.alerts is not None and conf.smtp is None:
-        problems.append(doc.problem(("alerts",), "alerts are sent by e-mail: describe the mail server under 'smtp'"))
+        problems.append(doc.problem(("alerts",), _("alerts are sent by e-mail: describe the mail server under 'smtp'")))
     if conf is not None:
         for pname, partner in conf.partners.items():
             if not (root / partner.key_file).is_file():
                 problems.append(doc.problem(("partners", pname, "key_file"),
-                                            f"the key file {partner.key_file} does not exist"))
+                                            _("the key file {file} does not exist").format(file=partner.key_file)))
     if problems or conf is None:
         raise ConfigError(problems)
     partners = {
@@ -427,9 +433,9 @@ def _check_shared_settings(doc: YamlDocument, conf: GatewayFile, flows: dict[str
     known = {name for flow in flows.values() for name in flow.mapping.settings}
     for name in conf.settings:
         if name not in known:
-            problems.append(doc.problem(("settings", name),
-                                        f"no flow's mapping has a setting '{name}' (settings: "
-                                        f"{', '.join(sorted(known)) or 'none'})"))
+            problems.append(doc.problem(("settings", name), _(
+                "no flow's mapping has a setting '{name}' (settings: {settings})").format(
+                    name=name, settings=", ".join(sorted(known)) or _("none"))))
 
 
 def disagreements(flows: list[Flow]) -> list[str]:
@@ -445,9 +451,11 @@ def disagreements(flows: list[Flow]) -> list[str]:
     found = []
     for name, per_flow in sorted(values.items()):
         if len(per_flow) > 1 and len({s.value for s in per_flow.values()}) > 1:
-            parts = "; ".join(f"{flow} '{s.value}' from {s.describe()}" for flow, s in per_flow.items())
-            found.append(f"warning: the flows disagree on the setting '{name}': {parts}. If they should agree, set "
-                         f"it once under 'settings:' at the top of gateway.yaml and remove it from the flows")
+            parts = "; ".join(_("{flow} '{value}' from {origin}").format(flow=flow, value=s.value, origin=s.describe())
+                              for flow, s in per_flow.items())
+            found.append(_("warning: the flows disagree on the setting '{name}': {values}. If they should agree, set "
+                           "it once under 'settings:' at the top of gateway.yaml and remove it from the flows").format(
+                               name=name, values=parts))
     return found
 
 
@@ -456,17 +464,17 @@ def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
     found: list[Problem] = []
     if conf.smtp is not None and conf.smtp.security == "none" and conf.smtp.user is not None:
         found.append(doc.problem(("smtp", "security"),
-                                 "warning: security: none with a login sends the password in the clear; use "
-                                 "starttls or ssl unless the mail server is on this machine"))
+                                 _("warning: security: none with a login sends the password in the clear; use "
+                                   "starttls or ssl unless the mail server is on this machine")))
     if not is_loopback(conf.console.listen):
         if not conf.console.users:
             found.append(doc.problem(("console", "listen"),
-                                     "warning: the console listens beyond this machine but has no users; it will "
-                                     "not start until there are some (gateway console passwd NAME)"))
+                                     _("warning: the console listens beyond this machine but has no users; it will "
+                                       "not start until there are some (gateway console passwd NAME)")))
         elif conf.console.tls is None:
             found.append(doc.problem(("console", "listen"),
-                                     "warning: the console listens beyond this machine without tls; passwords and "
-                                     "session cookies would cross the network in the clear"))
+                                     _("warning: the console listens beyond this machine without tls; passwords and "
+                                       "session cookies would cross the network in the clear")))
     return found
 
 
@@ -486,15 +494,17 @@ def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, mapping: Mappin
     """The flow's settings and destinations against what its mapping has and names."""
     for key in fc.settings:
         if key not in mapping.settings:
-            known = ", ".join(mapping.settings) or "none"
-            problems.append(doc.problem(("flows", name, "settings", key),
-                                        f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
+            known = ", ".join(mapping.settings) or _("none")
+            problems.append(doc.problem(("flows", name, "settings", key), _(
+                "the mapping {file} has no setting '{name}' (settings: {settings})").format(
+                    file=fc.mapping, name=key, settings=known)))
     destinations = {"outbox", *fc.destinations}
     for i, out in enumerate(mapping.spec.outputs):
         if out.to not in destinations:
             problems.append(mapping.doc.problem(
                 ("outputs", i, "to"),
-                f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
+                _("flow '{flow}' has no destination '{name}' (destinations: {destinations})").format(
+                    flow=name, name=out.to, destinations=", ".join(sorted(destinations)))))
 
 
 def _places(fc: FlowConfig) -> list[tuple[tuple[str | int, ...], str, KindConfig]]:
@@ -530,15 +540,15 @@ def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig]
             continue
         other = inboxes.get(folder)
         if other:
-            problems.append(doc.problem(("flows", name, "source", "folder"),
-                                        f"flow '{other}' already reads from this folder; give each flow its own"))
+            problems.append(doc.problem(("flows", name, "source", "folder"), _(
+                "flow '{flow}' already reads from this folder; give each flow its own").format(flow=other)))
         inboxes[folder] = name
     for name, fc in configs.items():
         folder = kinds.local_folder("destination", fc.outbox, root)
         reader = inboxes.get(folder) if folder is not None else None
         if reader:
-            problems.append(doc.problem(("flows", name, "outbox", "folder"),
-                                        f"this outbox is the inbox of flow '{reader}'; outputs would be read again"))
+            problems.append(doc.problem(("flows", name, "outbox", "folder"), _(
+                "this outbox is the inbox of flow '{flow}'; outputs would be read again").format(flow=reader)))
 
 
 def shown_path(path: Path) -> str:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .i18n import _
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -92,17 +94,18 @@ class InputError(GatewayError):
         if self.file:
             place.append(self.file)
         if self.line is not None:
-            place.append(f"line {self.line}" + (f", column {self.column}" if self.column else ""))
+            place.append(_("line {line}, column {column}").format(line=self.line, column=self.column) if self.column
+                         else _("line {line}").format(line=self.line))
         if self.record:
             place.append(self.record)
         if self.field:
-            place.append(f"field '{self.field}'")
+            place.append(_("field '{field}'").format(field=self.field))
         text = ", ".join(place)
         text = f"{text}: {self.message}" if text else self.message
         if self.value is not None:
-            text += f" (the value was {self.value!r})"
+            text = _("{text} (the value was {value})").format(text=text, value=repr(self.value))
         if self.mapping:
-            text += f" [mapping {self.mapping}]"
+            text = _("{text} [mapping {mapping}]").format(text=text, mapping=self.mapping)
         return text
 
 

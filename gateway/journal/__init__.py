@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GatewayError
+from ..i18n import N_, _
 
 if TYPE_CHECKING:
     from ..clock import Clock
@@ -77,43 +78,42 @@ class JournalError(GatewayError):
     ``advice`` is what the admin can do, in words.
     """
 
-    advice = "see the message above; then run again"
+    advice = N_("see the message above; then run again")  # translated when the error is made
 
     def __init__(self, path: str, detail: str) -> None:
         self.path = path
         self.detail = detail
-        super().__init__(
-            f"the journal ({path}) cannot be used: {detail}. Nothing was lost: inputs wait in their inbox or "
-            f"work folder. {self.advice}"
-        )
+        super().__init__(_(
+            "the journal ({path}) cannot be used: {detail}. Nothing was lost: inputs wait in their inbox or "
+            "work folder. {advice}").format(path=path, detail=detail, advice=_(self.advice)))
 
 
 class JournalBusy(JournalError):
-    advice = "Another gateway process or a program holding the file kept it locked too long; run again later."
+    advice = N_("Another gateway process or a program holding the file kept it locked too long; run again later.")
 
 
 class JournalFull(JournalError):
-    advice = "The disk is full or failing: free disk space (or check the disk), then run again."
+    advice = N_("The disk is full or failing: free disk space (or check the disk), then run again.")
 
 
 class JournalReadOnly(JournalError):
-    advice = ("The gateway may not write the journal: give the user the gateway runs as write access to it and "
-              "its folder.")
+    advice = N_("The gateway may not write the journal: give the user the gateway runs as write access to it and "
+                "its folder.")
 
 
 class JournalCorrupt(JournalError):
-    advice = ("The file is damaged or is not a gateway journal: restore it from a backup; do not start over with an "
-              "empty journal, or orders already delivered would be delivered again.")
+    advice = N_("The file is damaged or is not a gateway journal: restore it from a backup; do not start over with "
+                "an empty journal, or orders already delivered would be delivered again.")
 
 
 class JournalLost(JournalError):
-    advice = ("Restore state/journal.sqlite from a backup; or run 'gateway journal restore' to take the order "
-              "numbers already delivered from the key ledger (archive/delivered-keys.log) into the new journal, "
-              "after which the gateway runs again and never delivers those orders twice.")
+    advice = N_("Restore state/journal.sqlite from a backup; or run 'gateway journal restore' to take the order "
+                "numbers already delivered from the key ledger (archive/delivered-keys.log) into the new journal, "
+                "after which the gateway runs again and never delivers those orders twice.")
 
 
 class JournalUnavailable(JournalError):
-    advice = "Check that the state folder exists and that the gateway may read and write it."
+    advice = N_("Check that the state folder exists and that the gateway may read and write it.")
 
 
 # -- rows ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from ..clock import SYSTEM_CLOCK, Clock, stamp
+from ..i18n import _
 from . import (
     CallRow,
     CallState,
@@ -182,7 +183,8 @@ class SqliteJournal(Journal):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise JournalUnavailable(str(path), f"its folder cannot be created ({exc.strerror or exc})") from None
+            raise JournalUnavailable(str(path), _("its folder cannot be created ({error})").format(
+                error=exc.strerror or exc)) from None
         try:
             self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
