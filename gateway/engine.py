@@ -315,9 +315,9 @@ class Engine:
             if failures < self.inst.max_attempts:
                 return "processing"
             error = ngettext(
-                "converting this input failed {count} times ({error}); it is put aside so that it cannot hold up the "
-                "other inputs. If the input looks normal, this is a fault of the gateway: keep this reason file (it "
-                "has the details) for the developers, then retry the input once the gateway or the limits are fixed",
+                "converting this input failed ({error}); it is put aside so that it cannot hold up the other inputs. "
+                "If the input looks normal, this is a fault of the gateway: keep this reason file (it has the "
+                "details) for the developers, then retry the input once the gateway or the limits are fixed",
                 "converting this input failed {count} times ({error}); it is put aside so that it cannot hold up the "
                 "other inputs. If the input looks normal, this is a fault of the gateway: keep this reason file (it "
                 "has the details) for the developers, then retry the input once the gateway or the limits are fixed",

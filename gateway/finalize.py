@@ -67,11 +67,11 @@ class Finisher:
         (a wrong price list silently stops a whole catalog), so it is a warning, an alert and an exit code."""
         first = skipped[0]["reason"] if skipped else ""
         warning = ngettext(
-            "all {count} records were skipped, so nothing was delivered; the first reason: {reason}. If that is not "
-            "meant, check the mapping's skip rules and settings",
+            "the only record was skipped, so nothing was delivered; the reason: {reason}. If that is not meant, "
+            "check the mapping's skip rules and settings",
             "all {count} records were skipped, so nothing was delivered; the first reason: {reason}. If that is not "
             "meant, check the mapping's skip rules and settings", len(skipped)).format(count=len(skipped), reason=first)
-        note = ngettext("all {count} records were skipped", "all {count} records were skipped",
+        note = ngettext("the only record was skipped", "all {count} records were skipped",
                         len(skipped)).format(count=len(skipped))
         self.journal.note_skipped(row.id, skipped)
         self.done(flow, row, work, note=note, warning=warning)

@@ -87,7 +87,8 @@ def _update() -> None:  # pragma: no cover - a maintainer's tool, run by hand
         write_po(fh, catalog, width=120, omit_header=False, sort_by_file=True)
     with open(po_path.with_suffix(".mo"), "wb") as fh:
         write_mo(fh, catalog)
-    missing = [m.id for m in catalog if m.id and not m.string]
+    missing = [m.id for m in catalog if m.id and (m.fuzzy or not all([m.string] if isinstance(m.string, str)
+                                                                       else m.string))]
     print(f"{po_path}: {len(catalog)} messages, {len(missing)} without German text")
 
 

@@ -108,7 +108,7 @@ class Processor:
             if not result.outputs:
                 shutil.rmtree(stage, ignore_errors=True)
                 if result.skipped and result.already_delivered == len(result.skipped):
-                    note = ngettext("all {count} records were delivered before",
+                    note = ngettext("the only record was delivered before",
                                     "all {count} records were delivered before",
                                     len(result.skipped)).format(count=len(result.skipped))
                     return self.finisher.duplicate(flow, row, work, note, result.skipped)

@@ -85,7 +85,7 @@ def test_operators_notes_outlive_a_retry(journal: SqliteJournal) -> None:
 def test_the_overview_counts_inputs_whose_records_were_all_skipped(journal: SqliteJournal) -> None:
     row = journal.register("f", "folder", "old.xml", "/work/f/old.xml", 1)
     journal.note_skipped(row.id, [{"key": "1", "reason": "cancelled"}])
-    journal.finish(row.id, InputState.DONE, "/archive/old.xml", warning="all 1 records were skipped")
+    journal.finish(row.id, InputState.DONE, "/archive/old.xml", warning="the only record was skipped")
     _input(journal, "f", "new.xml", ["2"])
     assert journal.counts()["f"]["warnings"] == 1
 
