@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
+from .i18n import N_
+
 if TYPE_CHECKING:
     from .clock import Clock
     from .config import Flow, GatewayFile, Installation
@@ -37,6 +39,12 @@ if TYPE_CHECKING:
     from .sources.base import Source
 
 Role = Literal["source", "destination"]
+
+#: What an entry naming no known kind is told (translated where it is shown, :mod:`gateway.validation`).
+KIND_CHOICE = {
+    "source": N_("a source names its kind with one of the keys {names}"),
+    "destination": N_("a destination names its kind with one of the keys {names}"),
+}
 
 #: The modules of the built-in kinds, each with a module-level ``KIND``.
 BUILTIN = (
@@ -189,7 +197,7 @@ class Registry:
         choice: Any = Union[members]  # noqa: UP007 - built at run time from the registered kinds
         return Annotated[choice, Discriminator(
             discriminate, custom_error_type="unknown_kind",
-            custom_error_message=f"a {role} names its kind with one of the keys {names}",
+            custom_error_message=KIND_CHOICE[role], custom_error_context={"role": role, "names": names},
         )]
 
     def flow_model(self, base: type[BaseModel]) -> type[BaseModel]:

@@ -23,6 +23,7 @@ import re
 from typing import BinaryIO
 
 from ..errors import MappingError
+from ..i18n import _
 
 
 class _EncodingSink:
@@ -83,9 +84,9 @@ class CsvWriter:
             self._writer.writerow(values)
         except UnicodeEncodeError as exc:
             field, bad = self._find_unencodable(values)
-            raise MappingError(
-                f"the character {bad!r} cannot be written in {self.encoding}; "
-                "change the text in the source system or map it to another character",
+            raise MappingError(_(
+                "the character {character} cannot be written in {encoding}; change the text in the source system or "
+                "map it to another character").format(character=repr(bad), encoding=self.encoding),
                 record=record, field=field,
             ) from exc
 
