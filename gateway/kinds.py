@@ -50,13 +50,13 @@ KIND_CHOICE = {
 BUILTIN = (
     "gateway.sources.folder",
     "gateway.sources.sftp",
-    "gateway.sources.http",
     "gateway.destinations.folder",
     "gateway.destinations.sftp",
     "gateway.destinations.email",
-    "gateway.destinations.http",
     "gateway.sources.sql",
     "gateway.destinations.sql",
+    "gateway.sources.http",
+    "gateway.destinations.http",
 )
 
 
