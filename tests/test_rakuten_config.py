@@ -93,4 +93,4 @@ def test_a_web_service_source_is_polled_every_five_minutes_unless_the_flow_says_
     inst = load_installation(install(tmp_path).config)
     flow = inst.flows["sales"]
     assert flow.config.schedule is None and inst.kinds.poll_minutes(flow) == 5.0
-    assert inst.kinds.poll_minutes(load_installation(REPO / "gateway.yaml").flows["sol-stock"]) is None
+    assert inst.kinds.get("source", "folder").poll_minutes is None  # a folder is watched, not polled

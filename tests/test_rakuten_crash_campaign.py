@@ -10,7 +10,7 @@ from pathlib import Path
 from rakuten_campaign import run_campaign
 
 SEED = 7
-KILLS = 3
+KILLS = 2
 MAX_ROUNDS = 15  # where a kill lands depends on the machine: rounds go on until KILLS have landed
 
 

@@ -50,7 +50,7 @@ def test_no_secret_appears_in_any_file_or_output(tmp_path: Path, server: Rakuten
     server.inject("setOrderShipped", "hang")
     gw.ship("versand_1.csv", ["123;LS-1;01.12.2026;111-222-333;D1;DHL;Paket;0034;01.12.2026;a@example.org"])
     gw.ship("versand_2.csv", ["123;LS-2;01.12.2026;111-222-333;D1;Kutsche;Paket;0035;01.12.2026;a@example.org"])
-    printed = [gw.process("run", "--once"), gw.process("-v", "run", "--once")]
+    printed = [gw.process("-v", "run", "--once")]  # -v: every log line, down to debug
     server.expire_token("tok-expired/+")  # the gateway still has the old token
     server.add_sale(make_sale(9))
     printed.append(gw.process("-v", "run", "--once", env={"RAKUTEN_FR_TOKEN": TOKEN}))
