@@ -139,3 +139,14 @@ def test_a_shipment_of_a_sale_whose_acceptance_is_still_owed_waits_for_it(gw: We
     assert gw.cli("run", "--once").exit_code == 0  # the acceptance first, then the confirmation
     item = sale.items[0]
     assert server.count("acceptsale", item.itemid) == 1 and server.count("settrackingpackageinfos", item.itemid) == 1
+
+
+def test_an_error_code_not_known_as_one_of_the_record_makes_the_calls_wait_and_says_where_to_add_it(
+        gw: WebInstall, server: RakutenServer) -> None:
+    config = gw.config.read_text(encoding="utf-8").replace('    record_errors: ["2210", "2310", "3110", "3120"]', "")
+    gw.config.write_text(config, encoding="utf-8")  # as shipped: only the documented 2210 and 2310
+    server.add_order("111-111-111", order_xml("111-111-111"), status="shipped")
+    gw.ship("versand_7.csv", ["123;LS-7;01.12.2026;111-111-111;D1;DHL;Paket;0034c;01.12.2026;"])
+    assert gw.cli("run", "--once", "rakuten-shipping").exit_code == 3  # waits: the service's fault, or is it?
+    (entry,) = journal(gw)
+    assert "code 3120" in entry["error"] and "record_errors" in entry["error"] and "RAKUTEN_DE_KEY" in entry["error"]

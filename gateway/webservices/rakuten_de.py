@@ -44,8 +44,9 @@ class RakutenDe:
         refusal = de_refusal(answer.root) if answer.root is not None else None
         if refusal is not None and refusal.code not in self.config.de_record_errors:
             raise self.client.refused(self.client.redact(
-                f"{self.describe()}: {what}: the service refused to work ({refusal.words()}); "
-                f"check the API key in {self.config.key_env}"))
+                f"{self.describe()}: {what}: the service refused ({refusal.words()}); check the API key in "
+                f"{self.config.key_env}, or, if code {refusal.code} is about the order or article sent, add it to "
+                f"services → {self.client.name} → record_errors in gateway.yaml"))
         expect(self.client, answer, "result", what, refusal)
         return answer
 
