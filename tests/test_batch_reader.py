@@ -519,6 +519,7 @@ def test_symbolic_links_in_a_folder_are_refused(tmp_path: Path) -> None:
 # --- memory and time ------------------------------------------------------------------------------
 
 
+@pytest.mark.campaign  # a large input: run by CI (.ci/run), not by the README's `pytest -q`
 def test_memory_stays_flat_for_a_large_catalog(tmp_path: Path) -> None:
     articles, variants_each = 100_000, 3
     folder = tmp_path / "gross"

@@ -366,6 +366,7 @@ def _order(i: int) -> dict[str, Any]:
     }
 
 
+@pytest.mark.campaign  # a large input: run by CI (.ci/run), not by the README's `pytest -q`
 def test_memory_stays_flat_for_a_large_file(tmp_path: Path) -> None:
     path = tmp_path / "big.json"
     with path.open("w", encoding="utf-8") as fh:
