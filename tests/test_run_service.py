@@ -56,6 +56,8 @@ def stop_service(proc: subprocess.Popen[bytes], log: Path) -> str:
 def test_the_service_delivers_files_dropped_while_it_runs_and_stops_cleanly_on_sigterm(
     install: Install, tmp_path: Path
 ) -> None:
+    # rescans an hour apart: only the watch can deliver the files before SAFETY runs out
+    install.config.write_text("rescan_seconds: 3600\n" + install.config.read_text(encoding="utf-8"), encoding="utf-8")
     log = tmp_path / "service.log"
     proc = start_service(install, log)
     try:

@@ -232,7 +232,7 @@ def test_a_file_written_slowly_is_taken_only_when_complete(install: Install) -> 
 
 def test_a_file_renamed_in_from_a_temporary_name_is_taken(install: Install) -> None:
     _settle(install, SETTLE)
-    temp = install.inbox() / ".x.xml.part"
+    temp = install.inbox() / ".x.xml"  # matches the flow's *.xml: only the rule for temporary names leaves it
     final = install.inbox() / "x.xml"
     content = orders_file(order_xml("3-3-3")).encode("utf-8")
     with running(install, clock=ManualClock(), watch="native", rescan_seconds=HOUR) as run:
