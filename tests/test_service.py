@@ -61,7 +61,7 @@ def wait_for(condition: Callable[[], Any], what: str) -> None:
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {SAFETY} s waiting for {what}")
-        time.sleep(0.01)
+        time.sleep(0.05)
 
 
 def order_numbers(install: Install, flow: str = FLOW) -> list[str]:
