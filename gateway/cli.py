@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import ConfigError, GatewayError, InputError
+from .i18n import N_, _, ngettext
 from .summary import Progress, RunSummary
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichProgress
 
-    from .config import Installation
+    from .config import Flow, Installation
     from .engine import Engine
 
 # Commands import what they use when they run: ``gateway --help`` or ``gateway status`` must not
@@ -64,17 +65,42 @@ class _Obj:
         self.config = config
         self.verbose = verbose
 
-    def installation(self, mappings: bool = True) -> Installation:
-        """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use."""
-        from .config import load_installation
+    def installation(self, mappings: bool = True, checking: bool = False) -> Installation:
+        """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use.
 
+        Refused with every problem and exit 2; ``checking`` (``gateway check``) ends with what to do
+        rather than with "nothing was processed", which only a run can say.
+        """
+        from .config import load_installation
+        from .i18n import set_language
+
+        set_language(_language_of(self.config))  # before loading: its problems are in that language too
         try:
-            return load_installation(self.config, mappings=mappings)
+            inst = load_installation(self.config, mappings=mappings)
+            set_language(inst.language)
+            return inst
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-            click.echo(f"{len(exc.problems)} problem(s); nothing was processed.", err=True)
+            if checking:
+                click.echo(ngettext("{count} problem: correct it, then run gateway check again.",
+                                    "{count} problems: correct them, then run gateway check again.",
+                                    len(exc.problems)).format(count=len(exc.problems)), err=True)
+            else:
+                click.echo(_("{count} problem(s); nothing was processed.").format(count=len(exc.problems)), err=True)
             raise SystemExit(2) from None
+
+
+def _language_of(config: Path) -> str:
+    """The ``language:`` gateway.yaml asks for, read before the file is validated (English when unsure)."""
+    import re
+
+    try:
+        text = config.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return "en"
+    match = re.search(r"^language:\s*[\"']?(de|en)[\"']?\s*(?:#.*)?$", text, re.MULTILINE)
+    return match.group(1) if match else "en"
 
 
 @click.group()
@@ -90,22 +116,47 @@ def cli(ctx: click.Context, config: Path, verbose: bool) -> None:
 
 
 @cli.command()
+@click.option("--online", is_flag=True,
+              help="Also connect to each database a flow uses: its tables and columns against the mappings.")
 @click.pass_obj
-def check(obj: _Obj) -> None:
+def check(obj: _Obj, online: bool) -> None:
     """Validate gateway.yaml and every mapping; print each problem as FILE:LINE:COL: message."""
+    from .config import disagreements
     from .fieldcheck import unknown_fields
     from .golden import examples_dir
 
-    inst = obj.installation()
+    inst = obj.installation(checking=True)
     for warning in inst.warnings:
         click.echo(str(warning), err=True)
+    for text in disagreements(list(inst.flows.values())):
+        click.echo(text, err=True)
     for flow in inst.flows.values():
         folder = examples_dir(inst) / flow.name
         examples = sorted(folder.glob("*/input/*")) if folder.is_dir() else []
         if examples:
             for problem in unknown_fields(flow, examples[0]):
                 click.echo(str(problem), err=True)
-    click.echo(f"{inst.path.name}: OK ({len(inst.flows)} flow(s): {', '.join(inst.flows) or 'none'})")
+    if online:
+        _check_online(inst)
+    click.echo(ngettext("{file}: OK ({count} flow(s): {flows})", "{file}: OK ({count} flow(s): {flows})",
+                        len(inst.flows)).format(file=inst.path.name, count=len(inst.flows),
+                                                flows=", ".join(inst.flows) or _("none")))
+
+
+def _check_online(inst: Installation) -> None:
+    """Connect to the databases the flows use and compare them with the mappings (exit 2 on problems)."""
+    from .config import shown_path
+    from .sql.checks import online_problems
+    from .yamlload import load_yaml
+
+    problems, notes = online_problems(inst, load_yaml(inst.path, shown_path(inst.path)))
+    for note in notes:
+        click.echo(note, err=True)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found in the databases; nothing was processed.", err=True)
+        raise SystemExit(2)
 
 
 class _TerminalProgress(Progress):
@@ -130,11 +181,14 @@ class _TerminalProgress(Progress):
 
 
 def _print_summary(summary: RunSummary) -> None:
-    parts = [f"{summary.done} done", f"{summary.duplicate} duplicate", f"{summary.failed} quarantined"]
+    parts = [_("{count} done").format(count=summary.done), _("{count} duplicate").format(count=summary.duplicate),
+             _("{count} quarantined").format(count=summary.failed)]
+    if summary.all_skipped:
+        parts.append(_("{count} with every record skipped (see the journal)").format(count=summary.all_skipped))
     if summary.pending:
-        parts.append(f"{summary.pending} waiting (tried again by the next run)")
+        parts.append(_("{count} waiting (tried again by the next run)").format(count=summary.pending))
     if summary.not_running:
-        parts.append(f"not run (environment variables missing): {', '.join(summary.not_running)}")
+        parts.append(_("not run (environment variables missing): {flows}").format(flows=", ".join(summary.not_running)))
     click.echo(", ".join(parts), err=True)
 
 
@@ -165,14 +219,18 @@ def run(obj: _Obj, once: bool, flows: tuple[str, ...]) -> None:
         engine = Engine(inst, _TerminalProgress(bar) if once else None)
         try:
             summary = engine.run_once(selected) if once else _run_service(engine, inst, selected)
+            counts = engine.journal.counts()
         finally:
             engine.close()
     _print_summary(summary)
+    waiting = sum(counts.get(f.name, {}).get("states", {}).get("failed", 0) for f in selected)
+    if waiting:
+        click.echo(ngettext("{count} input is in quarantine and waits for a person: see 'gateway journal' and the "
+                            "reason files in {folder}",
+                            "{count} inputs are in quarantine and wait for a person: see 'gateway journal' and the "
+                            "reason files in {folder}", waiting).format(count=waiting, folder=inst.quarantine_dir),
+                   err=True)
     raise SystemExit(summary.exit_code if once else 0)
-
-
-def _plus(inbox: int | None, journal: int) -> int | None:
-    return None if inbox is None else inbox + journal
 
 
 def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSummary:
@@ -205,59 +263,70 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per flow.")
 @click.pass_obj
 def status(obj: _Obj, as_json: bool) -> None:
-    """Per flow: files waiting in the inbox, done, failed, duplicates, last run."""
+    """Per flow: inputs waiting, done, duplicates, quarantined, all skipped, last run; each place's health."""
     from rich.console import Console
     from rich.table import Table
 
     from .engine import Engine
+    from .status import flow_statuses
 
     inst = obj.installation(mappings=False)
     engine = Engine(inst)
     try:
-        counts = engine.journal.counts()
-        health = engine.journal.health()
-        rows = []
-        for name, flow in inst.flows.items():
-            c = counts.get(name, {"states": {}, "last_run": None})
-            states = c["states"]
-            rows.append({
-                "flow": name,
-                "enabled": flow.config.enabled,
-                "waiting": _plus(engine.waiting(flow), states.get("waiting", 0)),
-                "in_progress": states.get("processing", 0) + states.get("delivering", 0),
-                "done": states.get("done", 0),
-                "duplicate": states.get("duplicate", 0),
-                "failed": states.get("failed", 0),
-                "last_run": c["last_run"],
-                "waits_for": engine.waits_for(flow),
-                "ignored": engine.source(flow).ignored(),
-                "places": [
-                    {k: h[k] for k in ("place", "last_ok", "last_error", "error", "failing_since")}
-                    for h in health if h["flow"] == name
-                ],
-            })
+        rows = [s.as_dict() for s in flow_statuses(engine)]
     finally:
         engine.close()
     if as_json:
         for r in rows:
             click.echo(json.dumps(r))
         return
-    table = Table("flow", "waiting", "in progress", "done", "duplicate", "failed", "last run")
+    console = Console()
+    narrow = console.width < 110
+    table = Table(_("flow"), _("waiting"), _("in progress"), _("done"), _("duplicates"), _("quarantined"),
+                  _("all skipped"), _("last run"), show_lines=narrow)
     for r in rows:
-        name = r["flow"] + ("" if r["enabled"] else " (off)")
+        name = r["flow"] + ("" if r["enabled"] else " " + _("(off)"))
         if r["waits_for"]:
-            name += f" (waits for {', '.join(r['waits_for'])})"
-        waiting = "remote" if r["waiting"] is None else str(r["waiting"])
+            name += "\n" + _("waits for {names}").format(names=", ".join(r["waits_for"]))
+        for entry, why in r["ignored"].items():
+            name += "\n" + _("left alone: {name} ({why})").format(name=entry, why=why)
+        waiting = _("remote") if r["waiting"] is None else str(r["waiting"])
         table.add_row(name, waiting, str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
-                      str(r["failed"]), r["last_run"] or "never")
-    Console().print(table)
+                      str(r["failed"]), str(r["all_skipped"]), _when(r["last_run"]) or _("never"))
+    if narrow:  # one block per flow, so that nothing is cut at 80 columns
+        for r in rows:
+            click.echo(f"{r['flow']}{'' if r['enabled'] else ' ' + _('(off)')}")
+            figures = [(_("waiting"), _("remote") if r["waiting"] is None else r["waiting"]),
+                       (_("in progress"), r["in_progress"]), (_("done"), r["done"]),
+                       (_("duplicates"), r["duplicate"]), (_("quarantined"), r["failed"]),
+                       (_("all skipped"), r["all_skipped"]), (_("last run"), _when(r["last_run"]) or _("never"))]
+            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[:4]))
+            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[4:]))
+            if r["waits_for"]:
+                click.echo("  " + _("waits for {names}").format(names=", ".join(r["waits_for"])))
+            for entry, why in r["ignored"].items():
+                click.echo("  " + _("left alone: {name} ({why})").format(name=entry, why=why))
+    else:
+        console.print(table)
     places = [p for r in rows for p in r["places"]]
-    if places:
-        health_table = Table("source / destination", "last reached", "failing since", "last error")
-        for p in places:
-            health_table.add_row(p["place"], p["last_ok"] or "never", p["failing_since"] or "",
-                                 p["error"] or "")
-        Console().print(health_table)
+    for p in places:
+        line = _("{place}: last reached {ok}").format(place=p["place"], ok=_when(p["last_ok"]) or _("never"))
+        if p["failing_since"]:
+            line += "; " + _("failing since {since}: {error}").format(since=_when(p["failing_since"]),
+                                                                     error=p["error"] or "")
+        click.echo(line)
+
+
+def _when(stamp: str | None) -> str | None:
+    """A journal time stamp (UTC) as local time to the minute, as an admin reads it."""
+    if not stamp:
+        return None
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
 
 
 @cli.group(invoke_without_command=True)
@@ -270,7 +339,6 @@ def journal(ctx: click.Context, flow: str | None, limit: int | None, as_json: bo
     if ctx.invoked_subcommand is not None:
         return
     from rich.console import Console
-    from rich.table import Table
 
     from .continuity import mark, open_for
 
@@ -288,13 +356,41 @@ def journal(ctx: click.Context, flow: str | None, limit: int | None, as_json: bo
         for e in entries:
             click.echo(json.dumps(e, ensure_ascii=False))
         return
-    table = Table("id", "flow", "name", "state", "outputs / error", "received")
+    width = max(60, min(Console().width, 120))
     for e in entries:
-        detail = e["error"] or ", ".join(Path(o).name for o in e["outputs"]) or (e["note"] or "")
-        if e["skipped"]:
-            detail += f" ({len(e['skipped'])} skipped)"
-        table.add_row(str(e["id"]), e["flow"], e["name"], e["state"], detail, e["received_at"])
-    Console().print(table)
+        _print_entry(e, width)
+
+
+STATE_WORDS = {"waiting": N_("waiting"), "processing": N_("in progress"), "delivering": N_("delivering"),
+               "done": N_("done"), "duplicate": N_("duplicate"), "failed": N_("quarantined")}
+
+
+def _print_entry(e: dict[str, Any], width: int) -> None:
+    """One journal entry as a short block that wraps at ``width`` (readable in an 80-column terminal)."""
+    import textwrap
+
+    def block(label: str, text: str) -> None:
+        click.echo(textwrap.fill(text, width, initial_indent=f"    {label}: ", subsequent_indent="      "))
+
+    state = _(STATE_WORDS.get(e["state"], e["state"]))
+    if e.get("warning"):
+        state += " (" + _("all skipped") + ")"
+    click.echo(f"{e['id']}  {e['flow']}  {e['name']}  {state}  {_when(e['received_at'])}")
+    block(_("from"), e["source"])
+    for out in e["outputs"]:
+        block(_("to"), out)
+    for name in e.get("pending_outputs") or []:
+        block(_("not yet delivered"), name)
+    if e["error"]:
+        block(_("error") if e["state"] == "failed" else _("note"), e["error"])
+    if e.get("warning"):
+        block(_("warning"), e["warning"])
+    elif e["note"]:
+        block(_("note"), e["note"])
+    for skip in e["skipped"][:5]:
+        block(_("skipped"), f"{skip['key']}: {skip['reason']}")
+    if len(e["skipped"]) > 5:
+        block(_("skipped"), _("{count} more (gateway journal --json lists all)").format(count=len(e["skipped"]) - 5))
 
 
 @journal.command("restore")
@@ -371,12 +467,8 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
     batch also takes the batch's folder.
     """
     import shutil
-    import tempfile
 
-    from .convert import convert, input_info
-    from .golden import EXAMPLE_DATE
-    from .mapping.model import BatchInput, FileOutput
-    from .processing import mail_settings
+    from .preview import converted, refuses_folder
 
     inst = obj.installation()
     try:
@@ -385,40 +477,61 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
-    if input_file.is_dir() and not isinstance(selected.mapping.spec.input, BatchInput):
-        click.echo(f"error: {input_file} is a folder; flow '{flow}' reads single files "
-                   f"({selected.mapping.spec.input.format}), only a batch flow takes a folder", err=True)
+    refusal = refuses_folder(selected, input_file)
+    if refusal:
+        click.echo(f"error: {refusal}", err=True)
         raise SystemExit(2)
-    info = input_info(1, input_file.name, flow, "", EXAMPLE_DATE.date())
-    with tempfile.TemporaryDirectory(prefix="gateway-preview-") as tmp:
-        try:
-            result = convert(selected.mapping, input_file, input_file.name, Path(tmp), info, selected.settings,
-                             key_delivered=lambda key: None, mail=mail_settings(inst, EXAMPLE_DATE))
-        except GatewayError as exc:
-            click.echo(f"error: {exc}", err=True)
-            raise SystemExit(1) from None
-        specs = {o.name: o.spec for o in selected.mapping.outputs}
-        for staged in result.outputs:
-            spec = specs[staged.output]
-            if isinstance(spec, FileOutput):  # a PDF or image passed on as it is: not text to print
-                click.echo(f"==> {staged.name} (a file of the input passed on as it is, "
-                           f"{staged.path.stat().st_size:,} bytes) <==", err=True)
+    with converted(inst, selected, input_file) as result:
+        if result.error is not None:
+            click.echo(f"error: {result.error}", err=True)
+            raise SystemExit(1)
+        for out in result.outputs:
+            if out.encoding is None:  # a PDF or image passed on as it is: not text to print
+                click.echo(f"==> {out.name} (a file of the input passed on as it is, "
+                           f"{out.size:,} bytes) <==", err=True)
             else:
-                encoding = getattr(spec, "encoding", "utf-8")
-                click.echo(f"==> {staged.name} ({staged.rows} rows, {encoding}) <==", err=True)
-                click.echo(staged.path.read_bytes().decode(encoding, errors="replace"), nl=False)
+                click.echo(f"==> {out.name} ({out.rows} rows, {out.encoding}) <==", err=True)
+                click.echo(out.text()[0], nl=False)
             if save_dir is not None:
                 save_dir.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(staged.path, save_dir / staged.name)
-                click.echo(f"saved as {save_dir / staged.name}", err=True)
+                shutil.copyfile(out.path, save_dir / out.name)
+                click.echo(f"saved as {save_dir / out.name}", err=True)
     for skip in result.skipped:
         click.echo(f"skipped: {skip['reason']}", err=True)
 
 
+@cli.command("settings")
+@click.argument("flows", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per flow.")
+@click.pass_obj
+def settings_command(obj: _Obj, flows: tuple[str, ...], as_json: bool) -> None:
+    """Each flow's settings as its mapping sees them, and where each value comes from."""
+    inst = obj.installation()
+    try:
+        selected = inst.select(flows) if flows else list(inst.flows.values())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(2) from None
+    for flow in selected:
+        effective = flow.effective_settings()
+        if as_json:
+            click.echo(json.dumps({"flow": flow.name, "settings": {
+                name: {"value": s.value, "from": s.origin, "where": s.where} for name, s in effective.items()}},
+                ensure_ascii=False))
+            continue
+        click.echo(f"{flow.name}:")
+        for name, setting in effective.items():
+            click.echo(f"  {name}: {setting.value!r}  ← {setting.describe()}")
+
+
 @cli.command("test")
 @click.argument("flows", nargs=-1)
+@click.option("--refresh", is_flag=True,
+              help="After an intended change: show how each example's outputs change, then write them as expected.")
+@click.option("--yes", is_flag=True, help="With --refresh: write without asking (after reading the differences).")
 @click.pass_obj
-def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
+def test_examples(obj: _Obj, flows: tuple[str, ...], refresh: bool, yes: bool) -> None:
     """Convert each flow's golden examples and compare with the expected outputs (examples/FLOW/CASE/)."""
     from .golden import examples_dir, run_examples
 
@@ -429,6 +542,9 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
+    if refresh:
+        _refresh_examples(inst, selected, yes)
+        return
     results = run_examples(inst, selected)
     for r in results:
         click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.flow}/{r.case}")
@@ -439,8 +555,96 @@ def test_examples(obj: _Obj, flows: tuple[str, ...]) -> None:
         if flow.name not in tested:
             click.echo(f"none  {flow.name}: no examples in {examples_dir(inst) / flow.name}")
     failed = sum(not r.passed for r in results)
+    if failed:
+        click.echo("After an intended change to a mapping: gateway test --refresh FLOW shows the differences and "
+                   "writes the new expected files (check each value, and the example's NOTES.md).")
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     raise SystemExit(1 if failed else 0)
+
+
+def _refresh_examples(inst: Installation, flows: list[Flow], yes: bool) -> None:
+    """Show each example's differences, then write the new expected files if the admin agrees."""
+    from .golden import examples_dir, refresh_case, write_refresh
+
+    pending = []
+    for flow in flows:
+        folder = examples_dir(inst) / flow.name
+        for case in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+            found = refresh_case(inst, flow, case)
+            if found.error:
+                click.echo(f"skip  {flow.name}/{case.name}: {found.error}")
+            elif not found.changed:
+                click.echo(f"same  {flow.name}/{case.name}")
+            else:
+                click.echo(f"CHANGES  {flow.name}/{case.name}")
+                for text in found.changes:
+                    click.echo("      " + text.replace("\n", "\n      ").rstrip())
+                for name in found.removed:
+                    click.echo(f"      {name} is no longer produced and would be removed")
+                pending.append((case, found))
+    if not pending:
+        click.echo("nothing to refresh")
+        return
+    if not yes and not click.confirm(f"Write the new expected files of {len(pending)} example(s)?", default=False):
+        click.echo("nothing written")
+        raise SystemExit(1)
+    for case, found in pending:
+        write_refresh(case, found)
+        click.echo(f"written  {found.flow}/{found.case} (check the values and update its NOTES.md)")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--listen", help="Listen on this address instead of console.listen in gateway.yaml.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Listen on this port instead of console.port.")
+@click.pass_context
+def console(ctx: click.Context, listen: str | None, port: int | None) -> None:
+    """The operator's web page: status, journal, quarantine and retry, trying a mapping, settings.
+
+    On 127.0.0.1:8780 unless gateway.yaml's console section says otherwise; see docs/console.md.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .console import ConsoleRefused, serve
+
+    inst = ctx.obj.installation(mappings=False)
+    changes = {k: v for k, v in (("listen", listen), ("port", port)) if v is not None}
+    if changes:
+        import dataclasses
+
+        inst = dataclasses.replace(inst, console=inst.console.model_copy(update=changes))
+    try:
+        serve(inst)
+    except ConsoleRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+@console.command("passwd")
+@click.argument("user")
+@click.option("--role", type=click.Choice(["viewer", "operator"]),
+              help="The user's role (a new user is a viewer unless told; an existing one keeps theirs).")
+@click.pass_obj
+def console_passwd(obj: _Obj, user: str, role: str | None) -> None:
+    """Set USER's console password: asks for it twice and writes only its hash into gateway.yaml."""
+    from .config import USER_NAME
+    from .console.auth import hash_password
+    from .console.passwd import PasswdError, set_password
+
+    if not USER_NAME.match(user):
+        click.echo("error: a user name may hold only letters, digits and . _ @ - (at most 64)", err=True)
+        raise SystemExit(2)
+    password = click.prompt(_("Password for {user}").format(user=user), hide_input=True,
+                            confirmation_prompt=_("Repeat it"))
+    if len(password) < 10:
+        click.echo(_("error: a console password needs at least 10 characters"), err=True)
+        raise SystemExit(2)
+    try:
+        set_password(obj.config, user, hash_password(password), role)
+    except (PasswdError, ConfigError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(_("the password hash of {user} is in {file}; restart the console to use it").format(
+        user=user, file=obj.config))
 
 
 @cli.group()

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, Problem
+from .i18n import _
 from .isolation import Limits
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
+from .sql.database import DatabaseConfig
 from .validation import validate
 from .yamlload import YamlDocument, load_yaml
 
@@ -105,6 +107,50 @@ class Archive(Strict):
     keep_days: int = Field(default=30, ge=0)
 
 
+USER_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+PASSWORD_HASH = re.compile(r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")
+
+
+class ConsoleUser(Strict):
+    """Someone who may log in to the console. ``gateway console passwd NAME`` writes the hash, never a password."""
+
+    role: Literal["viewer", "operator"] = "viewer"  # viewers look; operators also retry and write notes
+    password_hash: str | None = None  # without one, the user cannot log in yet
+
+    @field_validator("password_hash")
+    @classmethod
+    def _a_hash(cls, v: str | None) -> str | None:
+        if v is not None and not PASSWORD_HASH.match(v):
+            raise ValueError(_("not a password hash written by 'gateway console passwd' (scrypt$…); a password "
+                               "itself never goes into gateway.yaml"))
+        return v
+
+
+class ConsoleTls(Strict):
+    certificate: str  # PEM files, relative to gateway.yaml's folder
+    key: str
+
+
+class ConsoleConfig(Strict):
+    """The operator's web page (``gateway console``): where it listens and who may log in."""
+
+    listen: str = "127.0.0.1"  # loopback: only this machine; anything else needs users (and should have tls)
+    port: int = Field(default=8780, ge=1, le=65535)
+    users: dict[str, ConsoleUser] = Field(default_factory=dict)
+    tls: ConsoleTls | None = None
+    session_minutes: float = Field(default=480, gt=0)  # a login lasts this long without use
+    upload_mb: float = Field(default=20, gt=0)  # largest file "Try a mapping" takes
+    login_attempts: int = Field(default=5, ge=1)  # failed logins per address or user within 15 minutes
+
+    @field_validator("users")
+    @classmethod
+    def _user_names(cls, v: dict[str, ConsoleUser]) -> dict[str, ConsoleUser]:
+        for name in v:
+            if not USER_NAME.match(name):
+                raise ValueError(_("user name '{name}' may hold only letters, digits and . _ @ -").format(name=name))
+        return v
+
+
 class FlowConfig(Strict):
     """A flow's entry in gateway.yaml. ``source``, ``outbox`` and ``destinations`` are typed by the
     registered kinds (:meth:`gateway.kinds.Registry.flow_model`)."""
@@ -133,9 +179,32 @@ class GatewayFile(Strict):
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
+    databases: dict[str, DatabaseConfig] = Field(default_factory=dict)  # the SOL database (docs/sol-database.md)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
+    language: Literal["en", "de"] = "en"  # of every message an admin reads
+    # Values several flows share (Mandant, price list, warehouses): set once here, used by every flow whose
+    # mapping has a setting of that name, unless the flow sets its own.
+    settings: dict[str, str] = Field(default_factory=dict)
+    console: ConsoleConfig = ConsoleConfig()
     flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting's value and where it was written: ``flow`` (the flow in gateway.yaml), ``installation``
+    (``settings:`` at the top of gateway.yaml) or ``mapping`` (the mapping's default)."""
+
+    value: str
+    origin: Literal["flow", "installation", "mapping"]
+    where: str  # FILE:LINE
+
+    def describe(self) -> str:
+        if self.origin == "flow":
+            return _("the flow in gateway.yaml ({where})").format(where=self.where)
+        if self.origin == "installation":
+            return _("settings of gateway.yaml ({where})").format(where=self.where)
+        return _("the mapping's default ({where})").format(where=self.where)
 
 
 @dataclass(frozen=True)
@@ -154,6 +223,8 @@ class Flow:
     root: Path = Path()
     folders: dict[str, Path | None] = field(default_factory=dict)  # each destination's local folder, or None
     loaded: Mapping | None = field(default=None, repr=False, compare=False)
+    shared: dict[str, Setting] = field(default_factory=dict)  # the installation's settings, with where they are
+    own: dict[str, Setting] = field(default_factory=dict)  # the flow's own settings in gateway.yaml
 
     @property
     def mapping(self) -> Mapping:
@@ -180,7 +251,17 @@ class Flow:
 
     @property
     def settings(self) -> dict[str, str]:
-        return {**self.mapping.settings, **self.config.settings}
+        """The values the mapping sees: the flow's own, else the installation's, else the mapping's default."""
+        return {name: s.value for name, s in self.effective_settings().items()}
+
+    def effective_settings(self) -> dict[str, Setting]:
+        """Each setting of the mapping with its value and where that value comes from."""
+        mapping = self.mapping
+        found: dict[str, Setting] = {}
+        for name, default in mapping.settings.items():
+            found[name] = self.own.get(name) or self.shared.get(name) or Setting(
+                default, "mapping", f"{mapping.doc.path}:{mapping.doc.where(('settings', name))[0]}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -195,6 +276,7 @@ class Installation:
     keep_days: int
     flows: dict[str, Flow]
     partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
+    databases: dict[str, DatabaseConfig] = field(default_factory=dict)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
     record_seconds: float = 30.0
@@ -205,6 +287,9 @@ class Installation:
     settle_seconds: float = 2.0
     kinds: Registry = field(default_factory=builtin_kinds)
     warnings: list[Problem] = field(default_factory=list)  # allowed, but worth a second look (``gateway check``)
+    language: Literal["en", "de"] = "en"
+    settings: dict[str, Setting] = field(default_factory=dict)  # the installation's shared settings
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)  # with the TLS files' paths absolute
 
     @property
     def journal_path(self) -> Path:
@@ -220,9 +305,10 @@ class Installation:
             return [f for f in self.flows.values() if f.config.enabled]
         unknown = [n for n in names if n not in self.flows]
         if unknown:
-            known = ", ".join(self.flows) or "none"
+            known = ", ".join(self.flows) or _("none")
             raise ConfigError(
-                [Problem(_shown(self.path), 1, 1, f"no flow named '{n}' (flows: {known})") for n in unknown]
+                [Problem(_shown(self.path), 1, 1,
+                         _("no flow named '{name}' (flows: {flows})").format(name=n, flows=known)) for n in unknown]
             )
         return [self.flows[n] for n in names]
 
@@ -242,7 +328,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     root = path.parent
     doc = load_yaml(path, _shown(path))
     if not isinstance(doc.data, dict):
-        raise ConfigError([doc.problem((), "gateway.yaml must be a group of 'name: value' lines")])
+        raise ConfigError([doc.problem((), _("gateway.yaml must be a group of 'name: value' lines"))])
     problems: list[Problem] = []
     conf: GatewayFile | None = None
     try:
@@ -254,18 +340,21 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     configs: dict[str, FlowConfig] = {}
     for name in raw_flows if isinstance(raw_flows, dict) else {}:
         if not FLOW_NAME.match(name):
-            problems.append(doc.problem(("flows", name),
-                                        f"flow name '{name}' must be lower-case letters, digits, '-' or '_'"))
+            problems.append(doc.problem(("flows", name), _(
+                "flow name '{name}' must be lower-case letters, digits, '-' or '_'").format(name=name)))
             continue
         try:
             configs[name] = validate(flow_model, doc, base=("flows", name))
         except ConfigError as exc:
             problems.extend(exc.problems)
+    shared = {k: Setting(v, "installation", f"{doc.path}:{doc.where(('settings', k))[0]}")
+              for k, v in (conf.settings if conf else {}).items()}
     flows: dict[str, Flow] = {}
     for name, fc in configs.items():
         mapping_path = root / fc.mapping
         if not mapping_path.is_file():
-            problems.append(doc.problem(("flows", name, "mapping"), f"the mapping file {fc.mapping} does not exist"))
+            problems.append(doc.problem(("flows", name, "mapping"),
+                                        _("the mapping file {file} does not exist").format(file=fc.mapping)))
             continue
         mapping: Mapping | None = None
         if mappings:
@@ -277,6 +366,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
                 problems.extend(exc.problems)
                 continue
             _check_mapping(doc, name, fc, mapping, problems)
+            _check_endpoints_with_mapping(name, fc, mapping, CheckContext(conf, root), kinds, problems)
         _check_endpoints(doc, name, fc, CheckContext(conf, root), kinds, problems)
         settle = getattr(fc.source, "settle_seconds", None)
         flows[name] = Flow(
@@ -288,15 +378,20 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
             folders={d: kinds.local_folder("destination", spec, root)
                      for d, spec in {"outbox": fc.outbox, **fc.destinations}.items()},
             loaded=mapping,
+            shared=shared,
+            own={k: Setting(v, "flow", f"{doc.path}:{doc.where(('flows', name, 'settings', k))[0]}")
+                 for k, v in fc.settings.items()},
         )
     _check_folders(doc, root, configs, kinds, problems)
+    if mappings and conf is not None:
+        _check_shared_settings(doc, conf, flows, problems)
     if conf is not None and conf.alerts is not None and conf.smtp is None:
-        problems.append(doc.problem(("alerts",), "alerts are sent by e-mail: describe the mail server under 'smtp'"))
+        problems.append(doc.problem(("alerts",), _("alerts are sent by e-mail: describe the mail server under 'smtp'")))
     if conf is not None:
         for pname, partner in conf.partners.items():
             if not (root / partner.key_file).is_file():
                 problems.append(doc.problem(("partners", pname, "key_file"),
-                                            f"the key file {partner.key_file} does not exist"))
+                                            _("the key file {file} does not exist").format(file=partner.key_file)))
     if problems or conf is None:
         raise ConfigError(problems)
     partners = {
@@ -313,6 +408,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         keep_days=conf.archive.keep_days,
         flows=flows,
         partners=partners,
+        databases=dict(conf.databases),
         smtp=conf.smtp,
         alerts=conf.alerts,
         record_seconds=conf.record_seconds,
@@ -323,7 +419,44 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         settle_seconds=conf.settle_seconds,
         kinds=kinds,
         warnings=_warnings(doc, conf),
+        language=conf.language,
+        settings=shared,
+        console=conf.console if conf.console.tls is None else conf.console.model_copy(update={"tls": ConsoleTls(
+            certificate=str((root / conf.console.tls.certificate).resolve()),
+            key=str((root / conf.console.tls.key).resolve()))}),
     )
+
+
+def _check_shared_settings(doc: YamlDocument, conf: GatewayFile, flows: dict[str, Flow],
+                           problems: list[Problem]) -> None:
+    """An installation setting that no flow's mapping has is a typo, not a quiet no-op."""
+    known = {name for flow in flows.values() for name in flow.mapping.settings}
+    for name in conf.settings:
+        if name not in known:
+            problems.append(doc.problem(("settings", name), _(
+                "no flow's mapping has a setting '{name}' (settings: {settings})").format(
+                    name=name, settings=", ".join(sorted(known)) or _("none"))))
+
+
+def disagreements(flows: list[Flow]) -> list[str]:
+    """Settings that several flows share but that have different values, each with where the values come from.
+
+    A price list changed for the catalog but not for the price updates is how a shop ends up with two
+    prices; ``gateway check`` warns, and the admin decides whether that is meant.
+    """
+    values: dict[str, dict[str, Setting]] = {}
+    for flow in flows:
+        for name, setting in flow.effective_settings().items():
+            values.setdefault(name, {})[flow.name] = setting
+    found = []
+    for name, per_flow in sorted(values.items()):
+        if len(per_flow) > 1 and len({s.value for s in per_flow.values()}) > 1:
+            parts = "; ".join(_("{flow} '{value}' from {origin}").format(flow=flow, value=s.value, origin=s.describe())
+                              for flow, s in per_flow.items())
+            found.append(_("warning: the flows disagree on the setting '{name}': {values}. If they should agree, set "
+                           "it once under 'settings:' at the top of gateway.yaml and remove it from the flows").format(
+                               name=name, values=parts))
+    return found
 
 
 def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
@@ -331,24 +464,47 @@ def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
     found: list[Problem] = []
     if conf.smtp is not None and conf.smtp.security == "none" and conf.smtp.user is not None:
         found.append(doc.problem(("smtp", "security"),
-                                 "warning: security: none with a login sends the password in the clear; use "
-                                 "starttls or ssl unless the mail server is on this machine"))
+                                 _("warning: security: none with a login sends the password in the clear; use "
+                                   "starttls or ssl unless the mail server is on this machine")))
+    if not is_loopback(conf.console.listen):
+        if not conf.console.users:
+            found.append(doc.problem(("console", "listen"),
+                                     _("warning: the console listens beyond this machine but has no users; it will "
+                                       "not start until there are some (gateway console passwd NAME)")))
+        elif conf.console.tls is None:
+            found.append(doc.problem(("console", "listen"),
+                                     _("warning: the console listens beyond this machine without tls; passwords and "
+                                       "session cookies would cross the network in the clear")))
     return found
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (a host name or IP) is this machine only."""
+    import ipaddress
+
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, mapping: Mapping, problems: list[Problem]) -> None:
     """The flow's settings and destinations against what its mapping has and names."""
     for key in fc.settings:
         if key not in mapping.settings:
-            known = ", ".join(mapping.settings) or "none"
-            problems.append(doc.problem(("flows", name, "settings", key),
-                                        f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
+            known = ", ".join(mapping.settings) or _("none")
+            problems.append(doc.problem(("flows", name, "settings", key), _(
+                "the mapping {file} has no setting '{name}' (settings: {settings})").format(
+                    file=fc.mapping, name=key, settings=known)))
     destinations = {"outbox", *fc.destinations}
     for i, out in enumerate(mapping.spec.outputs):
         if out.to not in destinations:
             problems.append(mapping.doc.problem(
                 ("outputs", i, "to"),
-                f"flow '{name}' has no destination '{out.to}' (destinations: {', '.join(sorted(destinations))})"))
+                _("flow '{flow}' has no destination '{name}' (destinations: {destinations})").format(
+                    flow=name, name=out.to, destinations=", ".join(sorted(destinations)))))
 
 
 def _places(fc: FlowConfig) -> list[tuple[tuple[str | int, ...], str, KindConfig]]:
@@ -367,6 +523,13 @@ def _check_endpoints(doc: YamlDocument, name: str, fc: FlowConfig, ctx: CheckCon
             problems.append(doc.problem(("flows", name, *loc, *where), message))
 
 
+def _check_endpoints_with_mapping(name: str, fc: FlowConfig, mapping: Mapping, ctx: CheckContext, kinds: Registry,
+                                  problems: list[Problem]) -> None:
+    """Kinds that read or write what the mapping describes (a database's queries) check the two together."""
+    for _loc, role, spec in _places(fc):
+        problems.extend(kinds.check_mapping(cast(Any, role), spec, name, mapping, ctx))
+
+
 def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig], kinds: Registry,
                    problems: list[Problem]) -> None:
     """Two flows sharing an inbox would steal each other's files; an outbox that is an inbox loops."""
@@ -377,15 +540,20 @@ def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig]
             continue
         other = inboxes.get(folder)
         if other:
-            problems.append(doc.problem(("flows", name, "source", "folder"),
-                                        f"flow '{other}' already reads from this folder; give each flow its own"))
+            problems.append(doc.problem(("flows", name, "source", "folder"), _(
+                "flow '{flow}' already reads from this folder; give each flow its own").format(flow=other)))
         inboxes[folder] = name
     for name, fc in configs.items():
         folder = kinds.local_folder("destination", fc.outbox, root)
         reader = inboxes.get(folder) if folder is not None else None
         if reader:
-            problems.append(doc.problem(("flows", name, "outbox", "folder"),
-                                        f"this outbox is the inbox of flow '{reader}'; outputs would be read again"))
+            problems.append(doc.problem(("flows", name, "outbox", "folder"), _(
+                "this outbox is the inbox of flow '{flow}'; outputs would be read again").format(flow=reader)))
+
+
+def shown_path(path: Path) -> str:
+    """How messages show a file of the installation (relative to the working directory when shorter)."""
+    return _shown(path)
 
 
 def _shown(path: Path) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any, BinaryIO
 
 from .errors import InputError, MappingError
 from .files import safe_stem
+from .i18n import _
 from .mapping.compiler import CompiledEmail, CompiledFiles, CompiledOutput, CompiledTemplate, Mapping
-from .mapping.model import CsvOutput
+from .mapping.model import BatchInput, CsvOutput
 from .mapping.values import Record
 from .readers.batch import BatchDatabase, copy_batch_file
 from .timelimit import DEFAULT_SECONDS, RecordClock, RecordTimeout
@@ -26,7 +28,6 @@ from .writers.csv import CsvWriter
 from .writers.email import build_message, message_id_for
 from .writers.json import JsonWriter
 from .writers.template import RecordFeed, render_template
-from .xmlcheck import validate_xml
 
 
 def input_info(input_id: int, name: str, flow: str, received_at: str, today: dt.date) -> dict[str, Any]:
@@ -85,6 +86,7 @@ class _OpenOutput:
                     self.file, out.column_names, encoding=spec.encoding, delimiter=spec.delimiter,
                     header=spec.header, line_end="\r\n" if spec.line_end == "crlf" else "\n",
                     replace_unencodable=spec.unencodable == "replace",
+                    neutralise_formulas=spec.formulas == "neutralise",
                 )
             else:
                 self.writer = JsonWriter(self.file, out.column_names, out.column_types, layout=spec.layout)
@@ -139,9 +141,9 @@ class _SplitOutput:
 
     def _open(self, value: str) -> _OpenOutput:
         if len(self.files) >= MAX_SPLIT_FILES:
-            raise MappingError(
-                f"'split_by' would divide the output into more than {MAX_SPLIT_FILES} files; it is meant for "
-                "values with few possibilities, such as a language", field="split_by", value=value,
+            raise MappingError(_(
+                "'split_by' would divide the output into more than {count} files; it is meant for values with few "
+                "possibilities, such as a language").format(count=MAX_SPLIT_FILES), field="split_by", value=value,
                 mapping=self.out.where)
         name = self.out.file_name({**self.base_context, "split": value})
         handle = _OpenOutput(self.out, self.stage.with_name(f"{self.stage.name}-{len(self.files)}"), name)
@@ -219,6 +221,11 @@ def _convert(
             stack.callback(handle.file.close)
             per_input.append(handle)
         per_record = [(i, o) for i, o in row_outputs if o.spec.per == "record"]
+        # Files passed on are named from rows of the export: each is checked at once against the
+        # names known so far, so that the reason names the row (the rest is checked at the end).
+        taken = _Names(o.name for o in per_input if isinstance(o, _OpenOutput))
+        spec = mapping.spec.input
+        tables = [spec.file_of(name) for name in spec.tables] if isinstance(spec, BatchInput) else []
         clock = stack.enter_context(RecordClock(record_seconds))
         for index, record in enumerate(mapping.records(source, shown_as, stage_dir / ".reader", database), start=1):
             context = mapping.context(record, input_info, settings)
@@ -231,11 +238,13 @@ def _convert(
                 if reason is None and key is not None:
                     owner = key_delivered(key)
                     if owner is not None or key in seen:
-                        where = f"input {owner}" if owner is not None else "earlier in this file"
-                        reason = f"{label} {key} was already delivered ({where})"
+                        reason = _("{label} {key} was already delivered (input {id})").format(
+                            label=label, key=key, id=owner) if owner is not None else _(
+                            "{label} {key} was already delivered (earlier in this file)").format(label=label, key=key)
                         result.already_delivered += 1
                 if reason is not None:
-                    result.skipped.append({"key": key or f"{mapping.spec.input.label} no. {index}", "reason": reason})
+                    result.skipped.append({"key": key or _("{label} no. {number}").format(
+                        label=mapping.spec.input.label, number=index), "reason": reason})
                     skipped_records.add(index)
                     continue
                 if key is not None:
@@ -248,11 +257,13 @@ def _convert(
                     result.outputs.extend(_one_record_output(out, context, stage_dir / f"{i:02d}-{out.name}-{index}",
                                                              record_name))
                 for i, files in passed_on:
-                    for n, (member, name) in enumerate(files.files_for(context)):
+                    for n, item in enumerate(files.files_for(context)):
+                        taken.claim(item.name, item.row, files.where)
                         path = stage_dir / f"{i:02d}-{files.name}-{index}-{n}"
-                        copy_batch_file(source, shown_as, member, path)
+                        copy_batch_file(source, shown_as, item.source, path, folder=files.spec.folder,
+                                        tables=tables, row=item.row)
                         result.outputs.append(StagedOutput(output=files.name, destination=files.spec.to,
-                                                           name=name, path=path, rows=1))
+                                                           name=item.name, path=path, rows=1))
                 for i, email in emails:
                     staged_mail = _one_email(email, context, stage_dir / f"{i:02d}-{email.name}-{index}",
                                              mail or MailSettings(), input_info, index)
@@ -274,14 +285,47 @@ def _convert(
             result.outputs.append(_render_output(
                 mapping, tout, source, shown_as, stage_dir / f"{i:02d}-{tout.name}", input_info, settings,
                 skipped_records, record_seconds, database))
-    # Compared without case: on a Windows share or a Mac folder texte_EN.csv and texte_en.csv are one file.
-    names = [o.name.casefold() for o in result.outputs]
+    # Compared as file systems do: on a Windows share or a Mac folder texte_EN.csv and texte_en.csv are
+    # one file, and so are two spellings of one accent (é as one character, or e and a combining accent).
+    names = [_folded(o.name) for o in result.outputs]
     if len(set(names)) != len(names):
-        doubled = sorted({o.name for o in result.outputs if names.count(o.name.casefold()) > 1})
-        raise InputError(f"several outputs of this input would get the same file name ({', '.join(doubled[:3])}); "
-                         "make the 'file' names differ (per-record outputs need the record in the name)",
-                         file=shown_as)
+        doubled = sorted({o.name for o in result.outputs if names.count(_folded(o.name)) > 1})
+        raise InputError(_("several outputs of this input would get the same file name ({names}); make the 'file' "
+                           "names differ (per-record outputs need the record in the name)").format(
+                               names=", ".join(doubled[:3])), file=shown_as)
     return result
+
+
+def _folded(name: str) -> str:
+    """A file name as a share or Mac folder compares it: case and the spelling of accents do not count."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+class _Names:
+    """The output names of one input so far, to refuse a passed-on file that would take one of them."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._names = {_folded(name): name for name in names}
+
+    def claim(self, name: str, row: str | None, mapping: str) -> None:
+        folded = _folded(name)
+        other = self._names.get(folded)
+        if other is None:
+            self._names[folded] = name
+        else:
+            if other == name:
+                words = _("the file passed on as '{name}' for {row} would have the same name as the output '{other}' "
+                          "of this input; the names of files passed on must differ from every other output's") if row \
+                    else _("the file passed on as '{name}' would have the same name as the output '{other}' of this "
+                           "input; the names of files passed on must differ from every other output's")
+            else:
+                words = _("the file passed on as '{name}' for {row} would have a name that is the same on Windows and "
+                          "Mac shares as the output '{other}' of this input; the names of files passed on must differ "
+                          "from every other output's") if row else _(
+                          "the file passed on as '{name}' would have a name that is the same on Windows and Mac shares "
+                          "as the output '{other}' of this input; the names of files passed on must differ from every "
+                          "other output's")
+            raise InputError(words.format(name=name, row=row, other=other), mapping=mapping)
 
 
 @dataclass(frozen=True)
@@ -359,6 +403,8 @@ def _render_output(
         with clock:
             count = render_template(out.template, feed, context, path, out.spec.encoding)
         if out.schema is not None or out.spec.template.endswith((".xml.j2", ".xml")):
+            from .xmlcheck import validate_xml  # lxml, only for an input with an XML output
+
             validate_xml(path, out.schema, out.name)
     except InputError as exc:
         raise exc.located(file=shown_as) from None

@@ -19,7 +19,8 @@ from jinja2 import nodes
 
 from .config import Flow
 from .errors import GatewayError, Problem
-from .mapping.model import BatchInput, Column, EmailOutput, FileOutput, TemplateOutput
+from .i18n import _
+from .mapping.model import BatchInput, Column, EmailOutput, FileOutput, MappingSpec, TemplateOutput
 from .mapping.values import Record
 from .yamlload import Loc
 
@@ -49,7 +50,11 @@ def sample_fields(flow: Flow, example: Path) -> set[str]:
 
 
 def _templates(flow: Flow) -> Iterator[tuple[str, Loc]]:
-    spec = flow.mapping.spec
+    return mapping_templates(flow.mapping.spec)
+
+
+def mapping_templates(spec: MappingSpec) -> Iterator[tuple[str, Loc]]:
+    """Every template and expression of a mapping that sees its records, with where it was written."""
     if spec.key is not None:
         yield spec.key.value, ("key", "value")
     for name, source in spec.define.items():
@@ -85,7 +90,8 @@ def _record_names(flow: Flow) -> set[str]:
     return names
 
 
-def _attribute_chain(node: nodes.Getattr) -> tuple[str | None, list[str]]:
+def attribute_chain(node: nodes.Getattr) -> tuple[str | None, list[str]]:
+    """``a.gruppe.Bezeichnung`` → (``a``, [``gruppe``, ``Bezeichnung``])."""
     attrs: list[str] = []
     current: nodes.Node = node
     while isinstance(current, nodes.Getattr):
@@ -112,15 +118,19 @@ def unknown_fields(flow: Flow, example: Path) -> list[Problem]:
         except Exception:  # noqa: S112 - syntax errors are reported by the compiler
             continue
         for node in ast.find_all(nodes.Getattr):
-            root, attrs = _attribute_chain(node)
+            root, attrs = attribute_chain(node)
             if root not in roots:
                 continue
             for attr in attrs:
                 if attr not in known and attr not in ("grouper", "list"):
                     close = difflib.get_close_matches(attr, sorted(known), n=1)
-                    hint = f" (did you mean '{close[0]}'?)" if close else ""
-                    message = (f"warning: the field '{attr}' does not occur in the example "
-                               f"{example.parent.parent.name}/{example.name}{hint}")
+                    shown = f"{example.parent.parent.name}/{example.name}"
+                    if close:
+                        message = _("warning: the field '{field}' does not occur in the example {example} (did you "
+                                    "mean '{name}'?)").format(field=attr, example=shown, name=close[0])
+                    else:
+                        message = _("warning: the field '{field}' does not occur in the example {example}").format(
+                            field=attr, example=shown)
                     problem = doc.problem(loc, message)
                     if problem not in problems:
                         problems.append(problem)

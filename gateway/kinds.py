@@ -27,14 +27,24 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
+from .i18n import N_
+
 if TYPE_CHECKING:
     from .clock import Clock
     from .config import Flow, GatewayFile, Installation
     from .destinations.base import Destination
+    from .errors import Problem as LocatedProblem
     from .journal import Journal
+    from .mapping.compiler import Mapping
     from .sources.base import Source
 
 Role = Literal["source", "destination"]
+
+#: What an entry naming no known kind is told (translated where it is shown, :mod:`gateway.validation`).
+KIND_CHOICE = {
+    "source": N_("a source names its kind with one of the keys {names}"),
+    "destination": N_("a destination names its kind with one of the keys {names}"),
+}
 
 #: The modules of the built-in kinds, each with a module-level ``KIND``.
 BUILTIN = (
@@ -43,6 +53,8 @@ BUILTIN = (
     "gateway.destinations.folder",
     "gateway.destinations.sftp",
     "gateway.destinations.email",
+    "gateway.sources.sql",
+    "gateway.destinations.sql",
 )
 
 
@@ -99,6 +111,9 @@ class Kind:
     # whose variables are not set does not run, and ``gateway status`` names them.
     needs: Callable[[Any, Installation], list[str]] | None = None
     default: bool = False  # the kind of an entry that names none (``folder``)
+    # Checks of the config together with the flow's mapping (a database's queries against the columns the
+    # mapping uses): (config, flow name, mapping, context) -> problems located in either file.
+    check_mapping: Callable[[Any, str, Mapping, CheckContext], list[LocatedProblem]] | None = None
 
 
 def kind_tag(name: str) -> str:
@@ -178,7 +193,7 @@ class Registry:
         choice: Any = Union[members]  # noqa: UP007 - built at run time from the registered kinds
         return Annotated[choice, Discriminator(
             discriminate, custom_error_type="unknown_kind",
-            custom_error_message=f"a {role} names its kind with one of the keys {names}",
+            custom_error_message=KIND_CHOICE[role], custom_error_context={"role": role, "names": names},
         )]
 
     def flow_model(self, base: type[BaseModel]) -> type[BaseModel]:
@@ -208,6 +223,11 @@ class Registry:
     def check(self, role: Role, config: KindConfig, ctx: CheckContext) -> list[Problem]:
         kind = self.of_config(role, config)
         return kind.check(config, ctx) if kind.check else []
+
+    def check_mapping(self, role: Role, config: KindConfig, flow: str, mapping: Mapping,
+                      ctx: CheckContext) -> list[LocatedProblem]:
+        kind = self.of_config(role, config)
+        return kind.check_mapping(config, flow, mapping, ctx) if kind.check_mapping else []
 
     def local_folder(self, role: Role, config: KindConfig, root: Path) -> Path | None:
         kind = self.of_config(role, config)

@@ -23,6 +23,7 @@ from .delivery import Deliverer
 from .errors import DeliveryError, InputError
 from .files import printable
 from .finalize import Finisher, stage_dir
+from .i18n import _, ngettext
 from .isolation import ConversionFailed, run_isolated
 from .journal import InputRow, Journal, StagedRecord
 from .summary import Progress
@@ -48,16 +49,16 @@ def sha256_of(path: Path) -> tuple[str, int]:
     """The content's hash and size; for a batch folder, over its files' names and contents."""
     import hashlib
 
+    if path.is_dir():
+        from .readers.batch import hash_batch
+
+        return hash_batch(path)  # opens regular files only; a link, pipe or device refuses the batch
     digest = hashlib.sha256()
     size = 0
-    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        if file != path:
-            digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
-        with open(file, "rb") as fh:
-            while chunk := fh.read(1024 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
     return digest.hexdigest(), size
 
 
@@ -73,7 +74,10 @@ class Processor:
         self.deliverer = deliverer
 
     def process(self, flow: Flow, row: InputRow, work: Path) -> str:
-        sha, size = sha256_of(work)
+        try:
+            sha, size = sha256_of(work)
+        except InputError as exc:  # a batch folder holding a link, a pipe or too deep a tree
+            return self.finisher.quarantine(flow, row, work, str(exc.located(file=row.name)))
         self.journal.start(row.id, sha, size)
         crashpoint("started")
         stage = stage_dir(self.inst, flow, row.id)
@@ -82,22 +86,35 @@ class Processor:
             if check_content:
                 earlier = self.journal.same_content_delivered(flow.name, sha, row.id)
                 if earlier is not None:
-                    return self.finisher.duplicate(flow, row, work, f"same content as input {earlier}")
+                    return self.finisher.duplicate(flow, row, work,
+                                                   _("same content as input {id}").format(id=earlier))
             shutil.rmtree(stage, ignore_errors=True)
             stage.mkdir(parents=True)
             try:
                 result = self._convert(flow, row, work, stage)
             except InputError as exc:
-                return self.finisher.quarantine(flow, row, work, str(exc))
+                return self.finisher.quarantine(flow, row, work, str(exc), where=exc.where())
             crashpoint("converted")
+            try:
+                self._validate(flow, row, result)
+            except InputError as exc:
+                return self.finisher.quarantine(flow, row, work, str(exc))
+            except DeliveryError as exc:
+                shutil.rmtree(stage, ignore_errors=True)
+                log.warning(_("{flow}: {name}: {error}; it waits and is converted again on the next run").format(
+                    flow=flow.name, name=printable(row.name), error=printable(str(exc))))
+                self.journal.note_error(row.id, _("waiting: {error}").format(error=exc))
+                return "processing"
             if not result.outputs:
                 shutil.rmtree(stage, ignore_errors=True)
                 if result.skipped and result.already_delivered == len(result.skipped):
-                    note = f"all {len(result.skipped)} records were delivered before"
+                    note = ngettext("the only record was delivered before",
+                                    "all {count} records were delivered before",
+                                    len(result.skipped)).format(count=len(result.skipped))
                     return self.finisher.duplicate(flow, row, work, note, result.skipped)
-                note = f"all {len(result.skipped)} records were skipped" if result.skipped else "no records to convert"
-                self.journal.note_skipped(row.id, result.skipped)
-                return self.finisher.done(flow, row, work, note=note)
+                if result.skipped:
+                    return self.finisher.all_skipped(flow, row, work, result.skipped)
+                return self.finisher.done(flow, row, work, note=_("no records to convert"))
             scope = flow.mapping.key_scope or flow.name
             staged = [StagedRecord(o.output, o.destination, o.name, str(o.path)) for o in result.outputs]
             if self.journal.commit(row.id, staged, scope, result.keys, result.skipped,
@@ -107,9 +124,19 @@ class Processor:
             log.info("%s: %s: another process delivered some of its records meanwhile; converting again",
                      flow.name, printable(row.name))
         else:  # pragma: no cover - needs a competing process to win five times in a row
-            raise DeliveryError(f"{row.name}: could not commit after {COMMIT_ATTEMPTS} attempts")
+            raise DeliveryError(_("{name}: could not commit after {count} attempts").format(
+                name=row.name, count=COMMIT_ATTEMPTS))
         crashpoint("committed")
         return self.deliver_and_finish(flow, self.journal.get(row.id), work)
+
+    def _validate(self, flow: Flow, row: InputRow, result: Conversion) -> None:
+        """Each destination looks at its outputs before the commit (a staging table checks every value)."""
+        from .destinations.base import Delivery
+
+        for out in result.outputs:
+            destination = self.deliverer.endpoints.destination(flow, out.destination)
+            destination.validate(Delivery(key="", name=out.name, staged=out.path, flow=flow.name, input_id=row.id,
+                                          output=out.output))
 
     def _convert(self, flow: Flow, row: InputRow, work: Path, stage: Path) -> Conversion:
         """Convert in a child process with limits (:mod:`gateway.isolation`); the outputs land in ``stage``."""
@@ -141,7 +168,7 @@ class Processor:
             self.deliverer.deliver(flow, row)
         except DeliveryError as exc:
             log.debug("%s: %s: %s (will be tried again)", flow.name, printable(row.name), printable(str(exc)))
-            self.journal.note_error(row.id, f"delivery waits: {exc}")
+            self.journal.note_error(row.id, _("delivery waits: {error}").format(error=exc))
             return "delivering"
         shutil.rmtree(stage_dir(self.inst, flow, row.id), ignore_errors=True)
         return self.finisher.done(flow, row, work)

@@ -388,9 +388,10 @@ class Service:
                 if any(source.settle_remaining(c) <= 0 for c in candidates):
                     self._drain(st, cycle)
                     candidates = source.scan()
-            elif self._drain(st, cycle).messages:
+            elif self._drain(st, cycle).messages or source.polled:
                 # A remote source is scanned by drain, which also keeps the partner's health
                 # (logged once per change, alerts); a listing that failed is not repeated now.
+                # A polled source (a database) always says "read now": drain has just read it.
                 candidates = []
             else:
                 try:

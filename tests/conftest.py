@@ -6,15 +6,19 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import pytest
 from click.testing import CliRunner, Result
 
 from gateway.cli import cli
+
+if TYPE_CHECKING:
+    from postgres import Postgres
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_ORDERS = REPO / "examples" / "rakuten-orders" / "sample" / "input" / "orders_de.xml"
@@ -175,3 +179,18 @@ def read_csv_rows(path: Path, encoding: str = "windows-1252") -> list[dict[str, 
 
     text = path.read_bytes().decode(encoding)
     return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A private PostgreSQL server for the whole session (tests/postgres.py); skipped only where none is installed."""
+    from postgres import Postgres, PostgresUnavailable
+
+    try:
+        server = Postgres.create()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.cleanup()

@@ -163,10 +163,11 @@ outputs:
         as: d
   - name: pdfs
     format: file
+    folder: dokumente
     for_each: a.dokumente
     as: d
     source: "dokumente/{{ d.Datei }}"
-    file: "{{ a.Artikelnummer }}_{{ d.Datei }}"
+    file: "{{ a.Artikelnummer }}_{{ input.id }}_{{ d.Datei }}"
 """
 
 
@@ -179,7 +180,7 @@ def test_files_of_a_batch_are_passed_on_beside_their_index(tmp_path: Path) -> No
         zf.writestr("dokumente.csv", b"Artikelnummer;Datei;Titel\r\n10001;blatt.pdf;Datenblatt\r\n")
         zf.writestr("dokumente/blatt.pdf", pdf)
     assert _run(root) == (1, 0)
-    assert (root / "outbox" / "10001_blatt.pdf").read_bytes() == pdf
+    assert (root / "outbox" / "10001_1_blatt.pdf").read_bytes() == pdf
     assert read_csv_rows(root / "outbox" / "dokumente_1.csv", "utf-8") == [
         {"artikelnummer": "10001", "datei": "blatt.pdf", "titel": "Datenblatt"}]
 
@@ -193,3 +194,51 @@ def test_a_document_the_batch_does_not_hold_is_named_in_the_quarantine_reason(tm
     assert _run(root) == (0, 1)
     reason = next((root / "quarantine" / "katalog").glob("*.reason.txt")).read_text(encoding="utf-8")
     assert "fehlt.pdf" in reason and "record no. 1" in reason
+
+
+def _remove_deep(folder: Path) -> None:
+    """Remove a tree of nested folders from the bottom up (shutil.rmtree recurses once per level)."""
+    deepest = folder
+    while (subfolders := [p for p in deepest.iterdir() if p.is_dir()]):
+        deepest = subfolders[0]
+    while deepest != folder.parent:
+        for entry in deepest.iterdir():
+            entry.unlink()
+        deepest.rmdir()
+        deepest = deepest.parent
+
+
+def test_a_batch_folder_1100_folders_deep_is_quarantined_naming_the_entry(tmp_path: Path) -> None:
+    root = _install(tmp_path, batch_marker=True)
+    batch = root / "inbox" / "katalog_5"
+    batch.mkdir()
+    for name, data in _tables().items():
+        (batch / name).write_bytes(data)
+    here = batch
+    for _ in range(1100):
+        here = here / "d"
+        here.mkdir()
+    (batch / "export.done").write_text("")
+    assert _run(root) == (0, 1)  # not "the input stays" for ever
+    reason = (root / "quarantine" / "katalog" / "1--katalog_5.reason.txt").read_text(encoding="utf-8")
+    assert reason.startswith("katalog_5: 'd/d/d/") and "lies more than 32 folders deep" in reason
+    _remove_deep(root / "quarantine" / "katalog" / "1--katalog_5")
+
+
+def test_a_file_output_must_say_from_which_folder_and_put_the_input_number_into_the_name(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    root = _install(tmp_path, batch_marker=False)
+    mapping = root / "mappings" / "katalog.yaml"
+    plain_name = DOCS_MAPPING.replace("{{ a.Artikelnummer }}_{{ input.id }}_{{ d.Datei }}", "{{ d.Datei }}")
+    mapping.write_text(plain_name.replace("    folder: dokumente\n", ""), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(root / "gateway.yaml"), "check"])
+    assert result.exit_code == 2
+    assert "katalog.yaml:25:5: 'folder' is required here (in 'file')" in result.output
+    mapping.write_text(plain_name, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(root / "gateway.yaml"), "check"])
+    assert result.exit_code == 2
+    assert ("katalog.yaml:26:5: the name of a file passed on must contain the input's number, {{ input.id }}"
+            in result.output)

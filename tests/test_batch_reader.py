@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import builtins
+import hashlib
+import json
 import os
+import socket
+import stat
 import struct
+import subprocess
+import sys
 import time
 import tracemalloc
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -16,10 +24,10 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError
 
-from gateway.errors import ReadError
+from gateway.errors import InputError, ReadError
 from gateway.mapping.templating import make_environment
 from gateway.mapping.values import MISSING, Record
-from gateway.readers import batch as batch_module
+from gateway.processing import sha256_of
 from gateway.readers.batch import (
     BatchDatabase,
     BatchLimits,
@@ -28,8 +36,10 @@ from gateway.readers.batch import (
     Relation,
     TableSpec,
     batch_files,
+    hash_batch,
     read_batch_records,
 )
+from gateway.readers.batch import archive as batch_module
 
 
 def table(*lines: str) -> bytes:
@@ -504,6 +514,101 @@ def test_sizes_are_counted_while_unpacking_not_taken_from_the_header(
     assert "more than 8 MiB together" in exc.message
 
 
+def packed_with(path: Path, method: int, name: str, data: bytes) -> Path:
+    """The catalog, with the member ``name`` packed with ``method``."""
+    make_zip(path, {k: v for k, v in CATALOG.items() if k != name})
+    with zipfile.ZipFile(path, "a", method) as zf:
+        zf.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(("method", "words"), [(zipfile.ZIP_BZIP2, "BZIP2"), (zipfile.ZIP_LZMA, "LZMA")])
+def test_members_packed_with_methods_that_unpack_without_bound_are_refused(
+        tmp_path: Path, method: int, words: str) -> None:
+    path = packed_with(tmp_path / "katalog_15.zip", method, "lager.csv", LAGER)
+    exc = error(lambda: list(read(path, tmp_path)))
+    assert exc.file == "katalog_15.zip/lager.csv"
+    assert f"packed with {words}" in exc.message and "only members packed with Deflate" in exc.message
+
+
+def test_a_member_larger_than_its_declared_size_is_refused_while_reading(tmp_path: Path) -> None:
+    # The header says 100 bytes, with the checksum of those 100: zipfile stopped there, and the table was cut.
+    content = LAGER * 1000
+    path = make_zip(tmp_path / "katalog_16.zip", dict(CATALOG, **{"lager.csv": content}))
+    patch_entry(path, "lager.csv", size=100, crc=zlib.crc32(content[:100]))
+    exc = error(lambda: list(read(path, tmp_path)))
+    assert exc.file == "katalog_16.zip/lager.csv"
+    assert "unpacks to more than the 100 bytes its header states" in exc.message
+
+
+def test_a_member_smaller_than_its_declared_size_or_with_a_wrong_checksum_is_refused(tmp_path: Path) -> None:
+    path = make_zip(tmp_path / "katalog_17.zip", CATALOG)
+    patch_entry(path, "lager.csv", size=len(LAGER) + 1)
+    exc = error(lambda: list(read(path, tmp_path)))
+    assert exc.file == "katalog_17.zip/lager.csv" and "but its header states" in exc.message
+    path = make_zip(tmp_path / "katalog_18.zip", CATALOG)
+    patch_entry(path, "lager.csv", crc=zlib.crc32(LAGER) ^ 1)
+    exc = error(lambda: list(read(path, tmp_path)))
+    assert exc.file == "katalog_18.zip/lager.csv" and "checksum" in exc.message
+
+
+def test_members_that_overlap_in_the_archive_are_refused(tmp_path: Path) -> None:
+    # A second directory entry for the same packed data: one kernel read as many members.
+    path = make_zip(tmp_path / "katalog_20.zip", CATALOG)
+    data = bytearray(path.read_bytes())
+    start = data.find(b"PK\x01\x02")
+    entry_end = data.find(b"PK\x01\x02", start + 4)
+    twin = bytearray(data[start:entry_end])
+    twin[46:46 + len(b"artikel.csv")] = b"artikel.cs2"
+    end = data.rfind(b"PK\x05\x06")
+    eocd = bytearray(data[end:])
+    for at in (8, 10):
+        struct.pack_into("<H", eocd, at, struct.unpack_from("<H", eocd, at)[0] + 1)
+    struct.pack_into("<L", eocd, 12, struct.unpack_from("<L", eocd, 12)[0] + len(twin))
+    path.write_bytes(bytes(data[:end]) + bytes(twin) + bytes(eocd))
+    exc = error(lambda: list(read(path, tmp_path)))
+    assert exc.file == "katalog_20.zip" and "overlap" in exc.message and "'artikel.cs2'" in exc.message
+
+
+BOMB_CHILD = r"""
+import json, sys
+from pathlib import Path
+from gateway.errors import InputError, ReadError
+from gateway.readers.batch import Relation, TableSpec, read_batch_records
+path = Path(sys.argv[1])
+tables = {"artikel": TableSpec("artikel.csv"), "lager": TableSpec("lager.csv")}
+relations = {"artikel": {"lager": Relation("lager", (("Artikelnummer", "Artikelnummer"),))}}
+try:
+    outcome = ["read", sum(len(a.lager) + 1 for a in read_batch_records(
+        path, path.name, tables=tables, records="artikel", relations=relations, work_dir=Path(sys.argv[2])))]
+except ReadError as exc:
+    outcome = ["refused", str(exc)]
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+print(json.dumps([*outcome, peak]))
+"""
+
+
+@pytest.mark.parametrize(("method", "words"), [(zipfile.ZIP_BZIP2, "packed with BZIP2"),
+                                               (zipfile.ZIP_DEFLATED, "more than the 100 bytes its header states")])
+def test_a_bomb_with_forged_sizes_is_refused_with_flat_memory(tmp_path: Path, method: int, words: str) -> None:
+    # 256 MiB of line breaks (a valid, empty table) packed into a few kilobytes; the header says 100 bytes.
+    path = make_zip(tmp_path / "katalog_19.zip", {k: v for k, v in CATALOG.items() if k != "lager.csv"})
+    head = LAGER.split(b"\r\n")[0] + b"\r\n"
+    with zipfile.ZipFile(path, "a", method) as zf, zf.open("lager.csv", "w") as out:
+        out.write(head)
+        for _ in range(256):
+            out.write(b"\n" * MiB)
+    assert path.stat().st_size < 2 * MiB
+    patch_entry(path, "lager.csv", size=100, crc=zlib.crc32((head + b"\n" * 100)[:100]))
+    child = subprocess.run([sys.executable, "-c", BOMB_CHILD, str(path), str(tmp_path / "work")],
+                           capture_output=True, text=True, check=True)
+    outcome, reason, peak = json.loads(child.stdout)
+    assert outcome == "refused"
+    assert "katalog_19.zip/lager.csv" in reason and words in reason
+    assert peak < 150 * MiB  # the gateway's own imports are about 60 MiB; 256 MiB unpacked at once would show
+
+
 def test_symbolic_links_in_a_folder_are_refused(tmp_path: Path) -> None:
     outside = tmp_path / "geheim.csv"
     outside.write_bytes(LAGER)
@@ -514,6 +619,78 @@ def test_symbolic_links_in_a_folder_are_refused(tmp_path: Path) -> None:
         pytest.skip("symbolic links cannot be made here")
     exc = error(lambda: list(read(folder, tmp_path)))
     assert exc.file == "k" and "'lager.csv' is a symbolic link" in exc.message
+
+
+def special_entry(path: Path, kind: str, outside: Path) -> None:
+    """Put an entry of ``kind`` at ``path``: something a batch folder must never hold."""
+    if kind == "link":
+        os.symlink(outside, path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(path))
+    else:
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # like /dev/null
+        except PermissionError:  # pragma: no cover - not root
+            pytest.skip("devices cannot be made here")
+
+
+@pytest.mark.parametrize(("kind", "words"), [("link", "a symbolic link"), ("fifo", "a named pipe (FIFO)"),
+                                             ("socket", "a socket"), ("device", "a device")])
+def test_a_batch_folder_is_hashed_without_opening_links_pipes_sockets_or_devices(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, words: str) -> None:
+    outside = tmp_path / "geheim.csv"
+    outside.write_bytes(LAGER)
+    folder = make_folder(tmp_path / "k", CATALOG)
+    (folder / "dokumente" / "tief").mkdir()
+    special_entry(folder / "dokumente" / "tief" / "zz_entry.csv", kind, outside)
+    opened: list[str] = []
+    real_open, real_os_open = builtins.open, os.open
+    monkeypatch.setattr(builtins, "open", lambda file, *a, **k: opened.append(str(file)) or real_open(file, *a, **k))
+    monkeypatch.setattr(os, "open", lambda file, *a, **k: opened.append(str(file)) or real_os_open(file, *a, **k))
+    with pytest.raises(InputError) as caught:
+        sha256_of(folder)
+    monkeypatch.undo()
+    assert f"'dokumente/tief/zz_entry.csv' is {words}" in caught.value.message
+    assert not any("zz_entry" in name or "geheim" in name for name in opened)
+    exc = error(lambda: list(read(folder, tmp_path)))  # the reader refuses it the same way
+    assert f"'dokumente/tief/zz_entry.csv' is {words}" in exc.message
+
+
+def test_the_hash_of_a_batch_folder_is_the_one_the_engine_took_before(tmp_path: Path) -> None:
+    # Inputs hashed before this version must still be recognised as the same content.
+    folder = make_folder(tmp_path / "k", dict(CATALOG, **{"a-b/x.csv": b"1", "a/b.csv": b"2", ".hidden": b"3"}))
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes())
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert hash_batch(folder) == sha256_of(folder) == (digest.hexdigest(), size)
+
+
+def nested(root: Path, levels: int) -> Path:
+    """``levels`` folders inside each other below ``root``, made one at a time (paths stay short)."""
+    here = root
+    for _ in range(levels):
+        here = here / "d"
+        here.mkdir()
+    return here
+
+
+def test_folders_nested_deeper_than_the_limit_are_refused_naming_the_entry(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "k", CATALOG)
+    nested(folder, 40)
+    expected = "'" + "d/" * 32 + "d' lies more than 32 folders deep"
+    exc = error(lambda: list(read(folder, tmp_path)))
+    assert exc.file == "k" and expected in exc.message
+    with pytest.raises(InputError, match=expected):
+        hash_batch(folder)
+    nested(make_folder(tmp_path / "ok", CATALOG), 32)
+    assert collect(tmp_path / "ok", tmp_path, lambda a: a.Artikelnummer)[0] == "10001"
+    path = make_zip(tmp_path / "tief.zip", dict(CATALOG, **{"d/" * 33 + "x.pdf": b"x"}))
+    exc = error(lambda: list(read(path, tmp_path)))
+    assert "unsafe name" in exc.message and "more than 32 folders deep" in exc.message
 
 
 # --- memory and time ------------------------------------------------------------------------------

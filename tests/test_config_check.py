@@ -30,7 +30,9 @@ def problems(install: Install) -> list[str]:
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert lines[-1] == f"{len(lines) - 1} problem(s); nothing was processed."
+    count = len(lines) - 1
+    assert lines[-1] == (f"{count} problem{'s' if count != 1 else ''}: correct "
+                         f"{'them' if count != 1 else 'it'}, then run gateway check again.")
     return lines[:-1]
 
 
@@ -83,8 +85,9 @@ def test_shipped_gateway_yaml_and_mappings_pass_check(tmp_path: Path, monkeypatc
         shutil.copytree(REPO / folder, root / folder)
     monkeypatch.chdir(root)
     result = CliRunner().invoke(cli, ["--config", "gateway.yaml", "check"], catch_exceptions=False)
-    flows = ", ".join(load_installation(root / "gateway.yaml").flows)
-    assert (result.exit_code, result.stdout, result.stderr) == (0, f"gateway.yaml: OK (9 flow(s): {flows})\n", "")
+    names = list(load_installation(root / "gateway.yaml").flows)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, f"gateway.yaml: OK ({len(names)} flow(s): {', '.join(names)})\n", "")
     assert CliRunner().invoke(cli, ["--config", "gateway.yaml", "test"], catch_exceptions=False).exit_code == 0
     flow = load_installation(root / "gateway.yaml").flows["rakuten-orders"]
     assert flow.source_folder == root / "inbox" / "rakuten-orders"
@@ -139,13 +142,17 @@ def test_yaml_syntax_error_in_gateway_yaml_names_its_line(gw: Install) -> None:
     text = write_gateway(gw, GATEWAY_YAML.replace("      folder: outbox/rakuten-orders",
                                                   "      folder: outbox: rakuten-orders"))
     place = at(text, ": rakuten-orders")
-    assert problems(gw) == [f"gateway.yaml:{place}: YAML syntax: mapping values are not allowed here"]
+    line = place.split(":")[0]
+    assert problems(gw) == [f"gateway.yaml:{place}: line {line} has a second ': ' in it; a value that contains ': ' "
+                            "must be written in quotes"]
 
 
 def test_tab_indentation_is_a_yaml_syntax_error_at_its_line(gw: Install) -> None:
     text = write_gateway(gw, GATEWAY_YAML.replace("  keep_days: 30", "\tkeep_days: 30"))
     tab = at(text, "\t")
-    assert problems(gw) == [f"gateway.yaml:{tab}: YAML syntax: found character '\\t' that cannot start any token"]
+    line = tab.split(":")[0]
+    assert problems(gw) == [f"gateway.yaml:{tab}: line {line} is indented with a tab; YAML needs spaces: replace "
+                            "the tab with spaces, as many as the lines around it use"]
 
 
 @pytest.mark.parametrize(
@@ -221,6 +228,48 @@ def test_bad_flow_name_is_reported_at_the_flow(gw: Install) -> None:
     ]
 
 
+def billion_laughs(levels: int) -> str:
+    """``levels`` lines, each an anchored list of nine aliases of the line before: 9 ** levels values."""
+    lines = ["lol0: &lol0 [" + ", ".join(["lol"] * 9) + "]"]
+    lines += [f"lol{i}: &lol{i} [" + ", ".join([f"*lol{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [4, 9])
+def test_aliases_beyond_the_budget_are_refused_at_the_alias(gw: Install, levels: int) -> None:
+    # Nine such lines took `gateway check` to 5 GB and a MemoryError traceback.
+    text = write_gateway(gw, GATEWAY_YAML + billion_laughs(levels))
+    found = problems(gw)
+    assert len(found) == 1
+    place, message = found[0].rsplit(": ", 1)[0], found[0]
+    line = int(place.split(":")[1])
+    assert place.startswith("gateway.yaml:") and text.splitlines()[line - 1].startswith("lol")
+    assert "aliases (*name) are used more than 100 times in this file" in message
+    assert "write the values out instead" in message
+
+
+def test_a_few_aliases_are_fine(gw: Install) -> None:
+    write_gateway(gw, GATEWAY_YAML.replace("flows:", "x-common: &outbox { folder: outbox/rakuten-orders }\nflows:")
+                  .replace("    outbox:\n      folder: outbox/rakuten-orders", "    outbox: *outbox"))
+    (found,) = problems(gw)  # the alias stands for its value; only the unknown key is a problem
+    assert "unknown field 'x-common'" in found
+
+
+def test_an_alias_inside_the_value_it_names_is_refused_at_its_place(gw: Install) -> None:
+    # `x: &a [1, *a]` was a RecursionError traceback.
+    text = edit_mapping(gw, "\ninput:", "\nx: &a [1, *a]\ninput:")
+    assert problems(gw) == [
+        f"{MAPPING}:{at(text, '*a')}: the alias *a is used inside the value its anchor &a names, so that value "
+        "would contain itself without end; write the value out instead"
+    ]
+
+
+def test_yaml_nested_too_deeply_is_a_problem_not_a_traceback(gw: Install) -> None:
+    write_gateway(gw, GATEWAY_YAML + "deep: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert problems(gw) == ["gateway.yaml:1:1: the YAML is nested too deeply to be read (hundreds of levels of "
+                            "lists or groups inside each other)"]
+
+
 # --- mapping files -----------------------------------------------------------------------------------
 
 
@@ -249,7 +298,9 @@ def test_duplicate_key_in_a_mapping_names_the_first_line(gw: Install) -> None:
 
 def test_yaml_syntax_error_in_a_mapping_names_its_line(gw: Install) -> None:
     text = edit_mapping(gw, "  label: order number", "  label: order: number")
-    assert problems(gw) == [f"{MAPPING}:{at(text, ': number')}: YAML syntax: mapping values are not allowed here"]
+    place = at(text, ": number")
+    assert problems(gw) == [f"{MAPPING}:{place}: line {place.split(':')[0]} has a second ': ' in it; a value that "
+                            "contains ': ' must be written in quotes"]
 
 
 def test_yaml_11_traps_in_lookup_tables_stay_the_exact_text(gw: Install) -> None:
@@ -467,7 +518,7 @@ def test_misspelt_row_number_is_told_that_row_number_exists(gw: Install) -> None
     [
         ("required: true }", "requird: true }", "unknown field 'requird' (did you mean 'required'?)"),
         ("required: true }", "too_long: cutt }", "'too_long' must be one of 'cut' or 'error', not 'cutt'"),
-        ('      Versandart: ""', "      Versandart:", "'Versandart'"),
+        ('      Rabattbetrag: ""', "      Rabattbetrag:", "'Rabattbetrag'"),
     ],
     ids=["option-typo", "bad-option", "empty-column"],
 )

@@ -15,8 +15,10 @@ A new kind of destination adds its harness to ``HARNESSES`` and must pass all of
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mailserver import Server
@@ -187,7 +189,63 @@ class MemoryHarness(Harness):
         store(self.name).down = False
 
 
+class SqlHarness(Harness):
+    """A staging table on the session's PostgreSQL server, reached through a proxy that can be cut."""
+
+    postgres: Any = None  # set by the fixture below
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
+        from sqlcampaign import staging_database
+        from tcpproxy import Proxy
+
+        if self.postgres is None:
+            pytest.skip("no PostgreSQL server")
+        self.name = f"conformance_{abs(hash(str(tmp_path))) % 10**8}"
+        staging_database(self.postgres, self.name)
+        with self.postgres.connect(self.name) as conn:
+            conn.execute("CREATE TABLE ConformanceStaging (ImportID bigserial PRIMARY KEY, Artikelnummer varchar(31), "
+                         "Bestand varchar(20), GatewayKey varchar(200))")
+            conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO gateway")
+            conn.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO gateway")
+        self.proxy = Proxy(self.postgres.port)
+        self.env = f"GW_CONFORMANCE_{self.name.upper()}"
+        os.environ[self.env] = self.postgres.url(self.name, port=self.proxy.port)
+
+    def _make(self) -> Destination:
+        from gateway.destinations.sql import SqlDestination
+        from gateway.sql.database import Database, DatabaseConfig
+
+        config = DatabaseConfig(url_env=self.env, staging_tables=["ConformanceStaging"], connect_timeout_seconds=2,
+                                lock_timeout_seconds=2)
+        return SqlDestination(Database("sol", config), "ConformanceStaging", key_column="GatewayKey")
+
+    def arrived(self) -> list[bytes]:
+        """Each delivery's rows, as the CSV they came from."""
+        with self.postgres.connect(self.name) as conn:
+            rows = conn.execute("SELECT gatewaykey, artikelnummer, bestand FROM conformancestaging "
+                                "ORDER BY importid").fetchall()
+        arrivals: dict[str, list[str]] = {}
+        for key, nummer, bestand in rows:
+            arrivals.setdefault(key, []).append(f"{nummer};{bestand}\r\n")
+        return [("Artikelnummer;Bestand\r\n" + "".join(lines)).encode() for lines in arrivals.values()]
+
+    def down(self) -> None:
+        self.proxy.down()
+
+    def up(self) -> None:
+        self.proxy.up()
+
+    def close(self) -> None:
+        for dest in self.made:
+            getattr(dest, "database", None) and dest.database.close()  # type: ignore[attr-defined]
+        super().close()
+        self.proxy.close()
+        os.environ.pop(self.env, None)
+
+
 HARNESSES: dict[str, Callable[[Path], Harness]] = {
+    "sql": SqlHarness,
     "folder": FolderHarness,
     "sftp": SftpHarness,
     "smtp": SmtpHarness,
@@ -197,6 +255,8 @@ HARNESSES: dict[str, Callable[[Path], Harness]] = {
 
 @pytest.fixture(params=sorted(HARNESSES))
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    if request.param == "sql":
+        SqlHarness.postgres = request.getfixturevalue("postgres")
     made = HARNESSES[request.param](tmp_path)
     try:
         yield made

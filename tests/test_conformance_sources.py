@@ -17,8 +17,10 @@ A new kind of source adds its harness to ``HARNESSES`` and must pass all of it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sshd import Sshd, SshdUnavailable
@@ -53,6 +55,24 @@ class Harness:
     def put(self, name: str, data: bytes) -> None:
         """A partner drops a file, the careful way (temporary name, then rename)."""
         raise NotImplementedError
+
+    #: Whether completion is judged by waiting (files settle); a database snapshot is complete by its transaction.
+    settles = True
+
+    def put_unfinished(self, name: str, data: bytes) -> None:
+        """Something still being written, which must never be taken (a temporary file name)."""
+        (self.inbox / f".{name}.part").write_bytes(data)  # type: ignore[attr-defined]
+
+    def matches(self, cand: Candidate, name: str, data: bytes) -> bool:
+        return cand.name == name and cand.size == len(data)
+
+    def holds(self, work: Path, name: str, data: bytes) -> bool:
+        """The fetched input at ``work`` is what was put as ``name``."""
+        return work.read_bytes() == data
+
+    def waiting(self, source: Source) -> list[str]:
+        """What a run of ``source`` would take now."""
+        return [c.name for c in ready(source)]
 
     def at_source(self) -> list[str]:
         raise NotImplementedError
@@ -129,12 +149,121 @@ class SftpHarness(Harness):
         self.sshd.cleanup()
 
 
-HARNESSES: dict[str, Callable[[Path], Harness]] = {"folder": FolderHarness, "sftp": SftpHarness}
+class SqlHarness(Harness):
+    """Rows of a table on the session's PostgreSQL server, read by a query with a watermark, through a
+    proxy that can be cut. A file put is a row (name, content, change time); a file still being written
+    is a row inserted by a transaction that has not committed."""
+
+    remote = True
+    settles = False
+    postgres: Any = None  # set by the fixtures below
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
+        from tcpproxy import Proxy
+
+        from gateway.clock import ManualClock
+        from gateway.journal import open_journal
+
+        if self.postgres is None:
+            pytest.skip("no PostgreSQL server")
+        self.name = f"conformance_src_{abs(hash(str(tmp_path))) % 10**8}"
+        self.postgres.fresh_database(self.name)
+        with self.postgres.connect(self.name) as conn:
+            conn.execute("CREATE TABLE Eingang (Name varchar(100), Daten text, Geaendert timestamp)")
+            conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO gateway")
+        self.proxy = Proxy(self.postgres.port)
+        self.env = f"GW_CONFORMANCE_{self.name.upper()}"
+        os.environ[self.env] = self.postgres.url(self.name, port=self.proxy.port)
+        self.clock = ManualClock(dt.datetime(2026, 11, 27, 9, 0))
+        self.journal = open_journal(tmp_path / "journal.sqlite", self.clock)
+        self.changes = 0
+        self.unfinished: list[Any] = []
+
+    def _make(self, settle: float) -> Source:
+        from gateway.mapping.model import BatchInput
+        from gateway.sources.sql import SqlSource
+        from gateway.sql.database import Database, DatabaseConfig
+
+        spec = BatchInput.model_validate({
+            "format": "batch", "records": "eingang",
+            "tables": {"eingang": {"query": "SELECT e.Name, e.Daten, e.Geaendert FROM Eingang e "
+                                            "WHERE e.Geaendert > :watermark ORDER BY e.Name"}},
+            "watermark": {"table": "eingang", "column": "Geaendert"},
+        })
+        database = Database("sol", DatabaseConfig(url_env=self.env, connect_timeout_seconds=2, lock_timeout_seconds=2))
+        return SqlSource(database, "conformance", spec, {}, journal=self.journal, clock=self.clock)
+
+    def put(self, name: str, data: bytes) -> None:
+        self.changes += 1
+        with self.postgres.connect(self.name) as conn:
+            conn.execute("INSERT INTO Eingang VALUES (%s, %s, %s)",
+                         (name, data.decode(), dt.datetime(2026, 11, 27, 8, 0) + dt.timedelta(seconds=self.changes)))
+
+    def put_unfinished(self, name: str, data: bytes) -> None:
+        conn = self.postgres.connect(self.name)
+        conn.autocommit = False
+        conn.execute("INSERT INTO Eingang VALUES (%s, %s, %s)", (name, data.decode(), dt.datetime(2026, 11, 27, 8)))
+        self.unfinished.append(conn)  # rolled back in close()
+
+    def matches(self, cand: Candidate, name: str, data: bytes) -> bool:
+        return cand.name.startswith("conformance_") and cand.ready  # one read of the whole table, named by time
+
+    def holds(self, work: Path, name: str, data: bytes) -> bool:
+        import csv
+
+        with open(work / "eingang.csv", encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter=";"))
+        return any(r["Name"] == name and r["Daten"] == data.decode() for r in rows)
+
+    def at_source(self) -> list[str]:
+        """What the next run would read: the rows changed after the remembered watermark."""
+        source = self.make()
+        (cand,) = source.scan()
+        work = source.fetch(cand, self.tmp_path / "peek")
+        if work is None:
+            return []
+        import csv
+
+        with open(work / "eingang.csv", encoding="utf-8", newline="") as fh:
+            return [r["Name"] for r in csv.DictReader(fh, delimiter=";")]
+
+    def waiting(self, source: Source) -> list[str]:
+        return self.at_source()
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    def down(self) -> None:
+        self.proxy.down()
+
+    def up(self) -> None:
+        self.proxy.up()
+
+    def close(self) -> None:
+        for conn in self.unfinished:
+            conn.rollback()
+            conn.close()
+        for source in self.made:
+            source.database.close()  # type: ignore[attr-defined]
+        super().close()
+        self.journal.close()
+        self.proxy.close()
+        os.environ.pop(self.env, None)
+
+
+HARNESSES: dict[str, Callable[[Path], Harness]] = {"folder": FolderHarness, "sftp": SftpHarness, "sql": SqlHarness}
+
+
+def _made(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Harness:
+    if name == "sql":
+        SqlHarness.postgres = request.getfixturevalue("postgres")
+    return HARNESSES[name](tmp_path)
 
 
 @pytest.fixture(params=sorted(HARNESSES))
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    made = HARNESSES[request.param](tmp_path)
+    made = _made(request, request.param, tmp_path)
     try:
         yield made
     finally:
@@ -144,7 +273,7 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
 @pytest.fixture(params=sorted(n for n, h in HARNESSES.items() if getattr(h, "remote", False)))
 def remote_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """The kinds whose place is another machine, which can be down."""
-    made = HARNESSES[request.param](tmp_path)
+    made = _made(request, request.param, tmp_path)
     try:
         yield made
     finally:
@@ -161,13 +290,14 @@ def ready(source: Source) -> list[Candidate]:
 def test_a_complete_file_is_fetched_whole_and_temporary_names_never(harness: Harness) -> None:
     data = b"<orders>" + b"<order/>" * 5000 + b"</orders>"
     harness.put("a.xml", data)
-    (harness.inbox / ".b.xml.part").write_bytes(b"<half")  # type: ignore[attr-defined]
+    harness.put_unfinished("b.xml", b"<half")
     source = harness.make()
     (cand,) = ready(source)
-    assert cand.name == "a.xml" and cand.size == len(data)
+    assert harness.matches(cand, "a.xml", data)
     work = source.fetch(cand, harness.work)
     assert work is not None and work.parent == harness.work
-    assert work.read_bytes() == data
+    assert harness.holds(work, "a.xml", data)
+    assert not harness.holds(work, "b.xml", b"<half")
     assert source.origin(cand)
 
 
@@ -175,6 +305,9 @@ def test_nothing_is_taken_before_it_has_settled(harness: Harness) -> None:
     harness.put("a.xml", b"<a/>")
     source = harness.make(settle=5)
     (cand,) = source.scan()
+    if not harness.settles:  # complete by its transaction: nothing to wait for, ever
+        assert source.settle_remaining(cand) == 0
+        return
     assert source.settle_remaining(cand) > 0
     harness.advance(6)
     (cand,) = source.scan()
@@ -191,12 +324,12 @@ def test_a_crash_between_fetch_and_acknowledge_loses_nothing(harness: Harness) -
     # for a remote source, still at the source: fetching again brings the same bytes.
     source = harness.make()
     source.recover(harness.work)
-    assert work.read_bytes() == b"<a>1</a>"
+    assert harness.holds(work, "a.xml", b"<a>1</a>")
     again = ready(source)
     if harness.remote:
         (cand,) = again
         second = source.fetch(cand, harness.work)
-        assert second is not None and second.read_bytes() == b"<a>1</a>"
+        assert second is not None and harness.holds(second, "a.xml", b"<a>1</a>")
     else:
         assert again == []  # claimed by a rename: only the work folder has it
 
@@ -209,7 +342,7 @@ def test_acknowledge_removes_it_at_the_source_and_may_be_repeated(harness: Harne
     source.acknowledge(cand)
     source.acknowledge(cand)  # again, as after a crash before the journal noted it
     assert harness.at_source() == []
-    assert ready(harness.make()) == []
+    assert harness.waiting(harness.make()) == []
 
 
 def test_two_processes_fetching_the_same_file_lose_nothing(harness: Harness) -> None:
@@ -221,7 +354,7 @@ def test_two_processes_fetching_the_same_file_lose_nothing(harness: Harness) -> 
     assert fetched, "at least one process must have it"
     if not harness.remote:
         assert len(fetched) == 1  # a local claim is a rename: exactly one wins
-    assert all(p.read_bytes() == b"<a/>" for p in fetched)  # a remote twin is recognised by the journal
+    assert all(harness.holds(p, "a.xml", b"<a/>") for p in fetched)  # a remote twin is recognised by the journal
 
 
 def test_the_partner_down_then_up(remote_harness: Harness) -> None:
@@ -230,12 +363,13 @@ def test_the_partner_down_then_up(remote_harness: Harness) -> None:
     source = harness.make()
     harness.down()
     with pytest.raises(DeliveryError) as info:
-        source.scan()
+        for cand in source.scan():  # a listing fails (SFTP), or the read itself (a database)
+            source.fetch(cand, harness.work)
     assert str(info.value) and "Traceback" not in str(info.value)
     harness.up()
     (cand,) = ready(source)
     work = source.fetch(cand, harness.work)
-    assert work is not None and work.read_bytes() == b"<a/>"
+    assert work is not None and harness.holds(work, "a.xml", b"<a/>")
 
 
 def test_every_source_kind_has_a_harness() -> None:

@@ -124,8 +124,8 @@ def test_a_defined_name_must_not_be_a_word_templates_already_use(tmp_path: Path)
 def test_a_file_outputs_as_must_not_hide_a_defined_name(tmp_path: Path) -> None:
     text = MAPPING.replace("input: { format: csv, as: a }", "input: { format: batch, records: t, as: a, tables: "
                            "{ t: { file: t.csv } } }")
-    text += ("  - { name: pdf, format: file, for_each: preise, as: preise, source: '{{ preise }}', "
-             "file: '{{ preise }}.pdf' }\n")
+    text += ("  - { name: pdf, format: file, folder: /, for_each: preise, as: preise, source: '{{ preise }}', "
+             "file: '{{ preise }}_{{ input.id }}.pdf' }\n")
     problems = check_problems(tmp_path, text)
     assert any("'as: preise' would hide the name 'preise'" in p for p in problems), problems
 

@@ -329,7 +329,7 @@ def test_retry_of_a_done_input_is_refused(install: Install) -> None:
     (entry,) = journal(install)
     result = install.cli("retry", str(entry["id"]))
     assert result.exit_code == 1
-    assert f"input {entry['id']} is done; only failed or duplicate inputs can be retried" in result.stderr
+    assert f"input {entry['id']} is done; only quarantined or duplicate inputs" in result.stderr
     run_once(install)
     assert journal(install) == [entry]
     assert len(install.outputs()) == 1

@@ -54,8 +54,8 @@ from gateway.clock import ManualClock
 
 FLOW = "rakuten-orders"
 SAFETY = 60.0  # real seconds: ends a test that hangs; never what a test asserts
-SUMMARY = re.compile(
-    r"(\d+) done, (\d+) duplicate, (\d+) quarantined(?:, (\d+) waiting \(tried again by the next run\))?")
+SUMMARY = re.compile(r"(\d+) done, (\d+) duplicate, (\d+) quarantined"
+                     r"(?:, (\d+) waiting \(tried again by the next run\))?")
 NO_SPACE = "No space left on device"
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from conftest import REPO, Install, order_xml, orders_file, read_csv_rows
 from mailserver import Server
+from test_flow_orders_complete import switch_on
 
 FLOWS = ("rakuten-orders", "rakuten-fr-orders", "sol-shipping")
 FR_SAMPLE = REPO / "examples" / "rakuten-fr-orders" / "sample" / "input" / "orders_fr.xml"
@@ -52,12 +53,22 @@ flows:
 {shipping_settings}"""
 
 
-def _install(root: Path, port: int, shipping_settings: str = "") -> Install:
+def _install(root: Path, port: int, shipping_settings: str = "", fr_options: tuple[str, ...] = ()) -> Install:
+    """The three flows as shipped; ``fr_options``: the optional blocks of rakuten-fr-orders switched on
+    (with the shipped lookup files, and each example's expected-all-options/ as its expected/)."""
     (root / "mappings").mkdir(parents=True)
     (root / "templates").mkdir()
     for flow in FLOWS:
         shutil.copy(REPO / "mappings" / f"{flow}.yaml", root / "mappings")
         shutil.copytree(REPO / "examples" / flow, root / "examples" / flow)
+    if fr_options:
+        mapping = root / "mappings" / "rakuten-fr-orders.yaml"
+        mapping.write_text(switch_on(mapping.read_text(encoding="utf-8"), *fr_options), encoding="utf-8")
+        shutil.copytree(REPO / "lookups", root / "lookups")
+        for case in (root / "examples" / "rakuten-fr-orders").iterdir():
+            if (case / "expected-all-options").is_dir():
+                shutil.rmtree(case / "expected")
+                (case / "expected-all-options").rename(case / "expected")
     for template in (REPO / "templates").glob("sol-shipping-*.j2"):
         shutil.copy(template, root / "templates")
     (root / "gateway.yaml").write_text(
@@ -127,10 +138,29 @@ def test_golden_examples_of_both_flows_pass(gw: Install) -> None:
     assert gw.cli("check").exit_code == 0
     result = gw.cli("test", "rakuten-fr-orders", "sol-shipping")
     assert result.exit_code == 0, result.output
-    for case in ("rakuten-fr-orders/sample", "rakuten-fr-orders/mixed", "sol-shipping/sample",
-                 "sol-shipping/mixed", "sol-shipping/unknown-carrier"):
+    for case in ("rakuten-fr-orders/sample", "rakuten-fr-orders/mixed", "rakuten-fr-orders/collection-point",
+                 "sol-shipping/sample", "sol-shipping/mixed", "sol-shipping/unknown-carrier"):
         assert f"PASS  {case}" in result.output
-    assert result.output.rstrip().endswith("5 passed, 0 failed")
+    assert result.output.rstrip().endswith("6 passed, 0 failed")
+    assert "warning" not in gw.cli("check").output  # the first example has every field the mapping reads
+
+
+FR_OPTIONS = ("artikel", "varianten")
+
+
+@pytest.fixture
+def fr_all(tmp_path: Path, smtp: Server) -> Install:
+    return _install(tmp_path / "all", smtp.port, fr_options=FR_OPTIONS)
+
+
+def test_fr_blocks_switch_on_and_pass_check_and_the_golden_examples(fr_all: Install) -> None:
+    text = (REPO / "mappings" / "rakuten-fr-orders.yaml").read_text(encoding="utf-8")
+    import re
+    assert set(re.findall(r"^\s*# \[optional: (\w+)\]", text, re.MULTILINE)) == set(FR_OPTIONS)
+    assert fr_all.cli("check").exit_code == 0
+    result = fr_all.cli("test", "rakuten-fr-orders")
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("3 passed, 0 failed")
 
 
 # -- rakuten-fr-orders ----------------------------------------------------------------------------
@@ -186,6 +216,117 @@ def test_units_of_one_article_become_one_position_with_the_price_per_unit(gw: In
     # A-1: three units at 12.9 → one position; C-3 at two prices → two positions (nothing lost).
     assert got == [("1", "A-1", "3", "12,90"), ("2", "B-2", "1", "3,00"), ("3", "C-3", "1", "6,00"),
                    ("4", "C-3", "1", "7,50")]
+
+
+def _fr_sale(purchaseid: str, units: list[tuple[str, str]], *, shippingtype: str = "Normal",
+             pickup: dict[str, str] | None = None, shipping: str | None = None) -> str:
+    """A Rakuten France <sale> with a shipping type, to a pickup point or home, with or without shipping cost."""
+    sale = _sale(purchaseid, units)
+    sale = sale.replace("<deliveryinformation>", f"<deliveryinformation><shippingtype>{shippingtype}</shippingtype>")
+    if pickup is not None:
+        point = "".join(f"<{k}>{v}</{k}>" for k, v in pickup.items())
+        start, end = sale.index("<deliveryaddress>"), sale.index("</deliveryaddress>") + len("</deliveryaddress>")
+        sale = sale[:start] + f"<collectionpointaddress>{point}</collectionpointaddress>" + sale[end:]
+    if shipping is not None:
+        cost = "" if shipping == "<none>" else f"<amount>{shipping}</amount>"
+        sale = sale.replace("</items>", "</items><shippinginformation><purchaseshippingcostprice>"
+                            f"{cost}<currency>EUR</currency></purchaseshippingcostprice></shippinginformation>")
+    return sale
+
+
+PICKUP = {"civility": "M.", "lastname": "Peeters", "firstname": "Jan", "id": "BE-4711", "name": "Librairie du Parc",
+          "address": "Rue Royale 12", "zipcode": "1000", "city": "Bruxelles", "country": "Belgique"}
+
+
+def test_a_pickup_point_sale_goes_to_the_point_for_the_buyer_with_its_shipping_type(gw: Install) -> None:
+    gw.drop("p.xml", _sales(_fr_sale("40040001", [("10001", "12.9")], shippingtype="Mondial Relay", pickup=PICKUP)),
+            flow="rakuten-fr-orders")
+    _run(gw)
+    (row,) = _sol_rows(gw)
+    assert {k: row[k] for k in ("A1Anrede", "A1Name1", "A1Name2", "A1Zusatz", "A1Strasse", "A1PLZ", "A1Ort",
+                                "A1Land", "Versandart")} == {
+        "A1Anrede": "Firma", "A1Name1": "Librairie du Parc", "A1Name2": "Jan Peeters",
+        "A1Zusatz": "Abholstelle BE-4711", "A1Strasse": "Rue Royale 12", "A1PLZ": "1000", "A1Ort": "Bruxelles",
+        "A1Land": "B", "Versandart": "Paketshop"}
+    assert (row["A0Name1"], row["A0Strasse"], row["A0Land"]) == ("Hélène Lefèvre", "12 rue des Écoles", "F")
+
+
+def test_an_unknown_shipping_type_stops_the_file_naming_it_and_the_table(gw: Install) -> None:
+    gw.drop("s.xml", _sales(_fr_sale("40040002", [("10001", "12.9")], shippingtype="Pigeon voyageur")),
+            flow="rakuten-fr-orders")
+    _run(gw, expect=1)
+    (entry,) = _journal(gw)
+    assert entry["state"] == "failed"
+    assert "order 40040002" in entry["error"] and "field 'Versandart'" in entry["error"]
+    assert "'Pigeon voyageur' is not in the lookup table 'versandart'" in entry["error"]
+
+
+@pytest.mark.parametrize(("shipping", "expected"), [
+    ("4.90", [("10001", "12,90", ""), ("VERSAND", "4,90", "19")]),
+    ("0.0", [("10001", "12,90", "")]),  # free shipping: no position
+    (None, [("10001", "12,90", "")]),  # a sale from a file, without shipping information
+])
+def test_the_shipping_cost_of_the_shipping_information_becomes_a_position(
+    gw: Install, shipping: str | None, expected: list[tuple[str, str, str]]
+) -> None:
+    gw.drop("v.xml", _sales(_fr_sale("40040003", [("10001", "12.9")], shipping=shipping)), flow="rakuten-fr-orders")
+    _run(gw)
+    assert [(r["Artikelnummer"], r["Einzelpreis"], r["Steuersatz"]) for r in _sol_rows(gw)] == expected
+
+
+def test_shipping_information_without_an_amount_stops_the_file_naming_the_order(gw: Install) -> None:
+    gw.drop("v.xml", _sales(_fr_sale("40040004", [("10001", "12.9")], shipping="<none>")), flow="rakuten-fr-orders")
+    _run(gw, expect=1)
+    (entry,) = _journal(gw)
+    assert "order 40040004" in entry["error"] and "'versandkosten'" in entry["error"]
+    assert "expected a number, but the field is empty" in entry["error"], entry["error"]
+
+
+def test_with_the_article_export_the_vat_rate_comes_from_the_tax_class_and_variants_are_translated(
+    fr_all: Install
+) -> None:
+    fr_all.drop("a.xml", _sales(_fr_sale("40040005", [("40001", "24"), ("20001-RT-M", "21.9"), ("10001", "12.9")],
+                                         shipping="3.50")), flow="rakuten-fr-orders")
+    _run(fr_all)
+    assert [(r["Artikelnummer"], r["AuspraegungID"], r["Steuersatz"]) for r in _sol_rows(fr_all)] == [
+        ("10001", "", "19"), ("20001", "3", "19"), ("40001", "", "7"), ("VERSAND", "", "19")]
+
+
+def test_an_unknown_fr_variant_skips_the_sale_without_and_takes_the_replacement_article_with_a_fallback(
+    tmp_path: Path, smtp: Server
+) -> None:
+    content = _sales(_fr_sale("40040006", [("20001-XX-9", "19.9"), ("10001", "12.9")]),
+                     _fr_sale("40040007", [("10002", "14.5")]))
+    strict = _install(tmp_path / "strict", smtp.port, fr_options=FR_OPTIONS)
+    strict.drop("a.xml", content, flow="rakuten-fr-orders")
+    _run(strict)
+    assert {r["Referenznummer"] for r in _sol_rows(strict)} == {"40040007"}
+    (entry,) = _journal(strict)
+    assert entry["skipped"] == [{"key": "40040006", "reason": (
+        "order 40040006: the article number(s) '20001-XX-9' are not in lookups/artikel.csv (nor, as variant numbers, "
+        "in lookups/varianten.csv); add them there (and restart), or set 'ersatzartikel'")}]
+
+    lenient = _install(tmp_path / "lenient", smtp.port, fr_options=FR_OPTIONS)
+    config = lenient.config.read_text(encoding="utf-8").replace(
+        "    outbox: { folder: outbox/sol-import }\n  sol-shipping:",
+        "    outbox: { folder: outbox/sol-import }\n    settings: { ersatzartikel: DIVERSE }\n  sol-shipping:", 1)
+    lenient.config.write_text(config, encoding="utf-8")
+    lenient.drop("a.xml", content, flow="rakuten-fr-orders")
+    _run(lenient)
+    rows = [r for r in _sol_rows(lenient) if r["Referenznummer"] == "40040006"]
+    assert [(r["Artikelnummer"], r["AuspraegungID"], r["Bezeichnung2"], r["Steuersatz"]) for r in rows] == [
+        ("10001", "", "", "19"), ("DIVERSE", "", "Rakuten-Artikelnummer 20001-XX-9", "19")]  # DIVERSE: class 1
+
+
+def test_an_item_without_sku_skips_the_sale_naming_its_advert(gw: Install) -> None:
+    sale = _fr_sale("40040008", [("", "9.9")]).replace("<itemid>1</itemid>", "<advertid>691501999</advertid>"
+                                                       "<itemid>1</itemid>")
+    gw.drop("a.xml", _sales(sale, _fr_sale("40040009", [("10002", "14.5")])), flow="rakuten-fr-orders")
+    _run(gw)
+    assert {r["Referenznummer"] for r in _sol_rows(gw)} == {"40040009"}
+    (entry,) = _journal(gw)
+    assert "the article number(s) of an item without sku (advertid 691501999) are not in" in (
+        entry["skipped"][0]["reason"])
 
 
 # -- sol-shipping --------------------------------------------------------------------------------

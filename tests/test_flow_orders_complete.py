@@ -25,7 +25,7 @@ from lxml import etree
 from mailserver import Server
 
 FLOW = "rakuten-orders"
-OPTIONS = ("kunden", "artikel", "neukunden", "zahlungsaufforderung", "xml_auftraege")
+OPTIONS = ("kunden", "varianten", "artikel", "neukunden", "zahlungsaufforderung", "xml_auftraege")
 CUSTOMER_LAYOUT = ("Mandant;Kto;Anrede;Name1;Name2;Zusatz;Strasse;PLZ;Ort;Land;Telefon;EMail;EUUStID;"
                    "Zahlungskond;Preisliste;Kundengruppe;Quelle;QuelleKundenID")
 
@@ -37,6 +37,9 @@ BANK_SETTINGS = """\
       bank_bic: BYLADEM1001
       bank_name: Deutsche Kreditbank Berlin
       zahlungslink: "https://shop.example/bezahlen?bestellung={bestellnummer}&betrag={betrag}"
+      paypal_konto: zahlung@shop-mueller.example
+      sofort_kundennummer: "123456"
+      sofort_projekt: "654321"
 """
 
 
@@ -185,11 +188,10 @@ def test_only_pending_and_editable_orders_are_imported_the_others_are_listed_wit
 
 def test_a_cancelled_order_can_be_imported_later_only_if_it_becomes_pending_again(shipped: Install) -> None:
     shipped.drop("a.xml", orders_file(order("2-0-1", status="cancelled")))
-    run(shipped)
-    # (the engine files an input whose records were all skipped as "duplicate", whatever the reasons)
+    run(shipped, exit_code=4)  # done, but nothing came of it: a warning a scheduler can see
     (entry,) = journal(shipped)
     assert shipped.outputs() == [] and [s["key"] for s in entry["skipped"]] == ["2-0-1"]
-    assert "cancelled" in entry["skipped"][0]["reason"]
+    assert "cancelled" in entry["skipped"][0]["reason"] and "the only record was skipped" in entry["warning"]
     shipped.drop("b.xml", orders_file(order("2-0-1", status="pending")))
     run(shipped)
     assert {r["Referenznummer"] for r in order_rows(shipped)} == {"2-0-1"}  # a skip is not a delivery
@@ -323,7 +325,8 @@ def test_unknown_article_skips_the_order_unless_a_replacement_article_is_set(tmp
     assert {r["Referenznummer"] for r in order_rows(strict)} == {"11-0-2"}
     (skip,) = journal(strict)[0]["skipped"]
     assert skip == {"key": "11-0-1", "reason": "order 11-0-1: the article number(s) 'NEU-1' are not in "
-                    "lookups/artikel.csv; add them there (and restart), or set 'ersatzartikel'"}
+                    "lookups/artikel.csv (nor, as variant numbers, in lookups/varianten.csv); add them there (and "
+                    "restart), or set 'ersatzartikel'"}
 
     lenient = make_install(tmp_path / "lenient", OPTIONS, smtp.port, BANK_SETTINGS + "      ersatzartikel: DIVERSE\n")
     lenient.drop("a.xml", content)
@@ -387,6 +390,70 @@ def test_an_order_the_schema_refuses_quarantines_the_file_naming_the_element(tmp
     assert gw.outputs() == []
 
 
+VARIANT_ITEMS = [
+    {"product_art_no": "20001-RT-M", "variant_id": "63", "name": "Shirt", "name_add": "Rot, M", "qty": "2",
+     "price": "21.90", "tax": "1"},
+    {"product_art_no": "20001-XX-9", "variant_id": "99", "name": "Shirt", "name_add": "Neu", "qty": "1",
+     "price": "19.90", "tax": "1"},
+]
+
+
+def test_a_variant_number_becomes_the_parent_article_and_its_auspraegungid(tmp_path: Path, smtp: Server) -> None:
+    items = [VARIANT_ITEMS[0], {"product_art_no": "10001", "name": "Becher", "qty": "1", "price": "9.90", "tax": "1"}]
+    gw = make_install(tmp_path / "gw", OPTIONS, smtp.port)
+    gw.drop("a.xml", orders_file(order("15-0-1", items=items)))
+    run(gw)
+    assert [(r["Artikelnummer"], r["AuspraegungID"], r["Bezeichnung2"], r["Menge"]) for r in order_rows(gw)] == [
+        ("20001", "3", "Rot, M", "2"), ("10001", "", "", "1"), ("VERSAND", "", "", "1")]
+    xml = etree.parse(str(next(gw.outbox().glob("*.xml"))))
+    assert xml.xpath("//Position[@nr='1']/AuspraegungID/text()") == ["3"]
+    assert xml.xpath("//Position[@nr='2']/AuspraegungID") == []
+
+
+def test_an_unknown_variant_number_skips_the_order_without_and_takes_the_replacement_article_with_a_fallback(
+    tmp_path: Path, smtp: Server
+) -> None:
+    content = orders_file(order("16-0-1", items=VARIANT_ITEMS), order("16-0-2"))
+    strict = make_install(tmp_path / "strict", OPTIONS, smtp.port)
+    strict.drop("a.xml", content)
+    run(strict)
+    assert {r["Referenznummer"] for r in order_rows(strict)} == {"16-0-2"}
+    (skip,) = journal(strict)[0]["skipped"]
+    assert skip == {"key": "16-0-1", "reason": "order 16-0-1: the article number(s) '20001-XX-9' are not in "
+                    "lookups/artikel.csv (nor, as variant numbers, in lookups/varianten.csv); add them there (and "
+                    "restart), or set 'ersatzartikel'"}
+
+    lenient = make_install(tmp_path / "lenient", OPTIONS, smtp.port, BANK_SETTINGS + "      ersatzartikel: DIVERSE\n")
+    lenient.drop("a.xml", content)
+    run(lenient)
+    rows = [r for r in order_rows(lenient) if r["Referenznummer"] == "16-0-1"]
+    assert [(r["Artikelnummer"], r["AuspraegungID"], r["Bezeichnung2"]) for r in rows[:2]] == [
+        ("20001", "3", "Rot, M"), ("DIVERSE", "", "Rakuten-Artikelnummer 20001-XX-9, Neu")]
+
+
+def test_without_the_variant_export_variant_numbers_go_to_sol_as_rakuten_sends_them(shipped: Install) -> None:
+    shipped.drop("a.xml", orders_file(order("17-0-1", items=VARIANT_ITEMS)))
+    run(shipped)
+    assert [(r["Artikelnummer"], r["AuspraegungID"]) for r in order_rows(shipped)][:2] == [
+        ("20001-RT-M", ""), ("20001-XX-9", "")]
+
+
+def test_every_order_gets_the_shipping_method_of_the_setting_through_the_table(tmp_path: Path) -> None:
+    gw = make_install(tmp_path / "gw")
+    gw.drop("a.xml", orders_file(order("18-0-1")))
+    run(gw)
+    assert {r["Versandart"] for r in order_rows(gw)} == {"Paket"}
+    text = (gw.root / "gateway.yaml").read_text(encoding="utf-8")
+    (gw.root / "gateway.yaml").write_text(text + "    settings: { versandart: Express }\n", encoding="utf-8")
+    gw.drop("b.xml", orders_file(order("18-0-2")))
+    run(gw)
+    assert {r["Referenznummer"]: r["Versandart"] for r in order_rows(gw)}["18-0-2"] == "Express"
+    (gw.root / "gateway.yaml").write_text(text + "    settings: { versandart: Kutsche }\n", encoding="utf-8")
+    gw.drop("c.xml", orders_file(order("18-0-3")))
+    run(gw, exit_code=1)
+    assert "'Kutsche' is not in the lookup table 'versandart' (known: Standard, Express)" in journal(gw)[-1]["error"]
+
+
 # -- the payment request e-mail --------------------------------------------------------------------------------
 
 
@@ -403,7 +470,8 @@ def test_one_payment_request_per_prepayment_order_with_amount_reference_and_bank
     ))
     run(full)
     sent = mails(smtp)
-    assert [m["To"] for m in sent] == ["joerdis@example.org", "anna@example.org"]
+    # 20-0-2 is paid with PayPal, which has a payment link: a request of its own (see the tests below)
+    assert [m["To"] for m in sent] == ["joerdis@example.org", "max@example.org", "anna@example.org"]
     first = sent[0]
     assert str(first["Subject"]) == "Ihre Bestellung 20-0-1: bitte überweisen Sie 63,20 €"
     assert str(first["From"]) == "Shop Müller <shop@example.org>"
@@ -416,7 +484,43 @@ def test_one_payment_request_per_prepayment_order_with_amount_reference_and_bank
     html = body(first, "html")
     assert "<b>63,20&nbsp;€</b>" in html and "Frau Weiß" in html and "betrag=63.20" in html
     (entry,) = journal(full)
-    assert len([o for o in entry["outputs"] if o.startswith("smtp://")]) == 2
+    assert len([o for o in entry["outputs"] if o.startswith("smtp://")]) == 3
+
+
+def test_a_payment_link_per_payment_code_and_none_for_a_code_without_one(full: Install, smtp: Server) -> None:
+    full.drop("a.xml", orders_file(
+        order("24-0-1", total="20.00", payment="PAL", client={"email": "pal@example.org"}),
+        order("24-0-2", total="30.00", payment="SUE", client={"email": "sue@example.org"}),
+        order("24-0-3", total="40.00", payment="KLA", client={"email": "kla@example.org"}),  # no link: no e-mail
+        order("24-0-4", total="50.00", payment="CC", client={"email": "cc@example.org"}),
+    ))
+    run(full)
+    sent = {str(m["To"]): m for m in mails(smtp)}
+    assert sorted(sent) == ["pal@example.org", "sue@example.org"]
+    pal = body(sent["pal@example.org"], "plain")
+    assert ("https://www.paypal.com/cgi-bin/webscr?cmd=_xclick&business=zahlung%40shop-mueller.example"
+            "&item_name=Bestellung%2024-0-1&invoice=24-0-1&amount=20.00&currency_code=EUR") in pal
+    assert "IBAN" not in pal and "Bitte bezahlen Sie den Betrag von 20,00 €" in pal
+    assert str(sent["pal@example.org"]["Subject"]) == "Ihre Bestellung 24-0-1: bitte bezahlen Sie 20,00 €"
+    assert ("https://www.sofort.com/payment/start?user_id=123456&project_id=654321&amount=30.00&currency_id=EUR"
+            "&reason_1=24-0-2") in body(sent["sue@example.org"], "plain")
+    (entry,) = journal(full)
+    assert entry["state"] == "done" and len(order_rows(full)) == 8  # every order went to SOL
+
+
+def test_a_link_whose_setting_is_empty_is_not_sent_and_prepayment_keeps_its_bank_details(
+    tmp_path: Path, smtp: Server
+) -> None:
+    settings = BANK_SETTINGS.replace("paypal_konto: zahlung@shop-mueller.example", 'paypal_konto: ""').replace(
+        '      zahlungslink: "https://shop.example/bezahlen?bestellung={bestellnummer}&betrag={betrag}"\n', "")
+    gw = make_install(tmp_path / "gw", OPTIONS, smtp.port, settings)
+    gw.drop("a.xml", orders_file(order("25-0-1", total="20.00", payment="PAL"),
+                                 order("25-0-2", total="10.00", payment="PP", client={"email": "pp@example.org"})))
+    run(gw)
+    (message,) = mails(smtp)  # PayPal without an account: no link, so no e-mail
+    assert message["To"] == "pp@example.org"
+    text = body(message, "plain")
+    assert "IBAN:              DE02 1203 0000 0000 2020 51" in text and "online bezahlen" not in text
 
 
 def test_no_payment_request_is_sent_twice_after_a_retry_or_when_the_orders_come_again(

@@ -36,13 +36,16 @@ flows:
     outbox: { folder: outbox/sol-catalog }
 """
 
-# formats/README.md, "Product feed, Rakuten.de product CSV": the columns in this order
+# docs/formats.md, "Product feed, Rakuten.de product CSV": the columns in this order, then the further
+# columns of Rakuten.de's product CSV (free fields, MPN, pictures 6-10, technical data, energy label)
 PRODUCT_HEADER = (
     "id;variante_zu_id;artikelnummer;produkt_bestellbar;produktname;hersteller;beschreibung;variante;variantenwert;"
     "isbn_ean;lagerbestand;preis;grundpreis_inhalt;grundpreis_einheit;reduzierter_preis;bezug_reduzierter_preis;"
     "mwst_klasse;bestandsverwaltung_aktiv;bild1;bild2;bild3;bild4;bild5;kategorien;lieferzeit;tradoria_kategorie;"
-    "sichtbar"
+    "sichtbar;" + ";".join(f"free_var_{n}" for n in range(1, 21)) + ";MPN;bild6;bild7;bild8;bild9;bild10;"
+    "technical_data;energie_klassen_gruppe;energie_klasse;energie_klasse_bis;energie_klassen_bild"
 )
+TEXT_HEADER = "artikelnummer;sprache;produktname;kurztext;beschreibung;einheit;meta_titel;meta_beschreibung"
 
 # One row of each table with every column the mapping reads; a test gives only what it is about.
 DEFAULTS: dict[str, dict[str, str]] = {
@@ -91,7 +94,8 @@ def flow(config: Path) -> Flow:
 
 def _write_table(path: Path, rows: list[dict[str, str]], defaults: dict[str, str]) -> None:
     out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, fieldnames=list(defaults), delimiter=";", lineterminator="\r\n")
+    columns = list(dict.fromkeys([*defaults, *(name for row in rows for name in row)]))  # a test's extra columns last
+    writer = csv.DictWriter(out, fieldnames=columns, delimiter=";", lineterminator="\r\n", restval="")
     writer.writeheader()
     for row in rows:
         writer.writerow({**defaults, **row})
@@ -112,12 +116,17 @@ _counter = iter(range(1, 1_000_000))
 
 
 def run(tmp_path: Path, flow: Flow, settings: dict[str, str] | None = None, **tables: list[dict[str, str]]) -> Result:
-    """Convert an export made of the given tables (the others present but empty), as a folder."""
+    """Convert an export made of the given tables (the others present but empty), as a folder.
+
+    bilder.csv is written only when the test gives it: the other tables are always there.
+    """
     batch = tmp_path / f"katalog_{next(_counter)}"
     batch.mkdir()
     tables.setdefault("artikelgruppen", [{}])
     for name, defaults in DEFAULTS.items():
         _write_table(batch / f"{name}.csv", tables.get(name, []), defaults)
+    if "bilder" in tables:
+        _write_table(batch / "bilder.csv", tables["bilder"], BILDER)
     for document in tables.get("dokumente", []):  # the files the documents table names are in the batch
         if document.get("Datei"):
             (batch / document["Datei"]).parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +151,9 @@ def run(tmp_path: Path, flow: Flow, settings: dict[str, str] | None = None, **ta
     return result
 
 
+BILDER = {"Mandant": "123", "Artikelnummer": "", "AuspraegungID": "0", "URL": "", "Sortierung": "1"}
+
+
 def price(nr: str, value: str = "10,00", **more: str) -> dict[str, str]:
     return {"Artikelnummer": nr, "Einzelpreis": value, **more}
 
@@ -156,9 +168,9 @@ def stock(nr: str, amount: str, where: str = "HL", **more: str) -> dict[str, str
 def test_the_golden_examples_pass(config: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(config), "test", "sol-catalog"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    for case in ("sample", "edge-cases", "too-long-article-number", "unknown-tax-class"):
+    for case in ("sample", "edge-cases", "base-price-and-pictures", "too-long-article-number", "unknown-tax-class"):
         assert f"PASS  sol-catalog/{case}" in result.output
-    assert result.output.rstrip().endswith("4 passed, 0 failed")
+    assert result.output.rstrip().endswith("5 passed, 0 failed")
 
 
 def test_the_mapping_passes_check(config: Path) -> None:
@@ -185,9 +197,10 @@ def test_preview_names_a_binary_document_without_printing_it_and_saves_it_byte_f
     result = CliRunner().invoke(cli, ["--config", str(config), "preview", "sol-catalog", str(batch), "--save",
                                       str(saved)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert f"==> 10001_datenblatt.pdf (a file of the input passed on as it is, {len(pdf):,} bytes) <==" in result.output
+    assert (f"==> dokument_1_10001_10001_datenblatt.pdf (a file of the input passed on as it is, {len(pdf):,} bytes) "
+            "<==") in result.output
     assert "%PDF" not in result.output
-    assert (saved / "10001_datenblatt.pdf").read_bytes() == pdf
+    assert (saved / "dokument_1_10001_10001_datenblatt.pdf").read_bytes() == pdf
     assert (saved / "texte_en_katalog_binary_1.csv").exists() and (saved / "texte_fr_katalog_binary_1.csv").exists()
 
 
@@ -220,7 +233,7 @@ def test_the_sample_as_a_folder_in_the_inbox_gives_the_golden_files(tmp_path: Pa
                  if not p.name.startswith(".")}
     assert delivered == expected  # input no. 1 named katalog_sample: the same names, byte for byte
     journal = CliRunner().invoke(cli, ["--config", str(config), "journal", "--json"]).output
-    assert "article 99999 is not an active sales article" in journal
+    assert '"skipped": []' in journal  # 99999 (inactive) is not skipped but switched off
 
 
 # --- the product CSV ---------------------------------------------------------------------------------------
@@ -250,18 +263,70 @@ def test_an_article_without_a_price_is_left_out_of_every_file_and_the_journal_sa
     assert "staffelpreise" not in result.files and "texte_en" not in result.files and "beziehungen" not in result.files
 
 
-def test_only_active_sales_articles_of_the_mandant_are_sent(tmp_path: Path, flow: Flow) -> None:
+def test_articles_not_for_sale_go_out_switched_off_and_other_mandanten_are_left_out(tmp_path: Path, flow: Flow) -> None:
     result = run(
         tmp_path, flow,
         artikel=[{"Artikelnummer": "1"}, {"Artikelnummer": "2", "Aktiv": "0"},
+                 {"Artikelnummer": "3", "IstVerkaufsartikel": "0"}, {"Artikelnummer": "1", "Mandant": "456"},
+                 {"Artikelnummer": "4", "Aktiv": "0"}],
+        preise=[price("1"), price("2", "7,00"), price("3"), price("1", Mandant="456"),
+                price("2", "5,00", ListeID="7", IstAktion="-1")],  # no promotion for an article switched off
+        lager=[stock("1", "4"), stock("1", "50", Mandant="456"), stock("2", "6")],
+        texte=[{"Artikelnummer": "2", "Bezeichnung1": "Old"}],
+        zubehoer=[{"Artikelnummer": "2", "Bezugsartikel": "1"}],
+    )
+    rows = result.products()
+    assert list(rows) == ["1", "2", "3", "4"]
+    assert rows["1"]["lagerbestand"] == "4"  # not the other Mandant's 50
+    assert [(r["produkt_bestellbar"], r["sichtbar"]) for r in rows.values()] == [("1", "1"), ("0", "0"), ("0", "0"),
+                                                                                  ("0", "0")]
+    assert (rows["2"]["lagerbestand"], rows["2"]["preis"], rows["2"]["reduzierter_preis"]) == ("6", "7.00", "")
+    assert rows["4"]["preis"] == ""  # no price: an article switched off goes out without one
+    assert result.skipped == ["article 1 belongs to Mandant 456, this flow sends Mandant 123"]
+    assert [t["artikelnummer"] for t in result.files["texte_de"]] == ["1"]  # side files: articles for sale only
+    assert "texte_en" not in result.files and "beziehungen" not in result.files
+
+
+def test_with_the_setting_weglassen_articles_not_for_sale_are_left_out_and_the_journal_says_why(
+    tmp_path: Path, flow: Flow
+) -> None:
+    result = run(
+        tmp_path, flow, {"inaktive_artikel": "weglassen"},
+        artikel=[{"Artikelnummer": "1"}, {"Artikelnummer": "2", "Aktiv": "0"},
                  {"Artikelnummer": "3", "IstVerkaufsartikel": "0"}, {"Artikelnummer": "1", "Mandant": "456"}],
         preise=[price("1"), price("2"), price("3"), price("1", Mandant="456")],
-        lager=[stock("1", "4"), stock("1", "50", Mandant="456")],
     )
     assert list(result.products()) == ["1"]
-    assert result.products()["1"]["lagerbestand"] == "4"  # not the other Mandant's 50
     assert result.skipped == ["article 2 is not an active sales article", "article 3 is not an active sales article",
                               "article 1 belongs to Mandant 456, this flow sends Mandant 123"]
+
+
+def test_a_misspelt_setting_for_inactive_articles_stops_the_export_naming_the_two_words(
+    tmp_path: Path, flow: Flow
+) -> None:
+    with pytest.raises(GatewayError) as caught:
+        run(tmp_path, flow, {"inaktive_artikel": "ausschalten"}, artikel=[{"Artikelnummer": "1"}], preise=[price("1")])
+    assert "'ausschalten' is not in the lookup table 'inaktive_artikel' (known: abschalten, weglassen)" in str(
+        caught.value)
+
+
+def test_without_stock_an_article_is_orderable_unless_the_setting_asks_for_stock(tmp_path: Path, flow: Flow) -> None:
+    tables: dict[str, list[dict[str, str]]] = {
+        "artikel": [{"Artikelnummer": "A"}, {"Artikelnummer": "B"}, {"Artikelnummer": "S", "Stuecklistentyp": "1"},
+                    {"Artikelnummer": "T", "Variante": "-1"}, {"Artikelnummer": "X", "Aktiv": "0"}],
+        "preise": [price("A"), price("B"), price("S"), price("T"), price("X")],
+        "lager": [stock("A", "3"), stock("B", "0"), stock("T", "2", AuspraegungID="1"), stock("X", "9")],
+        "stuecklisten": [{"Stueckliste": "S", "Element": "A", "Menge": "2"}, {"Stueckliste": "S", "Element": "B"}],
+        "varianten": [{"Artikelnummer": "T", "AuspraegungID": "1", "Variantenartikelnummer": "T-1", "Merkmale": "G=1"},
+                      {"Artikelnummer": "T", "AuspraegungID": "2", "Variantenartikelnummer": "T-2", "Merkmale": "G=2"}],
+    }
+    default = run(tmp_path, flow, **tables).products()
+    assert {nr: r["produkt_bestellbar"] for nr, r in default.items()} == {
+        "A": "1", "B": "1", "S": "1", "T": "1", "T-1": "1", "T-2": "1", "X": "0"}
+    asked = run(tmp_path, flow, {"nur_mit_bestand_bestellbar": "1"}, **tables).products()
+    assert {nr: (r["produkt_bestellbar"], r["sichtbar"]) for nr, r in asked.items()} == {
+        "A": ("1", "1"), "B": ("0", "1"), "S": ("0", "1"),  # the set: min(3 // 2, 0 // 1) = 0
+        "T": ("1", "1"), "T-1": ("1", "1"), "T-2": ("0", "1"), "X": ("0", "0")}
 
 
 @pytest.mark.parametrize(
@@ -329,8 +394,9 @@ def test_umlauts_quotes_and_semicolons_survive_into_utf8(tmp_path: Path, flow: F
     assert row["beschreibung"] == "Spülmaschinenfest;\r\nmikrowellengeeignet."
     assert '"Kaffeebecher „Büro“ ""Spezial""; 300 ml – 5 €"'.encode() in result.raw["produkte"]
     (text,) = result.files["texte_fr"]
-    assert text == {"artikelnummer": "1", "produktname": 'Tasse « Bureau » "spéciale"',
-                    "beschreibung": "Lave-vaisselle; micro-ondes.", "meta_titel": "", "meta_beschreibung": ""}
+    assert text == {"artikelnummer": "1", "sprache": "fr", "produktname": 'Tasse « Bureau » "spéciale"',
+                    "kurztext": "", "beschreibung": "Lave-vaisselle; micro-ondes.", "einheit": "", "meta_titel": "",
+                    "meta_beschreibung": ""}
     assert "texte_en" not in result.files  # no English text: no file
 
 
@@ -403,8 +469,8 @@ def _variants(tmp_path: Path, flow: Flow, **more: list[dict[str, str]]) -> Resul
 def test_variants_become_a_parent_row_and_one_row_per_active_variant(tmp_path: Path, flow: Flow) -> None:
     result = _variants(tmp_path, flow)
     rows = result.files["produkte"]
-    assert [r["artikelnummer"] for r in rows] == ["T", "T-BL-M", "T-RT-L"]  # T-GN-S is inactive
-    parent, blue, red = rows
+    assert [r["artikelnummer"] for r in rows] == ["T", "T-BL-M", "T-RT-L", "T-GN-S"]  # T-GN-S is inactive: last
+    parent, blue, red, green = rows
     assert (parent["id"], parent["variante_zu_id"], parent["variante"], parent["produktname"]) == (
         "#T", "", "Farbe|Größe", "Shirt")
     assert (parent["lagerbestand"], parent["preis"], parent["beschreibung"]) == ("", "", "Weich.")
@@ -413,6 +479,10 @@ def test_variants_become_a_parent_row_and_one_row_per_active_variant(tmp_path: P
     assert (blue["lagerbestand"], red["lagerbestand"]) == ("3", "0")  # red: no stock but in RETOURE
     assert (blue["preis"], red["preis"]) == ("19.90", "21.90")  # blue has no price of its own: the article's
     assert result.files["staffelpreise"] == [{"artikelnummer": "T-RT-L", "ab_menge": "5", "preis": "19.00"}]
+    # the inactive variant is switched off, with its own price and stock but without its tier
+    assert (green["produkt_bestellbar"], green["sichtbar"], green["variantenwert"]) == ("0", "0", "Grün|S")
+    assert (green["preis"], green["lagerbestand"], green["reduzierter_preis"]) == ("20.00", "7", "")
+    assert [(r["produkt_bestellbar"], r["sichtbar"]) for r in (parent, blue, red)] == [("1", "1")] * 3
 
 
 def test_a_variant_without_prices_of_its_own_gets_the_articles_tiers(tmp_path: Path, flow: Flow) -> None:
@@ -440,20 +510,32 @@ def test_a_variant_takes_its_own_promotion_or_else_the_articles(tmp_path: Path, 
         price("T", "15,00", **promo), price("T", "17,50", AuspraegungID="2", **promo)])
     prices = {r["artikelnummer"]: (r["reduzierter_preis"], r["bezug_reduzierter_preis"])
               for r in result.files["produkte"]}
-    assert prices == {"T": ("", ""), "T-BL-M": ("15.00", "VK"), "T-RT-L": ("17.50", "VK")}
+    assert prices == {"T": ("", ""), "T-BL-M": ("15.00", "VK"), "T-RT-L": ("17.50", "VK"), "T-GN-S": ("", "")}
 
 
-def test_a_variant_article_without_a_sellable_variant_or_price_is_left_out(tmp_path: Path, flow: Flow) -> None:
-    result = run(
-        tmp_path, flow,
-        artikel=[{"Artikelnummer": "A", "Variante": "-1"}, {"Artikelnummer": "B", "Variante": "-1"}],
-        varianten=[{"Artikelnummer": "A", "Variantenartikelnummer": "A-1", "Merkmale": "Größe=M", "Aktiv": "0"},
-                   {"Artikelnummer": "B", "Variantenartikelnummer": "B-1", "Merkmale": "Größe=M"}],
-        preise=[price("A"), price("B", AuspraegungID="2")],  # B-1 (ID 1) has no price, nor has B itself
-    )
-    assert "produkte" not in result.files
-    assert result.skipped == ["article A has variants, but none of them is active",
-                              "article B has a variant without a price in price list 1"]
+def test_a_variant_article_without_a_sellable_variant_is_switched_off_and_without_a_price_left_out(
+    tmp_path: Path, flow: Flow
+) -> None:
+    tables: dict[str, list[dict[str, str]]] = {
+        "artikel": [{"Artikelnummer": "A", "Variante": "-1"}, {"Artikelnummer": "B", "Variante": "-1"},
+                    {"Artikelnummer": "C", "Variante": "-1", "Aktiv": "0"}],
+        "varianten": [{"Artikelnummer": "A", "Variantenartikelnummer": "A-1", "Merkmale": "Größe=M", "Aktiv": "0"},
+                      {"Artikelnummer": "B", "Variantenartikelnummer": "B-1", "Merkmale": "Größe=M"},
+                      {"Artikelnummer": "C", "Variantenartikelnummer": "C-1", "Merkmale": "Größe=S"}],
+        "preise": [price("A"), price("B", AuspraegungID="2")],  # B-1 (ID 1) has no price, nor has B itself
+    }
+    result = run(tmp_path, flow, **tables)
+    rows = result.files["produkte"]
+    # A: no active variant; C: inactive (its variant C-1 is active, but not sold without its article)
+    assert [(r["artikelnummer"], r["variante"], r["variantenwert"], r["produkt_bestellbar"], r["sichtbar"], r["preis"])
+            for r in rows] == [("A", "Größe", "", "0", "0", ""), ("A-1", "", "M", "0", "0", "10.00"),
+                               ("C", "Größe", "", "0", "0", ""), ("C-1", "", "S", "0", "0", "")]
+    assert result.skipped == ["article B has a variant without a price in price list 1"]
+    left_out = run(tmp_path, flow, {"inaktive_artikel": "weglassen"}, **tables)
+    assert "produkte" not in left_out.files
+    assert left_out.skipped == ["article A has variants, but none of them is active",
+                                "article B has a variant without a price in price list 1",
+                                "article C is not an active sales article"]
 
 
 # --- sets (trade bills of materials) ------------------------------------------------------------------------------
@@ -515,7 +597,7 @@ def test_tier_prices_relations_texts_and_documents(tmp_path: Path, flow: Flow) -
     assert [(t["artikelnummer"], t["produktname"], t["meta_titel"]) for t in result.files["texte_en"]] == [
         ("1", "Mug", "Buy a mug")]
     assert [t["produktname"] for t in result.files["texte_fr"]] == ["Tasse"]
-    assert result.files["dokumente"] == [{"artikelnummer": "1", "datei": "dokumente/1.pdf", "titel": "Datenblatt",
+    assert result.files["dokumente"] == [{"artikelnummer": "1", "datei": "dokument_1_1_1.pdf", "titel": "Datenblatt",
                                           "sprache": "de", "sortierung": "1"}]
     assert result.raw["dokumente_dateien"] == b"%PDF-1.4 dokumente/1.pdf\n%%EOF\n"  # the PDF itself is passed on
 
@@ -530,7 +612,8 @@ def test_each_language_in_the_texts_gets_its_own_file_without_a_change_to_the_ma
                {"Artikelnummer": "1", "Sprache": " ", "Bezeichnung1": "auch ohne"}],
     )
     texts = {name: [t["produktname"] for t in rows] for name, rows in result.files.items() if name.startswith("texte")}
-    assert texts == {"texte_it": ["Tazza"], "texte_en": ["Mug"]}
+    assert texts == {"texte_de": ["Artikel"], "texte_it": ["Tazza"], "texte_en": ["Mug"]}
+    assert result.files["texte_en"][0]["sprache"] == "en"  # "EN" in texte.csv, in small letters like the file name
 
 
 def test_an_unknown_kind_of_relation_stops_the_export(tmp_path: Path, flow: Flow) -> None:
@@ -568,9 +651,12 @@ def test_the_category_tree_holds_the_active_groups_in_their_order(tmp_path: Path
 
 
 def test_an_export_without_a_sendable_article_gives_no_files(tmp_path: Path, flow: Flow) -> None:
-    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1", "Aktiv": "0"}], preise=[price("1")])
+    result = run(tmp_path, flow, {"inaktive_artikel": "weglassen"}, artikel=[{"Artikelnummer": "1", "Aktiv": "0"}],
+                 preise=[price("1")])
     assert result.raw == {}
     assert result.skipped == ["article 1 is not an active sales article"]
+    switched_off = run(tmp_path, flow, artikel=[{"Artikelnummer": "1", "Aktiv": "0"}], preise=[price("1")])
+    assert list(switched_off.files) == ["produkte"] and "kategorien" in switched_off.raw
 
 
 def test_a_language_code_that_cannot_be_in_a_file_name_stops_the_export_naming_the_article(
@@ -592,7 +678,9 @@ def test_the_category_file_reads_the_tables_loaded_for_the_product_files(tmp_pat
 def test_a_broken_promotion_date_of_an_inactive_variant_does_not_stop_the_export(tmp_path: Path, flow: Flow) -> None:
     promo = {"ListeID": "7", "IstAktion": "-1", "GueltigVon": "31.02.2026", "GueltigBis": "31.12.2026"}
     result = _variants(tmp_path, flow, preise=[price("T", "19,90"), price("T", "15,00", AuspraegungID="3", **promo)])
-    assert [r["artikelnummer"] for r in result.files["produkte"]] == ["T", "T-BL-M", "T-RT-L"]  # 3 is inactive
+    rows = result.files["produkte"]
+    assert [r["artikelnummer"] for r in rows] == ["T", "T-BL-M", "T-RT-L", "T-GN-S"]  # 3 is inactive: switched off
+    assert rows[-1]["reduzierter_preis"] == ""  # its promotion is not read
 
 
 def test_a_broken_promotion_date_that_counts_stops_the_export_naming_the_price_row(tmp_path: Path, flow: Flow) -> None:
@@ -611,3 +699,254 @@ def test_a_variant_without_auspraegungid_takes_the_articles_price(tmp_path: Path
         preise=[price("T", "18,00"), price("T", "5,00", AuspraegungID="")],
     )
     assert result.products()["T-X"]["preis"] == "18.00"
+
+
+# --- documents passed on: names the gateway makes, files only from dokumente/ --------------------------------------
+
+
+def _engine_run(config: Path) -> tuple[int, int, int]:
+    inst = load_installation(config)
+    engine = Engine(inst)
+    summary = engine.run_once(inst.select([]), wait_for_settle=False)
+    engine.close()
+    return summary.done, summary.failed, summary.pending
+
+
+def _export(config: Path, name: str, **changes: bytes | None) -> Path:
+    """The sample export as a ZIP in the inbox, with some of its members replaced, added or (None) left out."""
+    inbox = config.parent / "inbox" / "sol-catalog"
+    with zipfile.ZipFile(EXAMPLES / "sample" / "input" / "katalog_sample.zip") as src, \
+            zipfile.ZipFile(inbox / name, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            if info.filename not in changes:
+                out.writestr(info.filename, src.read(info))
+        for member, data in changes.items():
+            if data is not None:
+                out.writestr(member, data)
+    return inbox / name
+
+
+def _dokumente(*rows: str) -> bytes:
+    return ("Mandant;Artikelnummer;Datei;Titel;Sprache;Sortierung\r\n"
+            + "".join(f"123;10001;{row};Datenblatt;de;1\r\n" for row in rows)).encode()
+
+
+def _reason(config: Path) -> str:
+    (reason,) = (config.parent / "quarantine" / "sol-catalog").glob("*.reason.txt")
+    return reason.read_text(encoding="utf-8")
+
+
+def test_the_same_document_in_a_second_export_is_delivered_under_a_name_of_its_own(tmp_path: Path) -> None:
+    # The second export holds dokumente/10001_datenblatt.pdf again: it stayed "delivering" for ever
+    # ("already exists") and held back its own product CSV.
+    config = _install(tmp_path / "gw")
+    _export(config, "katalog_mo.zip")
+    assert _engine_run(config) == (1, 0, 0)
+    _export(config, "katalog_di.zip", **{"export.done": b"\r\n"})  # other content: not a duplicate
+    assert _engine_run(config) == (1, 0, 0)
+    outbox = {p.name for p in (tmp_path / "gw" / "outbox" / "sol-catalog").iterdir()}
+    assert {"dokument_1_10001_10001_datenblatt.pdf", "dokument_2_10001_10001_datenblatt.pdf",
+            "rakuten_produkte_katalog_mo_1.csv", "rakuten_produkte_katalog_di_2.csv"} <= outbox
+
+
+@pytest.mark.parametrize(
+    ("datei", "words"),
+    [
+        ("rakuten_produkte_katalog_nightly_2.csv", "which is not in the folder 'dokumente/'"),
+        ("preise.csv", "which is not in the folder 'dokumente/'"),
+        ("dokumente/../preise.csv", "it contains '..'"),
+        ("dokumente/texte.csv", "which is 'dokumente/texte.csv', a table of the batch; tables are read, never "
+                                "passed on as files"),
+    ],
+)
+def test_a_row_naming_a_file_outside_the_documents_folder_or_a_table_is_refused_naming_the_row(
+        tmp_path: Path, datei: str, words: str) -> None:
+    config = _install(tmp_path / "gw")
+    forged = b"artikelnummer;preis\r\n10001;0.01\r\n"  # a member named like another input's product CSV
+    extra: dict[str, bytes | None] = {"rakuten_produkte_katalog_nightly_2.csv": forged}
+    if datei == "dokumente/texte.csv":  # the table texte.csv kept in the documents folder (found there as well)
+        with zipfile.ZipFile(EXAMPLES / "sample" / "input" / "katalog_sample.zip") as src:
+            extra = {"texte.csv": None, "dokumente/texte.csv": src.read("texte.csv")}
+    _export(config, "katalog_nightly.zip", **{"dokumente.csv": _dokumente(datei)}, **extra)
+    assert _engine_run(config) == (0, 1, 0)
+    reason = _reason(config)
+    assert f"the row of dokumente at line 2 names the file '{datei}'" in reason and words in reason
+    assert "article 10001" in reason or "article no. 1" in reason
+    assert not (tmp_path / "gw" / "outbox" / "sol-catalog").exists() or not any(
+        (tmp_path / "gw" / "outbox" / "sol-catalog").iterdir())
+
+
+def test_a_document_name_with_a_bidi_control_is_refused_naming_the_row(tmp_path: Path) -> None:
+    config = _install(tmp_path / "gw")
+    member = "dokumente/rechnung\u202efdp.exe"
+    _export(config, "katalog_bidi.zip", **{"dokumente.csv": _dokumente("dokumente/10001_datenblatt.pdf", member),
+                                            member: b"MZ"})
+    assert _engine_run(config) == (0, 1, 0)
+    reason = _reason(config)
+    assert "invisible character U+202E" in reason and "(the row of dokumente at line 3)" in reason
+
+
+def test_two_document_names_that_differ_only_in_how_an_accent_is_written_are_refused(tmp_path: Path) -> None:
+    # "Müller.pdf" with ü as one character and as u + a combining diaeresis: one name on a Mac or Windows share.
+    config = _install(tmp_path / "gw")
+    composed, decomposed = "dokumente/M\u00fcller.pdf", "dokumente/Mu\u0308ller.pdf"
+    dokumente = ("Mandant;Artikelnummer;Datei;Titel;Sprache;Sortierung\r\n"
+                 f"123;10001;{composed};A;de;1\r\n123;10001;{decomposed};B;de;2\r\n").encode()
+    _export(config, "katalog_nfd.zip", **{"dokumente.csv": dokumente, composed: b"%PDF a", decomposed: b"%PDF b"})
+    assert _engine_run(config) == (0, 1, 0)
+    reason = _reason(config)
+    assert "for the row of dokumente at line 3 would have a name that is the same on Windows and Mac shares" in reason
+
+
+def test_a_document_name_too_long_for_a_file_system_is_refused_before_delivery(tmp_path: Path) -> None:
+    # 244 characters are a valid file name, but with "dokument_1_10001_" in front no outbox can hold it:
+    # unchecked, its delivery would fail again and again ("delivering" for ever) instead of the input being
+    # refused once, with the row named.
+    config = _install(tmp_path / "gw")
+    member = "dokumente/" + "d" * 240 + ".pdf"
+    _export(config, "katalog_lang.zip", **{"dokumente.csv": _dokumente(member), member: b"%PDF"})
+    assert _engine_run(config) == (0, 1, 0)
+    reason = _reason(config)
+    assert "the output file name is 261 bytes long" in reason and "(the row of dokumente at line 2)" in reason
+
+
+# --- the fields of the later formats: base price, pictures, free fields, texts per language ----------------------
+
+
+def test_the_base_price_is_the_content_with_a_comma_and_the_unit_per_row_that_has_a_price(
+    tmp_path: Path, flow: Flow
+) -> None:
+    result = run(
+        tmp_path, flow,
+        artikel=[{"Artikelnummer": "H", "Grundpreiseinheit": "kg", "GrundpreisInhalt": "0,5"},
+                 {"Artikelnummer": "O", "Grundpreiseinheit": " ml ", "GrundpreisInhalt": "1.500"},
+                 {"Artikelnummer": "N", "Grundpreiseinheit": "", "GrundpreisInhalt": ""},
+                 {"Artikelnummer": "V", "Variante": "-1", "Grundpreiseinheit": "m", "GrundpreisInhalt": "2"}],
+        varianten=[{"Artikelnummer": "V", "Variantenartikelnummer": "V-1", "Merkmale": "Farbe=Rot"}],
+        preise=[price("H"), price("O"), price("N"), price("V")],
+    )
+    rows = result.products()
+    assert {nr: (r["grundpreis_inhalt"], r["grundpreis_einheit"]) for nr, r in rows.items()} == {
+        "H": ("0,500", "kg"), "O": ("1500,000", "ml"), "N": ("", ""), "V": ("", ""), "V-1": ("2,000", "m")}
+
+
+@pytest.mark.parametrize(
+    ("unit", "content", "words"),
+    [
+        ("kg", "", "field 'grundpreis_inhalt': expected a number, but the field is empty"),
+        ("", "0,5", "field 'grundpreis_einheit': '' is not in the lookup table 'grundpreis_einheit'"),
+        ("m³", "2", "field 'grundpreis_einheit': 'm³' is not in the lookup table 'grundpreis_einheit' (known: kg, g"),
+        ("kg", "ein halbes", "field 'grundpreis_inhalt': expected a number like 1.234,50 (the value was 'ein halbes')"),
+    ],
+)
+def test_a_base_price_with_a_part_missing_or_an_unknown_unit_stops_the_export_naming_article_and_field(
+    tmp_path: Path, flow: Flow, unit: str, content: str, words: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        run(tmp_path, flow, artikel=[{"Artikelnummer": "1"}, {"Artikelnummer": "H", "Grundpreiseinheit": unit,
+                                                                "GrundpreisInhalt": content}],
+            preise=[price("1"), price("H")])
+    message = str(caught.value)
+    assert "article no. 2" in message and words in message, message
+
+
+def test_pictures_are_sent_in_the_order_of_their_number_at_most_ten_empty_urls_passed_over(
+    tmp_path: Path, flow: Flow
+) -> None:
+    pictures = [{"Artikelnummer": "1", "URL": f"https://b.example/{n}.jpg", "Sortierung": str(n)}
+                for n in (11, 3, 10, 2, 1, 9, 4, 8, 5, 7, 6)]
+    pictures.append({"Artikelnummer": "1", "URL": " ", "Sortierung": "0"})
+    pictures.append({"Artikelnummer": "2", "URL": "https://b.example/other.jpg", "Mandant": "456"})
+    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1"}, {"Artikelnummer": "2"}],
+                 preise=[price("1"), price("2")], bilder=pictures)
+    row = result.products()["1"]
+    assert [row[f"bild{n}"] for n in range(1, 11)] == [f"https://b.example/{n}.jpg" for n in range(1, 11)]
+    assert all(result.products()["2"][f"bild{n}"] == "" for n in range(1, 11))  # another Mandant's picture
+
+
+def test_a_parent_without_pictures_of_its_own_shows_those_of_its_sold_variants(tmp_path: Path, flow: Flow) -> None:
+    result = _variants(tmp_path, flow, bilder=[
+        {"Artikelnummer": "T", "AuspraegungID": "3", "URL": "gruen.jpg", "Sortierung": "1"},  # inactive variant
+        {"Artikelnummer": "T", "AuspraegungID": "2", "URL": "rot.jpg", "Sortierung": "2"},
+        {"Artikelnummer": "T", "AuspraegungID": "1", "URL": "blau.jpg", "Sortierung": "1"}])
+    rows = result.products()
+    assert (rows["T"]["bild1"], rows["T"]["bild2"], rows["T"]["bild3"]) == ("blau.jpg", "rot.jpg", "")
+    assert rows["T-BL-M"]["bild1"] == "" and rows["T-RT-L"]["bild1"] == ""  # the pictures are in the parent row
+    own = _variants(tmp_path, flow, bilder=[{"Artikelnummer": "T", "URL": "shirt.jpg"},
+                                            {"Artikelnummer": "T", "AuspraegungID": "1", "URL": "blau.jpg"}])
+    assert (own.products()["T"]["bild1"], own.products()["T"]["bild2"]) == ("shirt.jpg", "")
+
+
+def test_a_picture_number_that_is_not_a_number_stops_the_export_naming_the_row(tmp_path: Path, flow: Flow) -> None:
+    with pytest.raises(InputError) as caught:
+        run(tmp_path, flow, artikel=[{"Artikelnummer": "1"}], preise=[price("1")],
+            bilder=[{"Artikelnummer": "1", "URL": "a.jpg", "Sortierung": "erstes"}])
+    message = str(caught.value)
+    assert "sort_by_number: expected a number like 1.234,50" in message and "'erstes'" in message, message
+    assert "Sortierung of the row of bilder at line 2" in message, message
+
+
+def test_free_field_1_takes_a_user_field_and_mpn_the_makers_article_number(tmp_path: Path, flow: Flow) -> None:
+    result = run(tmp_path, flow, artikel=[{"Artikelnummer": "1", "USER_Material": "Steingut", "HArtikelnummer": "M-1"}],
+                 preise=[price("1")])
+    row = result.products()["1"]
+    assert (row["free_var_1"], row["MPN"]) == ("Steingut", "M-1")
+    assert all(row[f"free_var_{n}"] == "" for n in range(2, 21))
+    assert all(row[name] == "" for name in ("technical_data", "energie_klassen_gruppe", "energie_klasse",
+                                            "energie_klasse_bis", "energie_klassen_bild"))
+
+
+def test_an_export_without_the_optional_tables_and_columns_still_converts(tmp_path: Path, flow: Flow) -> None:
+    # only the required tables, and artikel.csv with only its required columns: no bilder.csv, texte.csv,
+    # zubehoer.csv, dokumente.csv, no base-price columns, no user fields
+    batch = tmp_path / "katalog_minimal"
+    batch.mkdir()
+    required = {"artikel": {k: DEFAULTS["artikel"][k] for k in ("Mandant", "Artikelnummer", "Bezeichnung1", "Aktiv",
+                                                               "IstVerkaufsartikel", "Variante", "Stuecklistentyp",
+                                                               "Steuerklasse", "Artikelgruppe")},
+                "artikelgruppen": DEFAULTS["artikelgruppen"], "varianten": DEFAULTS["varianten"],
+                "preise": DEFAULTS["preise"], "lager": DEFAULTS["lager"], "stuecklisten": DEFAULTS["stuecklisten"]}
+    rows = {"artikel": [{"Artikelnummer": "1"}], "artikelgruppen": [{}], "preise": [price("1")],
+            "lager": [stock("1", "3")]}
+    for name, defaults in required.items():
+        _write_table(batch / f"{name}.csv", rows.get(name, []), defaults)
+    (batch / "export.done").write_bytes(b"")
+    info = {"id": 1, "name": batch.name, "stem": batch.name, "suffix": "", "received_at": "",
+            "flow": "sol-catalog", "today": TODAY}
+    (tmp_path / "stage").mkdir()
+    conversion = convert(flow.mapping, batch, batch.name, tmp_path / "stage", info, flow.settings,
+                         key_delivered=lambda key: None)
+    names = sorted(staged.name for staged in conversion.outputs)
+    assert names == ["kategorien_katalog_minimal_1.xml", "rakuten_produkte_katalog_minimal_1.csv",
+                     "texte_de_katalog_minimal_1.csv"]
+    product = next(s for s in conversion.outputs if s.output == "produkte").path.read_text(encoding="utf-8")
+    (row,) = list(csv.DictReader(io.StringIO(product, newline=""), delimiter=";"))
+    assert (row["lagerbestand"], row["preis"], row["produkt_bestellbar"]) == ("3", "10.00", "1")
+    assert all(row[name] == "" for name in ("grundpreis_inhalt", "grundpreis_einheit", "bild1", "bild10",
+                                            "free_var_1", "MPN"))
+
+
+def test_the_texts_of_the_shops_language_come_from_the_article_with_short_text_and_unit(
+    tmp_path: Path, flow: Flow
+) -> None:
+    result = run(
+        tmp_path, flow,
+        artikel=[{"Artikelnummer": "1", "Bezeichnung1": "Becher", "Bezeichnung2": "300 ml", "Langtext": "Fein.",
+                  "LangtextHTML": "<p>Fein.</p>", "Verkaufsmengeneinheit": "Stk", "MetaTitel": "Becher kaufen"},
+                 {"Artikelnummer": "2", "Bezeichnung1": "Stoff", "Basismengeneinheit": "m"}],
+        preise=[price("1"), price("2")],
+        texte=[{"Artikelnummer": "1", "Sprache": "DE", "Bezeichnung1": "alter Text"},  # the shop language: passed over
+               {"Artikelnummer": "1", "Sprache": "en", "Bezeichnung1": "Mug", "Bezeichnung2": "300 ml"}],
+    )
+    assert result.raw["texte_de"].split(b"\r\n")[0].decode() == TEXT_HEADER
+    assert result.files["texte_de"] == [
+        {"artikelnummer": "1", "sprache": "de", "produktname": "Becher", "kurztext": "300 ml",
+         "beschreibung": "<p>Fein.</p>", "einheit": "Stk", "meta_titel": "Becher kaufen", "meta_beschreibung": ""},
+        {"artikelnummer": "2", "sprache": "de", "produktname": "Stoff", "kurztext": "", "beschreibung": "",
+         "einheit": "m", "meta_titel": "", "meta_beschreibung": ""}]
+    assert [(t["sprache"], t["produktname"], t["kurztext"]) for t in result.files["texte_en"]] == [
+        ("en", "Mug", "300 ml")]
+    english_shop = run(tmp_path, flow, {"sprache": "EN"}, artikel=[{"Artikelnummer": "1", "Bezeichnung1": "Mug"}],
+                       preise=[price("1")], texte=[{"Artikelnummer": "1", "Sprache": "de", "Bezeichnung1": "Becher"}])
+    assert {name: [t["produktname"] for t in rows] for name, rows in english_shop.files.items()
+            if name.startswith("texte")} == {"texte_en": ["Mug"], "texte_de": ["Becher"]}

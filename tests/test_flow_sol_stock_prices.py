@@ -218,6 +218,65 @@ def test_stock_sums_german_numbers_and_never_goes_below_zero(tmp_path: Path,
     ]
 
 
+BOM_HEAD = "Mandant;Stueckliste;Element;AuspraegungID;Menge;Sortierung\r\n"
+
+
+def _stock_batch(root: Path, name: str, lager: str, bom: str | None) -> None:
+    files = {"lager.csv": (LAGER_HEAD + lager).encode("cp1252"), "varianten.csv": VARIANTEN}
+    if bom is not None:
+        files["stuecklisten.csv"] = (BOM_HEAD + bom).encode("cp1252")
+    drop_batch(root, "sol-stock", name, files)
+
+
+def test_a_set_follows_its_components_and_a_component_missing_from_stock_counts_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = install(tmp_path, {"sol-stock": {"bestand_spalte": "Verfuegbarkeit"}})
+    _stock_batch(root, "bestand_1",
+                 "123;A;0;HL;1;20;9\r\n123;B;0;AL;2;8;8\r\n123;B;0;RETOURE;3;90;90\r\n",
+                 "123;S1;A;0;2;1\r\n123;S1;B;0;1;2\r\n"       # min(9 // 2, 8 // 1) = 4 (Verfuegbarkeit)
+                 "123;S2;B;0;3;1\r\n123;S2;FEHLT;0;1;2\r\n"   # FEHLT is not in the stock file: 0
+                 "123;S3;A;0;1;1\r\n123;S3;B;0;1;2\r\n123;S3;A;0;1;3\r\n")  # A listed twice: one line
+    run(root, monkeypatch)
+    assert lines(outputs(root, "sol-stock"), "product_art_no", "variant_art_no", "stock", "available") == [
+        ("A", "", "9", "1"), ("S1", "", "4", "1"), ("S3", "", "8", "1"),
+        ("B", "", "8", "1"), ("S2", "", "0", "0")]
+    (entry,) = journal(root)
+    assert entry["state"] == "done" and skipped(entry) == []
+
+
+def test_without_stuecklisten_csv_the_stock_batch_has_no_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = install(tmp_path)
+    _stock_batch(root, "bestand_1", "123;A;0;HL;1;20;20\r\n", None)
+    run(root, monkeypatch)
+    assert lines(outputs(root, "sol-stock"), "product_art_no", "stock") == [("A", "20")]
+
+
+def test_a_set_is_written_once_by_a_component_whose_own_line_is_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 20001 / 9 is not in varianten.csv: its own line is skipped, so the set's line comes with 20001-BL-M
+    root = install(tmp_path)
+    _stock_batch(root, "bestand_1", "123;20001;9;HL;1;5;5\r\n123;20001;1;HL;2;24;24\r\n",
+                 "123;S;20001;9;1;1\r\n123;S;20001;1;2;2\r\n")
+    run(root, monkeypatch)
+    assert lines(outputs(root, "sol-stock"), "product_art_no", "variant_art_no", "stock") == [
+        ("20001", "20001-BL-M", "24"), ("S", "", "5")]  # min(5 // 1, 24 // 2): the skipped variant's stock counts
+    (entry,) = journal(root)
+    assert len(skipped(entry)) == 1 and "AuspraegungID 9" in skipped(entry)[0]
+
+
+def test_a_set_listed_with_stock_of_its_own_gets_its_components_stock_and_other_mandanten_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = install(tmp_path)
+    _stock_batch(root, "bestand_1",
+                 "123;A;0;HL;1;6;6\r\n123;S;0;HL;2;100;100\r\n456;A;0;HL;1;50;50\r\n456;T;0;HL;1;50;50\r\n",
+                 "123;S;A;0;2;1\r\n456;T;A;0;1;1\r\n")
+    run(root, monkeypatch)
+    assert lines(outputs(root, "sol-stock"), "product_art_no", "stock") == [("A", "6"), ("S", "3")]
+
+
 # --- sol-prices ------------------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ def test_shipped_examples_pass(gw: Install) -> None:
     assert result.exit_code == 0, result.output
     assert "PASS  rakuten-orders/sample" in result.output
     assert "PASS  rakuten-orders/unknown-payment" in result.output
-    assert result.output.rstrip().endswith("2 passed, 0 failed")
+    assert result.output.rstrip().endswith("4 passed, 0 failed")
 
 
 def test_a_changed_mapping_fails_with_a_diff_naming_the_lines(gw: Install) -> None:
@@ -38,7 +38,7 @@ def test_a_changed_mapping_fails_with_a_diff_naming_the_lines(gw: Install) -> No
     removed = [ln for ln in result.output.splitlines() if ln.strip().startswith("-123;VVA;123-456-789")]
     added = [ln for ln in result.output.splitlines() if ln.strip().startswith("+123;VVA;123-456-789")]
     assert removed and added and all(";PAYPAL;" in ln for ln in added)
-    assert result.output.rstrip().endswith("1 passed, 1 failed")
+    assert result.output.rstrip().endswith("3 passed, 1 failed")  # only sample has a PayPal order
 
 
 def test_missing_and_unexpected_outputs_are_named(gw: Install) -> None:
@@ -113,3 +113,48 @@ def test_check_warns_about_a_field_of_the_second_loop_entry(gw: Install) -> None
     assert result.exit_code == 0, result.output
     lines = [ln for ln in result.output.splitlines() if "warning" in ln]
     assert len(lines) == 1 and "the field 'citty' does not occur" in lines[0], lines
+
+
+# -- after an intended change -------------------------------------------------------------------------
+
+
+def test_an_expected_output_not_produced_says_which_records_were_skipped_and_why(gw: Install) -> None:
+    text = _mapping(gw).read_text(encoding="utf-8")
+    _mapping(gw).write_text(text.replace("  - when: order.status not in ('pending', 'editable')",
+                                         "  - when: true\n    reason: \"every order is left out for this test\"\n"
+                                         "  - when: order.status not in ('pending', 'editable')", 1),
+                            encoding="utf-8")
+    result = gw.cli("test", "rakuten-orders")
+    assert result.exit_code == 1
+    assert ("the expected output auftraege_orders_de_1.csv was not produced; 2 of 2 records were skipped"
+            in result.output)
+    assert "123-456-789: every order is left out for this test" in result.output
+
+
+def test_refresh_shows_the_difference_and_writes_only_when_confirmed(gw: Install) -> None:
+    text = _mapping(gw).read_text(encoding="utf-8")
+    _mapping(gw).write_text(text.replace("PAL: PAL ", "PAL: PAYPAL "), encoding="utf-8")
+    expected = gw.root / "examples" / "rakuten-orders" / "sample" / "expected" / "auftraege_orders_de_1.csv"
+    before = expected.read_bytes()
+
+    declined = gw.cli("test", "--refresh", "rakuten-orders", input="n\n")
+    assert declined.exit_code == 1 and "nothing written" in declined.output
+    assert "CHANGES  rakuten-orders/sample" in declined.output and "+123;VVA;123-456-789" in declined.output
+    assert "same  rakuten-orders/variants" in declined.output
+    assert "skip  rakuten-orders/unknown-payment: this example expects an error" in declined.output
+    assert expected.read_bytes() == before
+
+    accepted = gw.cli("test", "--refresh", "rakuten-orders", input="y\n")
+    assert accepted.exit_code == 0 and "written  rakuten-orders/sample" in accepted.output
+    assert b";PAYPAL;" in expected.read_bytes()
+    assert gw.cli("test", "rakuten-orders").exit_code == 0
+    assert "nothing to refresh" in gw.cli("test", "--refresh", "rakuten-orders").output
+
+
+def test_refresh_removes_an_expected_file_that_is_no_longer_produced(gw: Install) -> None:
+    expected = gw.root / "examples" / "rakuten-orders" / "sample" / "expected"
+    (expected / "stale.csv").write_text("an output the mapping no longer writes")
+    result = gw.cli("test", "--refresh", "--yes", "rakuten-orders")
+    assert result.exit_code == 0
+    assert "stale.csv is no longer produced and would be removed" in result.output
+    assert not (expected / "stale.csv").exists()

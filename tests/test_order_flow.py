@@ -1,6 +1,6 @@
 """The rakuten-orders flow, value by value: Rakuten.de getOrders XML → SOL order import CSV.
 
-Every column of the order import layout (formats/README, "Order import CSV") that the shipped
+Every column of the order import layout (docs/formats.md, "Order import CSV") that the shipped
 mapping fills is checked against what the order says, for the shipped sample and for built orders.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 from conftest import SAMPLE_ORDERS, Install, order_xml, orders_file, read_csv_rows
@@ -22,7 +23,7 @@ LAYOUT = (
 COLUMNS = LAYOUT.split(";")
 
 # Columns the shipped mapping always leaves empty.
-ALWAYS_EMPTY = {"Versandart": "", "AuspraegungID": "", "Rabattbetrag": ""}
+ALWAYS_EMPTY = {"Versandart": "Paket", "AuspraegungID": "", "Rabattbetrag": ""}  # Versandart: the setting's
 
 # What order_xml() writes unless told otherwise, as the header columns of every row.
 BUILT_HEAD: dict[str, str] = {
@@ -273,6 +274,28 @@ def test_comment_with_delimiter_and_line_break_is_one_quoted_field(install: Inst
     rows = convert_one(install, xml)
     assert [r["Kopftext"] for r in rows] == ["Tor 2; bitte klingeln\nab 14 Uhr"] * 2
     assert [r["Position"] for r in rows] == ["1", "2"]
+
+
+HYPERLINK = '=HYPERLINK("http://evil.example/rechnung","Rechnung ansehen")'
+
+
+def test_a_buyers_comment_that_is_a_formula_reaches_sol_as_text_not_as_a_formula(install: Install) -> None:
+    xml = orders_file(order_xml(coupon={"code": "X", "total": "11.40"})).replace(
+        "<comment_client></comment_client>", f"<comment_client>{escape(HYPERLINK)}</comment_client>")
+    rows = convert_one(install, xml)
+    assert {r["Kopftext"] for r in rows} == {"'" + HYPERLINK}
+    assert "-11,40" in [r["Einzelpreis"] for r in rows]  # a negative amount is a number, left alone
+
+
+def test_formulas_keep_writes_the_comment_as_the_buyer_wrote_it(install: Install) -> None:
+    path = install.root / "mappings" / "rakuten-orders.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("    encoding: windows-1252\n") >= 1
+    path.write_text(text.replace("    encoding: windows-1252\n", "    encoding: windows-1252\n    formulas: keep\n", 1),
+                    encoding="utf-8")
+    xml = orders_file(order_xml()).replace(
+        "<comment_client></comment_client>", f"<comment_client>{escape(HYPERLINK)}</comment_client>")
+    assert {r["Kopftext"] for r in convert_one(install, xml)} == {HYPERLINK}
 
 
 def test_several_files_in_one_run_each_get_their_own_output(install: Install) -> None:

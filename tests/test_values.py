@@ -368,3 +368,31 @@ def test_valid_on_refuses_a_date_it_cannot_read_naming_it() -> None:
     with pytest.raises(MappingError) as caught:
         valid_on(_rows(("31.02.2026", "")), "2026-11-27")
     assert "expected a date like 2026-11-27 or 27.11.2026" in str(caught.value) and "31.02.2026" in str(caught.value)
+
+
+def test_sort_by_number_orders_by_the_number_not_the_text_and_keeps_ties_and_empties_in_place() -> None:
+    from gateway.mapping.values import sort_by_number
+
+    rows = [Record({"n": n, "Sortierung": s}) for n, s in
+            (("a", "10"), ("b", "2"), ("c", MISSING), ("d", "1.000"), ("e", "2"), ("f", "2,5"), ("g", " "))]
+    assert [r.n for r in sort_by_number(rows, "Sortierung")] == ["b", "e", "f", "a", "d", "c", "g"]
+
+
+def test_sort_by_number_takes_a_filters_result() -> None:
+    from gateway.mapping.templating import make_environment
+
+    env = make_environment({})
+    rows = [Record({"Typ": "A", "S": "10", "n": "x"}), Record({"Typ": "B", "S": "1", "n": "y"}),
+            Record({"Typ": "A", "S": "9", "n": "z"})]
+    source = "{{ rows | selectattr('Typ', 'equalto', 'A') | sort_by_number('S') | map(attribute='n') | join(',') }}"
+    assert env.from_string(source).render(rows=rows) == "z,x"
+
+
+def test_sort_by_number_refuses_text_and_a_column_the_rows_do_not_have_naming_them() -> None:
+    from gateway.mapping.values import sort_by_number
+
+    with pytest.raises(MappingError) as caught:
+        sort_by_number([Record({"Sortierung": "erstes"})], "Sortierung")
+    assert "sort_by_number: expected a number like 1.234,50" in str(caught.value) and "erstes" in str(caught.value)
+    with pytest.raises(MappingError, match=r"the rows have no column 'Sortierug' \(they have: Sortierung\)"):
+        sort_by_number([Record({"Sortierung": "1"})], "Sortierug")

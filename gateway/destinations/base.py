@@ -117,6 +117,12 @@ class Destination(ABC):
     def describe(self) -> str:
         """Where this is, in words for the journal and messages (no secrets)."""
 
+    def validate(self, item: Delivery) -> None:  # noqa: B027 - most kinds take any file
+        """Before the outputs are committed: raise ``InputError`` when ``item`` could never arrive here
+        (a value a staging table's column cannot hold), so that its input is quarantined with the reason
+        instead of committing an output that would wait forever. ``DeliveryError`` when this cannot be
+        told now (the database is down): the input then waits, uncommitted. ``item.key`` is not set yet."""
+
     def prepare(self, item: Delivery) -> None:  # noqa: B027 - most kinds have nothing to prepare
         """Make the output ready without anyone seeing it; repeating it replaces what was there."""
 

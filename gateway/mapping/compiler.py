@@ -12,39 +12,36 @@ look at: the slow path is the error path.
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..errors import ConfigError, InputError, MappingError, Problem, ReadError
+from ..errors import ConfigError, InputError, MappingError, Problem
+from ..readers.registry import ReadRoom, read_records
 from ..validation import validate
-from ..xmlcheck import check_schema
 from ..yamlload import Loc, YamlDocument, load_yaml
 from .fastpath import compile_fast, compile_fast_expression
 from .model import (
     BatchInput,
     Column,
     ColumnSpec,
-    CsvInput,
     CsvOutput,
     EmailOutput,
     FileOutput,
-    JsonInput,
-    JsonLinesInput,
     JsonOutput,
     Lookup,
     MappingSpec,
     TemplateOutput,
-    XmlInput,
 )
 from .templating import make_environment
-from .values import MISSING, Record, as_list
+from .values import MISSING, Record, as_list, row_place
 
 if TYPE_CHECKING:
     from ..readers.batch import BatchDatabase
@@ -270,23 +267,37 @@ class CompiledFiles:
     def name(self) -> str:
         return self.spec.name
 
-    def files_for(self, context: dict[str, Any]) -> Iterator[tuple[str, str]]:
-        """(file in the batch, name at the destination) for one record."""
+    def files_for(self, context: dict[str, Any]) -> Iterator[PassedOn]:
+        """The files one record passes on: where each is in the batch, and its name at the destination."""
         try:
             entries = [None] if self.for_each is None else as_list(self.for_each(**context))
-            for entry in entries:
-                local = dict(context)
-                if self.for_each is not None:
-                    local[self.spec.as_] = entry
+        except Exception as exc:
+            raise _as_mapping_error(exc).located(field="for_each", mapping=self.where) from None
+        for entry in entries:
+            local = dict(context)
+            row = None
+            if self.for_each is not None:
+                local[self.spec.as_] = entry
+                row = row_place(entry)
+            try:
                 if self.when is not None and not self.when(**local):
                     continue
                 source = self.source.render(local).strip()
                 if source:
-                    yield source, _output_file_name(self.file_template, local, self.where)
-        except InputError:
-            raise
-        except Exception as exc:
-            raise _as_mapping_error(exc).located(mapping=self.where) from None
+                    yield PassedOn(source, _output_file_name(self.file_template, local, self.where), row)
+            except Exception as exc:
+                error = _as_mapping_error(exc).located(mapping=self.where)
+                if row is not None:
+                    error.message = f"{error.message} ({row})"
+                raise error from None
+
+
+class PassedOn(NamedTuple):
+    """A file a record passes on."""
+
+    source: str  # its name in the batch, as the row gives it
+    name: str  # the name it gets at the destination
+    row: str | None  # the row of the related table that named it, in words; None when the record did
 
 
 @dataclass
@@ -318,7 +329,26 @@ def _output_file_name(template: jinja2.Template, context: dict[str, Any], where:
             "the output file name must be a plain name without folders, not starting with '.'",
             field="file", value=name, mapping=where,
         )
+    hidden = next((c for c in name if unicodedata.category(c) in _INVISIBLE), None)
+    if hidden is not None:
+        raise MappingError(
+            f"the output file name contains the invisible character U+{ord(hidden):04X}; such characters make a "
+            "name look other than it is (a right-to-left mark turns 'rechnung\u202efdp.exe' into what reads as "
+            "'rechnungexe.pdf'), so file names must not have them",
+            field="file", value=name, mapping=where,
+        )
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise MappingError(
+            f"the output file name is {size} bytes long (in UTF-8); file systems take 255 at most, and the "
+            f"gateway adds a few while it writes the file, so at most {MAX_NAME_BYTES} are allowed",
+            field="file", value=name, mapping=where,
+        )
     return name
+
+
+MAX_NAME_BYTES = 240  # '.' + name + '.part' (while written) must fit the 255 bytes file systems allow
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")  # control and format characters (bidi marks, zero widths), line separators
 
 
 def _apply_rules(col: CompiledColumn, value: str) -> str:
@@ -398,36 +428,12 @@ class Mapping:
 
     def records(self, path: Path, shown_as: str, work_dir: Path | None = None,
                 keep: BatchDatabase | None = None) -> Iterator[Record]:
-        """The input's records, streamed by the reader its ``input.format`` names (grouped if asked).
+        """The input's records, streamed by the reader registered for its ``input.format`` (grouped if asked).
 
         ``work_dir`` is a private folder for readers that need room (a batch's join database);
         ``keep`` holds a batch's database for a further pass over the same input.
         """
-        records = self._read(path, shown_as, work_dir, keep)
-        if self.spec.input.group_by and not isinstance(self.spec.input, BatchInput):  # a batch groups in SQLite
-            records = group_records(records, self.spec.input.group_by, shown_as, self.spec.input.label)
-        return _naming_the_file(records, shown_as)
-
-    @staticmethod
-    def _read_batch(spec: BatchInput, path: Path, shown_as: str, work_dir: Path | None,
-                    keep: BatchDatabase | None) -> Iterator[Record]:
-        from ..readers.batch import Relation, TableSpec, read_batch_records
-
-        tables = {name: TableSpec(file=t.file, encoding=t.encoding, delimiter=t.delimiter,
-                                  required=tuple(t.required), optional=t.optional)
-                  for name, t in spec.tables.items()}
-        relations = {table: {field: Relation(r.table, tuple(r.on.items())) for field, r in fields.items()}
-                     for table, fields in spec.relations.items()}
-        if work_dir is not None:
-            yield from read_batch_records(path, shown_as, tables=tables, records=spec.records,
-                                          relations=relations, work_dir=work_dir, keep=keep,
-                                          group_by=spec.group_by)
-            return
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="gateway-batch-") as tmp:
-            yield from read_batch_records(path, shown_as, tables=tables, records=spec.records,
-                                          relations=relations, work_dir=Path(tmp), group_by=spec.group_by)
+        return read_records(path, shown_as, self.spec.input, ReadRoom(work_dir, keep))
 
     def skip_reason(self, context: dict[str, Any]) -> str | None:
         """Why the record is not to be converted, by the mapping's ``skip`` rules; ``None`` to convert it."""
@@ -438,34 +444,6 @@ class Mapping:
             except Exception as exc:
                 raise _as_mapping_error(exc).located(field="skip", mapping=where) from None
         return None
-
-    def _read(self, path: Path, shown_as: str, work_dir: Path | None,
-              keep: BatchDatabase | None = None) -> Iterator[Record]:
-        spec = self.spec.input
-        if isinstance(spec, BatchInput):
-            return self._read_batch(spec, path, shown_as, work_dir, keep)
-        if isinstance(spec, XmlInput):
-            from ..readers.xml import read_xml_records
-
-            return read_xml_records(path, spec.records, shown_as)
-        if isinstance(spec, CsvInput):
-            from ..readers.csv import read_csv_records
-
-            return read_csv_records(path, shown_as, encoding=spec.encoding, delimiter=spec.delimiter,
-                                    required=spec.required)
-        if isinstance(spec, JsonInput):
-            from ..readers.json import read_json_records
-
-            return read_json_records(path, shown_as, records=spec.records)
-        if isinstance(spec, JsonLinesInput):
-            from ..readers.json import read_jsonl_records
-
-            return read_jsonl_records(path, shown_as)
-        from ..readers.fixed import FixedColumn, read_fixed_records
-
-        columns = [FixedColumn(name, f.start, f.length) for name, f in spec.columns.items()]
-        return read_fixed_records(path, shown_as, columns, encoding=spec.encoding, skip_lines=spec.skip_lines,
-                                  strict_length=spec.strict_length)
 
     def context(self, record: Record, input_info: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
         return {
@@ -504,7 +482,7 @@ class Mapping:
 
     def where(self, loc: Loc) -> str:
         line, _ = self.doc.where(loc)
-        return f"{self.shown_as}:{line}"
+        return f"{self.doc.file_of(loc)}:{line}"
 
     @property
     def _key_label(self) -> str:
@@ -517,46 +495,6 @@ class Mapping:
         return self.spec.key.scope
 
 
-def _naming_the_file(records: Iterator[Record], shown_as: str) -> Iterator[Record]:
-    """Every reader error names the input file, also those raised deep inside a reader."""
-    try:
-        yield from records
-    except InputError as exc:
-        raise exc.located(file=shown_as) from None
-
-
-def group_records(records: Iterator[Record], by: list[str], shown_as: str, label: str) -> Iterator[Record]:
-    """Consecutive records with equal ``by`` fields become one: the first one's fields plus ``rows``.
-
-    Streaming needs the rows of a document to stand together, as SOL exports them; a
-    document whose rows are split is refused rather than delivered as two documents.
-    """
-    seen: set[tuple[str, ...]] = set()
-    current: tuple[str, ...] | None = None
-    rows: list[Record] = []
-    for record in records:
-        key = tuple(str(record[name]) for name in by)
-        if key != current:
-            if rows:
-                yield _grouped(rows)
-            if key in seen:
-                raise ReadError(
-                    f"the rows of {label} {' / '.join(key)} are not together: more of them follow other "
-                    f"{label}s; the export must keep the rows of one {label} together",
-                    file=shown_as, line=record.line,
-                )
-            seen.add(key)
-            current, rows = key, []
-        rows.append(record)
-    if rows:
-        yield _grouped(rows)
-
-
-def _grouped(rows: list[Record]) -> Record:
-    first = rows[0]
-    return Record({**first._fields, "rows": rows}, line=first.line)
-
-
 def load_mapping(path: Path, shown_as: str, root: Path | None = None) -> Mapping:
     """Load, validate and compile one mapping file; raise ``ConfigError`` with every problem.
 
@@ -566,8 +504,13 @@ def load_mapping(path: Path, shown_as: str, root: Path | None = None) -> Mapping
     doc = load_yaml(path, shown_as)
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), "a mapping must be a group of 'name: value' lines")])
+    root = root or path.resolve().parent.parent
+    if "based_on" in doc.data:
+        from .based_on import merge_based_on
+
+        doc = merge_based_on(doc, path, root)
     spec = validate(MappingSpec, doc)
-    return compile_mapping(spec, doc, root or path.resolve().parent.parent)
+    return compile_mapping(spec, doc, root)
 
 
 class _Compiler:
@@ -628,6 +571,9 @@ class _Compiler:
                 if rel.table not in spec.tables:
                     self.problems.append(self.doc.problem(("input", "relations", table, field_name, "table"),
                                                           f"there is no table '{rel.table}' (tables: {known})"))
+        if spec.watermark is not None and spec.watermark.table not in spec.tables:
+            self.problems.append(self.doc.problem(("input", "watermark", "table"),
+                                                  f"there is no table '{spec.watermark.table}' (tables: {known})"))
 
     def record_names(self) -> set[str]:
         """The names every per-record template knows: the record, settings, input and the defined values."""
@@ -660,7 +606,7 @@ class _Compiler:
 
     def where(self, loc: Loc) -> str:
         line, _ = self.doc.where(loc)
-        return f"{self.doc.path}:{line}"
+        return f"{self.doc.file_of(loc)}:{line}"
 
     def template(self, source: str, loc: Loc, names: set[str]) -> jinja2.Template | None:
         return self._compile(source, loc, names, expression=False)  # type: ignore[return-value]
@@ -674,7 +620,7 @@ class _Compiler:
             ast = self.env.parse(text)
         except jinja2.TemplateSyntaxError as exc:
             line, col = self.doc.where(loc)
-            self.problems.append(Problem(self.doc.path, line + (exc.lineno or 1) - 1, col,
+            self.problems.append(Problem(self.doc.file_of(loc), line + (exc.lineno or 1) - 1, col,
                                          f"template syntax: {exc.message}"))
             return None
         before = len(self.problems)
@@ -688,7 +634,7 @@ class _Compiler:
             return self.env.from_string(text)
         except jinja2.TemplateSyntaxError as exc:
             line, col = self.doc.where(loc)
-            self.problems.append(Problem(self.doc.path, line + (exc.lineno or 1) - 1, col,
+            self.problems.append(Problem(self.doc.file_of(loc), line + (exc.lineno or 1) - 1, col,
                                          f"template syntax: {exc.message}"))
             return None
 
@@ -740,6 +686,8 @@ class _Compiler:
         schema: Path | None = None
         if out.schema_ is not None:
             schema = (self.root / out.schema_).resolve()
+            from ..xmlcheck import check_schema  # lxml, only for a mapping that validates XML
+
             problem = check_schema(schema, out.schema_)
             if problem:
                 self.problems.append(self.doc.problem((*base, "schema"), problem))
@@ -762,6 +710,11 @@ class _Compiler:
         when = self.expression(out.when, (*base, "when"), inner) if out.when else None
         source = self.template(out.source, (*base, "source"), inner)
         file_template = self.template(out.file, (*base, "file"), inner)
+        if file_template is not None and not self._uses_input_id(out.file):
+            self.problems.append(self.doc.problem(
+                (*base, "file"), "the name of a file passed on must contain the input's number, {{ input.id }}: "
+                "a later export holding the same file would otherwise meet this one's in the outbox, and wait "
+                "there for ever"))
         if source is None or file_template is None:
             return None
         return CompiledFiles(spec=out, for_each=for_each, when=when, source=source, file_template=file_template,
@@ -890,6 +843,14 @@ class _Compiler:
         if name in taken:
             self.problems.append(self.doc.problem(
                 loc, f"'{key}: {name}' would hide the name '{name}' that is already known here; choose another name"))
+
+    def _uses_input_id(self, source: str) -> bool:
+        try:
+            ast = self.env.parse(source)
+        except jinja2.TemplateSyntaxError:
+            return True  # reported where the template is compiled
+        return any(isinstance(node.node, nodes.Name) and node.node.name == "input" and node.attr == "id"
+                   for node in ast.find_all(nodes.Getattr))
 
     def _names_used(self, source: str) -> set[str]:
         try:

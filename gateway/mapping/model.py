@@ -83,7 +83,13 @@ class FixedInput(InputBase):
 
 
 class BatchTable(Strict):
-    file: str  # the file's name in the batch (ZIP or folder), e.g. artikel.csv; case does not matter
+    # The file's name in the batch (ZIP or folder), e.g. artikel.csv; case does not matter. A table
+    # read from the SOL database (``query``) is written into the batch under this name, by default
+    # ``<table>.csv``.
+    file: str | None = None
+    # A SELECT that fills the table when the flow's source is a database (docs/sol-database.md);
+    # ``:name`` is the setting ``name`` (and ``:watermark`` the input's watermark).
+    query: str | None = None
     encoding: str = "auto"
     delimiter: str = ";"
     required: list[str] = Field(default_factory=list)
@@ -93,6 +99,21 @@ class BatchTable(Strict):
     @classmethod
     def _known_encoding(cls, v: str) -> str:
         return v if v == "auto" else _check_encoding(v)
+
+    @model_validator(mode="after")
+    def _file_or_query(self) -> BatchTable:
+        if self.file is None and self.query is None:
+            raise ValueError("a table needs its 'file' in the batch, or a 'query' that reads it from the database")
+        return self
+
+
+class Watermark(Strict):
+    """How a database flow reads only what changed since its last run: the highest ``column`` of ``table``
+    seen so far is remembered and given to the queries as ``:watermark``."""
+
+    table: str
+    column: str
+    type: Literal["datetime", "integer"] = "datetime"
 
 
 class BatchRelation(Strict):
@@ -111,6 +132,11 @@ class BatchInput(InputBase):
     records: str
     tables: dict[str, BatchTable] = Field(min_length=1)
     relations: dict[str, dict[str, BatchRelation]] = Field(default_factory=dict)
+    watermark: Watermark | None = None  # a database flow sends only what changed since its last run
+
+    def file_of(self, table: str) -> str:
+        """The table's file in the batch: its ``file``, or ``<table>.csv`` for a table read by a query."""
+        return self.tables[table].file or f"{table}.csv"
 
 
 InputSpec = Annotated[
@@ -192,6 +218,9 @@ class CsvOutput(Strict):
     header: bool = True
     line_end: Literal["crlf", "lf"] = "crlf"
     unencodable: Literal["error", "replace"] = "error"  # replace: a character the encoding lacks becomes '?'
+    # neutralise: a value starting with = + - @ (a spreadsheet formula) is written with a ' in front,
+    # unless it is only a number (-12,90) or a phone number; keep: written as it is (see writers/csv.py)
+    formulas: Literal["neutralise", "keep"] = "neutralise"
     per: Literal["input", "record"] = "input"  # one file per input, or one per record
     split_by: str | None = None  # a template: rows with another value go to another file ({{ split }} in "file")
     columns: dict[str, ColumnSpec]
@@ -289,16 +318,34 @@ class EmailOutput(Strict):
 
 class FileOutput(Strict):
     """Files of a batch passed on as they are (PDF data sheets, invoices): one per record, or one per
-    entry of ``for_each``; ``source`` names the file in the batch, ``file`` its name at the destination."""
+    entry of ``for_each``; ``source`` names the file in the batch, ``file`` its name at the destination.
+
+    The names in ``source`` come from the export's rows, so they are not trusted: only files in
+    ``folder`` (a folder of the batch, ``/`` for all of it) are passed on, never one of the
+    batch's tables, and the name at the destination is the mapping's, with the input's number
+    in it (``{{ input.id }}``), so that the same document in a later export gets a name of its own.
+    """
 
     name: str = Field(pattern=NAME_PATTERN)
     format: Literal["file"]
     to: str = "outbox"
+    folder: str  # the folder of the batch whose files may be passed on, e.g. dokumente; "/" for the whole batch
     for_each: str | None = None
     as_: str = Field(default="item", alias="as", pattern=NAME_PATTERN)
     when: str | None = None
     source: str
     file: str
+
+    @field_validator("folder")
+    @classmethod
+    def _plain_folder(cls, v: str) -> str:
+        if v == "/":
+            return v
+        parts = v.strip("/").split("/")
+        if not v.strip("/") or "\\" in v or ":" in v or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(f"'{v}' is not a folder inside the batch: write it like dokumente or belege/pdf "
+                             "(or / for the whole batch)")
+        return "/".join(parts)
 
 
 OutputSpec = Annotated[

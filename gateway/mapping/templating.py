@@ -112,6 +112,7 @@ def make_environment(
             "date": values.format_date,
             "join_nonempty": join_nonempty,
             "valid_on": values.valid_on,
+            "sort_by_number": values.sort_by_number,
         }
     )
     return env

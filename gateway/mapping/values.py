@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -70,7 +70,7 @@ class Record:
 
     __slots__ = ("_fields", "_line")
 
-    def __init__(self, fields: dict[str, Any], line: int | None = None) -> None:
+    def __init__(self, fields: Mapping[str, Any], line: int | None = None) -> None:
         self._fields = fields
         self._line = line
 
@@ -250,13 +250,42 @@ def valid_on(rows: Any, day: Any, start: str = "GueltigVon", end: str = "Gueltig
             first = to_datetime(row[start]).date() if row[start] else None
             last = to_datetime(row[end]).date() if row[end] else None
         except MappingError as exc:
-            raise MappingError(f"{exc.message} ({start}/{end} of {_row_place(row)})", value=exc.value) from None
+            raise MappingError(f"{exc.message} ({start}/{end} of {row_place(row)})", value=exc.value) from None
         if (first is None or first <= when) and (last is None or when <= last):
             kept.append(row)
     return kept
 
 
-def _row_place(row: Any) -> str:
+def sort_by_number(rows: Any, attribute: str) -> list[Any]:
+    """The rows sorted by the number in ``attribute`` (SOL's ``Sortierung``: 1, 2, 10), smallest first.
+
+    Jinja's ``sort`` compares the text, which puts 10 before 2. Numbers are read as SOL writes
+    them (``1.000``, ``2,5``); rows with the same number, and rows whose field is empty (sorted
+    last), keep their order. A value that is not a number stops the record, naming the row.
+    """
+    plain = isinstance(rows, (Record, str, list, tuple)) or rows is MISSING or rows is None
+    kept = as_list(rows) if plain else list(rows)  # a filter's result is a generator
+    keyed: list[tuple[bool, Decimal, int, Any]] = []
+    for index, row in enumerate(kept):
+        if isinstance(row, Record) and attribute not in row._fields:
+            # a misspelt column would read as empty for every row: the order of the export, silently
+            raise MappingError(f"sort_by_number: the rows have no column '{attribute}' "
+                               f"(they have: {', '.join(row._fields)})")
+        value = row[attribute] if isinstance(row, Record) else getattr(row, attribute, MISSING)
+        if value is MISSING or value is None or str(value).strip() == "":
+            keyed.append((True, Decimal(0), index, row))
+            continue
+        try:
+            number = to_decimal(value, german=True)
+        except MappingError as exc:
+            raise MappingError(f"sort_by_number: {exc.message} ({attribute} of {row_place(row)})",
+                               value=exc.value) from None
+        keyed.append((False, number, index, row))
+    keyed.sort(key=lambda entry: entry[:3])
+    return [entry[3] for entry in keyed]
+
+
+def row_place(row: Any) -> str:
     """Where a related row comes from, for messages: "the row of preise at line 12"."""
     table = getattr(row, "_table", None)  # a batch row knows its table
     line = getattr(row, "_line", None)

@@ -3,14 +3,27 @@
 Each row is encoded as it is written, so a character the target encoding cannot hold
 (a ``€`` is fine in Windows-1252, a ``ł`` is not) is reported with its record and
 column instead of surfacing later from a buffer flush with no context.
+
+Formulas. A buyer's comment ``=HYPERLINK("http://…","…")`` ends up in a cell of the SOL
+import CSV, and whoever opens that file in Excel or LibreOffice runs it. So a value that
+starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is written with a ``'``
+in front, the usual convention: spreadsheets show the text as it was and do not compute it.
+A value that can only be arithmetic on numbers is left alone, since it can neither call a
+function nor reach a file or another cell, and SOL must receive it unchanged: ``-12,90``,
+``-1.234,50``, ``+49 30 123456``, ``+43 (0)1 234567``. The ``'`` is added as the row is
+written, after the mapping's length rules. An output says ``formulas: keep`` to write
+values as they are (for an importer that takes a leading ``'`` as part of the value and
+whose files nobody opens in a spreadsheet).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from typing import BinaryIO
 
 from ..errors import MappingError
+from ..i18n import _
 
 
 class _EncodingSink:
@@ -26,6 +39,17 @@ class _EncodingSink:
         return len(text)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ONLY_NUMBERS = re.compile(r"[+-]?[0-9 ()./,+-]*[0-9][0-9 ()./,+-]*(?:[eE][+-]?[0-9]+)?")  # digits, signs, separators
+
+
+def neutralised(value: str) -> str:
+    """``value`` as a spreadsheet shows it but does not compute it (see the module's description)."""
+    if value.startswith(_FORMULA_START) and not _ONLY_NUMBERS.fullmatch(value):
+        return "'" + value
+    return value
+
+
 class CsvWriter:
     def __init__(
         self,
@@ -37,8 +61,10 @@ class CsvWriter:
         header: bool = True,
         line_end: str = "\r\n",
         replace_unencodable: bool = False,
+        neutralise_formulas: bool = True,
     ) -> None:
         self.columns = columns
+        self._neutralise = neutralise_formulas
         self.encoding = encoding
         self._sink = _EncodingSink(out, encoding, "replace" if replace_unencodable else "strict")
         self._writer = csv.writer(self._sink, delimiter=delimiter, quotechar='"',
@@ -48,6 +74,8 @@ class CsvWriter:
             self._write(columns, "the header line")
 
     def write(self, values: list[str], record: str) -> None:
+        if self._neutralise:
+            values = [neutralised(v) if v[:1] in _FORMULA_START else v for v in values]
         self._write(values, record)
         self.rows += 1
 
@@ -56,9 +84,9 @@ class CsvWriter:
             self._writer.writerow(values)
         except UnicodeEncodeError as exc:
             field, bad = self._find_unencodable(values)
-            raise MappingError(
-                f"the character {bad!r} cannot be written in {self.encoding}; "
-                "change the text in the source system or map it to another character",
+            raise MappingError(_(
+                "the character {character} cannot be written in {encoding}; change the text in the source system or "
+                "map it to another character").format(character=repr(bad), encoding=self.encoding),
                 record=record, field=field,
             ) from exc
 
