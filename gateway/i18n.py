@@ -88,7 +88,7 @@ def _update() -> None:  # pragma: no cover - a maintainer's tool, run by hand
     with open(po_path.with_suffix(".mo"), "wb") as fh:
         write_mo(fh, catalog)
     missing = [m.id for m in catalog if m.id and (m.fuzzy or not all([m.string] if isinstance(m.string, str)
-                                                                       else m.string))]
+                                                                       else m.string or [""]))]
     print(f"{po_path}: {len(catalog)} messages, {len(missing)} without German text")
 
 
