@@ -44,7 +44,7 @@ def secured(install: Install) -> Install:
         fh.write(_users_yaml())
     install.drop("bad.xml", orders_file(order_xml("111-222-333", payment="XYZ")))
     install.drop("good.xml", orders_file(order_xml("444-555-666")))
-    assert install.process("run", "--once").returncode == 1
+    assert install.cli("run", "--once").exit_code == 1  # in this process: the console is what is tested here
     return install
 
 

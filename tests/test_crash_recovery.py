@@ -11,7 +11,8 @@ the end state against what was dropped into the inbox:
 - every journal entry is final (``done`` or ``duplicate``), with no output still pending.
 
 Deterministic kills use ``GATEWAY_CRASH_AT=point[:n]`` (gateway/crashpoints.py); the campaign at
-the end kills at random moments instead, between the named points too.
+the end kills at random moments instead, between the named points too. It is marked ``campaign``:
+left out of the README's test command, run by CI (``.ci/run``: ``pytest -m campaign``).
 """
 
 from __future__ import annotations
@@ -383,6 +384,7 @@ def test_output_taken_by_importer_right_after_publishing_is_not_written_again(in
     assert_every_order_delivered_exactly_once(stream)
 
 
+@pytest.mark.campaign
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see when the engine has started")
 def test_random_kills_during_a_stream_of_files_never_lose_or_double_an_order(install: Install) -> None:
     """Kills at random moments, between the named crash points too, with an importer taking outputs.

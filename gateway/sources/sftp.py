@@ -422,8 +422,9 @@ def check_partner(partner: str, ctx: CheckContext) -> list[Problem]:
 
 def _build(config: SftpSourceConfig, parts: Parts) -> SftpSource:
     settle = config.settle_seconds if config.settle_seconds is not None else parts.flow.settle_seconds
+    # the engine's clock, like the folder source's: a test's ManualClock settles remote files too
     return SftpSource(_endpoint(parts, config.sftp), config.folder, config.include, settle, config.archive,
-                      max_bytes=int(config.max_size_mb * 1_000_000))
+                      max_bytes=int(config.max_size_mb * 1_000_000), clock=parts.clock.monotonic)
 
 
 KIND = Kind(
