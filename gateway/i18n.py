@@ -87,9 +87,17 @@ def _update() -> None:  # pragma: no cover - a maintainer's tool, run by hand
         write_po(fh, catalog, width=120, omit_header=False, sort_by_file=True)
     with open(po_path.with_suffix(".mo"), "wb") as fh:
         write_mo(fh, catalog)
-    missing = [m.id for m in catalog if m.id and (m.fuzzy or not all([m.string] if isinstance(m.string, str)
-                                                                       else m.string or [""]))]
+    missing = [m.id for m in catalog if m.id and (m.fuzzy or not _has_text(m.string))]
     print(f"{po_path}: {len(catalog)} messages, {len(missing)} without German text")
+
+
+def _has_text(string: object) -> bool:
+    """Whether a catalog entry has German text in every form (babel types ``Message.string`` differently by version)."""
+    if isinstance(string, str):
+        return bool(string)
+    if isinstance(string, (list, tuple)):
+        return bool(string) and all(isinstance(form, str) and form for form in string)
+    return False
 
 
 if __name__ == "__main__":  # pragma: no cover
