@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import campaign as cp  # noqa: E402 - tests/ holds the shared checks
 
-SUMMARY = re.compile(r"(\d+) done, (\d+) duplicate, (\d+) quarantined(?:, (\d+) waiting for delivery)?")
+SUMMARY = re.compile(r"(\d+) done, (\d+) duplicate, (\d+) quarantined(?:, [^,\n]*)?(?:, (\d+) waiting \(tried again)?")
 FINISH_ATTEMPTS = 5
 RUN_TIMEOUT = 300.0
 
@@ -147,13 +147,14 @@ class Campaign:
             self.finish_service()
 
     def check_status(self, status: int, what: str) -> None:
-        if status not in (0, 1):
+        if status not in (0, 1, 3, 4):  # done, quarantined, waiting for the next run, all skipped
             self.trouble.append(f"round {self.rounds}: {what}: exit status {status}")
 
     # -- running to completion ---------------------------------------------------------------------------
 
     def finish_once(self) -> None:
-        """``run --once`` until nothing is left to do (exit 1 is fine when malformed files were quarantined)."""
+        """``run --once`` until nothing is left to do (exit 1 is fine when malformed files were quarantined, 3 when
+        something waits for the next run)."""
         for _attempt in range(FINISH_ATTEMPTS):
             backlog = cp.pending_inputs(self.install)
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0

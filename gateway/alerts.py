@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
 import tempfile
 from pathlib import Path
@@ -18,9 +19,24 @@ from .clock import SYSTEM_CLOCK, Clock
 from .config import Installation
 from .errors import GatewayError
 from .files import printable
+from .i18n import _
 from .journal import Journal
 
 log = logging.getLogger("gateway")
+
+_SOURCE = re.compile(r"^source of (?P<flow>.+)$")
+_DESTINATION = re.compile(r"^destination (?P<name>\S+) of (?P<flow>.+)$")
+
+
+def place_words(place: str) -> str:
+    """A place as the journal keeps it (``source of orders``, in English: it is its key) in the admin's language."""
+    match = _SOURCE.match(place)
+    if match:
+        return _("source of {flow}").format(flow=match["flow"])
+    match = _DESTINATION.match(place)
+    if match:
+        return _("destination {name} of {flow}").format(name=match["name"], flow=match["flow"])
+    return place
 
 
 class Alerts:
@@ -36,22 +52,23 @@ class Alerts:
     def quarantined(self, flow: str, name: str, input_id: int, error: str) -> None:
         shown = printable(name)  # a partner's file name must not write lines of its own into the message
         self._send(
-            f"Gateway: {flow}: {shown} was quarantined",
-            f"The input {shown} of the flow {flow} could not be processed and was put aside:\n\n"
-            f"    {error}\n\n"
-            f"What to do: correct the file or the mapping, then run\n\n"
-            f"    gateway retry {input_id}\n\n"
-            f"Other inputs are processed as usual.\n",
+            _("Gateway: {flow}: {name} was quarantined").format(flow=flow, name=shown),
+            _("The input {name} of the flow {flow} could not be processed and was put aside:\n\n"
+              "    {error}\n\n"
+              "What to do: correct the file or the mapping, then run\n\n"
+              "    gateway retry {id}\n\n"
+              "Other inputs are processed as usual.\n").format(name=shown, flow=flow, error=error, id=input_id),
         )
 
     def all_skipped(self, flow: str, name: str, input_id: int, warning: str) -> None:
         shown = printable(name)
         self._send(
-            f"Gateway: {flow}: nothing came of {shown}",
-            f"The input {shown} of the flow {flow} was processed, but nothing was delivered:\n\n"
-            f"    {warning}\n\n"
-            f"The details are in the journal (gateway journal, input {input_id}). If a setting or the mapping\n"
-            f"was wrong, correct it and run 'gateway retry {input_id}'.\n",
+            _("Gateway: {flow}: nothing came of {name}").format(flow=flow, name=shown),
+            _("The input {name} of the flow {flow} was processed, but nothing was delivered:\n\n"
+              "    {warning}\n\n"
+              "The details are in the journal (gateway journal, input {id}). If a setting or the mapping\n"
+              "was wrong, correct it and run 'gateway retry {id}'.\n").format(
+                  name=shown, flow=flow, warning=warning, id=input_id),
         )
 
     def check_places(self) -> None:
@@ -60,18 +77,22 @@ class Alerts:
             return
         limit = self.clock.now() - dt.timedelta(minutes=self.inst.alerts.after_minutes)
         for place in self.journal.due_alerts(limit.isoformat(timespec="seconds")):
+            words = place_words(place["place"])
             sent = self._send(
-                f"Gateway: {place['place']} has been failing since {place['failing_since']}",
-                f"{place['place']} (flow {place['flow']}) has been failing since {place['failing_since']}.\n"
-                f"The last error was:\n\n    {place['error']}\n\n"
-                f"Inputs and outputs wait and are tried again automatically; nothing is lost. Check the\n"
-                f"connection, the partner's server or the credentials named in the error.\n",
+                _("Gateway: {place} has been failing since {since}").format(place=words, since=place["failing_since"]),
+                _("{place} (flow {flow}) has been failing since {since}.\n"
+                  "The last error was:\n\n    {error}\n\n"
+                  "Inputs and outputs wait and are tried again automatically; nothing is lost. Check the\n"
+                  "connection, the partner's server or the credentials named in the error.\n").format(
+                      place=words, flow=place["flow"], since=place["failing_since"], error=place["error"]),
             )
             if sent:
                 self.journal.alerted(place["place"])
 
     def recovered(self, place: str, flow: str) -> None:
-        self._send(f"Gateway: {place} works again", f"{place} (flow {flow}) works again.\n")
+        words = place_words(place)
+        self._send(_("Gateway: {place} works again").format(place=words),
+                   _("{place} (flow {flow}) works again.\n").format(place=words, flow=flow))
 
     def _send(self, subject: str, text: str) -> bool:
         from .destinations.base import Delivery, NoCalls
@@ -99,7 +120,7 @@ class Alerts:
                 finally:
                     destination.close()
         except GatewayError as exc:
-            log.warning("could not send the alert '%s': %s", subject, exc)
+            log.warning(_("could not send the alert '{subject}': {error}").format(subject=subject, error=exc))
             (spool / f"alert-{token}.eml").unlink(missing_ok=True)
             return False
         return True

@@ -65,12 +65,17 @@ class _Obj:
         self.config = config
         self.verbose = verbose
 
-    def installation(self, mappings: bool = True, noted: bool = False) -> Installation:
+    def installation(self, mappings: bool = True, noted: bool = False, checking: bool = False) -> Installation:
         """The installation; with ``mappings=False`` (commands that move nothing) mappings compile on first use,
-        with ``noted`` (a run) mappings unchanged since they last passed their check compile on first use."""
+        with ``noted`` (a run) mappings unchanged since they last passed their check compile on first use.
+
+        Refused with every problem and exit 2; ``checking`` (``gateway check``) ends with what to do
+        rather than with "nothing was processed", which only a run can say.
+        """
         from .config import load_installation
         from .i18n import set_language
 
+        set_language(_language_of(self.config))  # before loading: its problems are in that language too
         try:
             inst = load_installation(self.config, mappings=mappings, noted=noted)
             set_language(inst.language)
@@ -78,8 +83,25 @@ class _Obj:
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-            click.echo(_("{count} problem(s); nothing was processed.").format(count=len(exc.problems)), err=True)
+            if checking:
+                click.echo(ngettext("{count} problem: correct it, then run gateway check again.",
+                                    "{count} problems: correct them, then run gateway check again.",
+                                    len(exc.problems)).format(count=len(exc.problems)), err=True)
+            else:
+                click.echo(_("{count} problem(s); nothing was processed.").format(count=len(exc.problems)), err=True)
             raise SystemExit(2) from None
+
+
+def _language_of(config: Path) -> str:
+    """The ``language:`` gateway.yaml asks for, read before the file is validated (English when unsure)."""
+    import re
+
+    try:
+        text = config.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return "en"
+    match = re.search(r"^language:\s*[\"']?(de|en)[\"']?\s*(?:#.*)?$", text, re.MULTILINE)
+    return match.group(1) if match else "en"
 
 
 @click.group()
@@ -104,7 +126,7 @@ def check(obj: _Obj, online: bool) -> None:
     from .fieldcheck import unknown_fields
     from .golden import examples_dir
 
-    inst = obj.installation()
+    inst = obj.installation(checking=True)
     for warning in inst.warnings:
         click.echo(str(warning), err=True)
     for text in disagreements(list(inst.flows.values())):
@@ -115,6 +137,8 @@ def check(obj: _Obj, online: bool) -> None:
         if examples:
             for problem in unknown_fields(flow, examples[0]):
                 click.echo(str(problem), err=True)
+    for line in _service_notes(inst):
+        click.echo(line, err=True)
     if online:
         _check_online(inst)
     click.echo(ngettext("{file}: OK ({count} flow(s): {flows})", "{file}: OK ({count} flow(s): {flows})",
@@ -136,6 +160,25 @@ def _check_online(inst: Installation) -> None:
     if problems:
         click.echo(f"{len(problems)} problem(s) found in the databases; nothing was processed.", err=True)
         raise SystemExit(2)
+
+
+def _service_notes(inst: Installation) -> list[str]:
+    """What ``check`` can tell about the web services without calling them: an address that would be refused.
+
+    Variables not set are no problem of the configuration (the flows wait for them; ``status`` names them).
+    """
+    import os
+
+    from .webservices.config import url_problem
+
+    notes = []
+    for name, config in inst.services.items():
+        if not os.environ.get(config.url_env):
+            continue
+        problem = url_problem(os.environ[config.url_env].strip())
+        if problem:
+            notes.append(f"{inst.path.name}: warning: web service {name}: {config.url_env} {problem}")
+    return notes
 
 
 class _TerminalProgress(Progress):
@@ -215,10 +258,6 @@ def run(obj: _Obj, once: bool, flows: tuple[str, ...]) -> None:
     raise SystemExit(summary.exit_code if once else 0)
 
 
-def _plus(inbox: int | None, journal: int) -> int | None:
-    return None if inbox is None else inbox + journal
-
-
 def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSummary:
     """Automatic mode until SIGINT/SIGTERM; the input in hand is finished before it stops."""
     import signal
@@ -239,6 +278,10 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
         f.name: Schedule(f.config.schedule.every_minutes, f.config.schedule.at)
         for f in flows if f.config.schedule is not None
     }
+    for f in flows:  # a web service is polled every few minutes unless the flow says otherwise
+        minutes = inst.kinds.poll_minutes(f)
+        if f.name not in schedules and minutes:
+            schedules[f.name] = Schedule(minutes, None)
     engine.stopping = stop.is_set
     service = Service(engine, flows, watch=inst.watch, rescan_seconds=inst.rescan_seconds,
                       schedules=schedules)
@@ -254,38 +297,19 @@ def status(obj: _Obj, as_json: bool) -> None:
     from rich.table import Table
 
     from .engine import Engine
+    from .status import flow_statuses
 
     inst = obj.installation(mappings=False)
     engine = Engine(inst)
     try:
-        counts = engine.journal.counts()
-        health = engine.journal.health()
-        rows = []
-        for name, flow in inst.flows.items():
-            c = counts.get(name, {"states": {}, "last_run": None})
-            states = c["states"]
-            rows.append({
-                "flow": name,
-                "enabled": flow.config.enabled,
-                "waiting": _plus(engine.waiting(flow), states.get("waiting", 0)),
-                "in_progress": states.get("processing", 0) + states.get("delivering", 0),
-                "done": states.get("done", 0),
-                "duplicate": states.get("duplicate", 0),
-                "failed": states.get("failed", 0),
-                "quarantined": states.get("failed", 0),
-                "all_skipped": c.get("warnings", 0),
-                "last_run": c["last_run"],
-                "waits_for": engine.waits_for(flow),
-                "ignored": engine.source(flow).ignored(),
-                "places": [
-                    {k: h[k] for k in ("place", "last_ok", "last_error", "error", "failing_since")}
-                    for h in health if h["flow"] == name
-                ],
-            })
+        rows = [s.as_dict() for s in flow_statuses(engine)]
+        services = _service_rows(inst, engine.journal.health())
     finally:
         engine.close()
     if as_json:
         for r in rows:
+            click.echo(json.dumps(r))
+        for r in services:
             click.echo(json.dumps(r))
         return
     console = Console()
@@ -323,6 +347,40 @@ def status(obj: _Obj, as_json: bool) -> None:
             line += "; " + _("failing since {since}: {error}").format(since=_when(p["failing_since"]),
                                                                      error=p["error"] or "")
         click.echo(line)
+    for r in services:
+        line = _("web service {name} ({api}): last call {call}, last answered {ok}").format(
+            name=r["service"], api=r["api"], call=_when(r["last_call"]) or _("never"),
+            ok=_when(r["last_ok"]) or _("never"))
+        if r["failing_since"]:
+            line += "; " + _("failing since {since}: {error}").format(since=_when(r["failing_since"]),
+                                                                     error=r["error"] or "")
+        if r["waits_for"]:
+            line += "; " + _("waits for {names}").format(names=", ".join(r["waits_for"]))
+        click.echo(line)
+
+
+def _service_rows(inst: Installation, health: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per web service: its variables that are not set, its last call, last answer and last error."""
+    import os
+
+    from .webservices import place_of
+
+    by_place = {h["place"]: h for h in health}
+    rows = []
+    for name, config in inst.services.items():
+        h = by_place.get(place_of(name), {})
+        last_ok, last_error = h.get("last_ok"), h.get("last_error")
+        rows.append({
+            "service": name,
+            "api": config.api,
+            "waits_for": [v for v in config.variables() if not os.environ.get(v)],
+            "last_call": max((t for t in (last_ok, last_error) if t), default=None),
+            "last_ok": last_ok,
+            "last_error": last_error,
+            "error": h.get("error"),
+            "failing_since": h.get("failing_since"),
+        })
+    return rows
 
 
 def _when(stamp: str | None) -> str | None:
@@ -475,12 +533,8 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
     batch also takes the batch's folder.
     """
     import shutil
-    import tempfile
 
-    from .convert import convert, input_info
-    from .golden import EXAMPLE_DATE
-    from .mapping.model import BatchInput, FileOutput
-    from .processing import mail_settings
+    from .preview import converted, refuses_folder
 
     inst = obj.installation()
     try:
@@ -489,32 +543,25 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(2) from None
-    if input_file.is_dir() and not isinstance(selected.mapping.spec.input, BatchInput):
-        click.echo(f"error: {input_file} is a folder; flow '{flow}' reads single files "
-                   f"({selected.mapping.spec.input.format}), only a batch flow takes a folder", err=True)
+    refusal = refuses_folder(selected, input_file)
+    if refusal:
+        click.echo(f"error: {refusal}", err=True)
         raise SystemExit(2)
-    info = input_info(1, input_file.name, flow, "", EXAMPLE_DATE.date())
-    with tempfile.TemporaryDirectory(prefix="gateway-preview-") as tmp:
-        try:
-            result = convert(selected.mapping, input_file, input_file.name, Path(tmp), info, selected.settings,
-                             key_delivered=lambda key: None, mail=mail_settings(inst, EXAMPLE_DATE))
-        except GatewayError as exc:
-            click.echo(f"error: {exc}", err=True)
-            raise SystemExit(1) from None
-        specs = {o.name: o.spec for o in selected.mapping.outputs}
-        for staged in result.outputs:
-            spec = specs[staged.output]
-            if isinstance(spec, FileOutput):  # a PDF or image passed on as it is: not text to print
-                click.echo(f"==> {staged.name} (a file of the input passed on as it is, "
-                           f"{staged.path.stat().st_size:,} bytes) <==", err=True)
+    with converted(inst, selected, input_file) as result:
+        if result.error is not None:
+            click.echo(f"error: {result.error}", err=True)
+            raise SystemExit(1)
+        for out in result.outputs:
+            if out.encoding is None:  # a PDF or image passed on as it is: not text to print
+                click.echo(f"==> {out.name} (a file of the input passed on as it is, "
+                           f"{out.size:,} bytes) <==", err=True)
             else:
-                encoding = getattr(spec, "encoding", "utf-8")
-                click.echo(f"==> {staged.name} ({staged.rows} rows, {encoding}) <==", err=True)
-                click.echo(staged.path.read_bytes().decode(encoding, errors="replace"), nl=False)
+                click.echo(f"==> {out.name} ({out.rows} rows, {out.encoding}) <==", err=True)
+                click.echo(out.text()[0], nl=False)
             if save_dir is not None:
                 save_dir.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(staged.path, save_dir / staged.name)
-                click.echo(f"saved as {save_dir / staged.name}", err=True)
+                shutil.copyfile(out.path, save_dir / out.name)
+                click.echo(f"saved as {save_dir / out.name}", err=True)
     for skip in result.skipped:
         click.echo(f"skipped: {skip['reason']}", err=True)
 
@@ -610,6 +657,103 @@ def _refresh_examples(inst: Installation, flows: list[Flow], yes: bool) -> None:
     for case, found in pending:
         write_refresh(case, found)
         click.echo(f"written  {found.flow}/{found.case} (check the values and update its NOTES.md)")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--listen", help="Listen on this address instead of console.listen in gateway.yaml.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Listen on this port instead of console.port.")
+@click.pass_context
+def console(ctx: click.Context, listen: str | None, port: int | None) -> None:
+    """The operator's web page: status, journal, quarantine and retry, trying a mapping, settings.
+
+    On 127.0.0.1:8780 unless gateway.yaml's console section says otherwise; see docs/console.md.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .console import ConsoleRefused, serve
+
+    inst = ctx.obj.installation(mappings=False)
+    changes = {k: v for k, v in (("listen", listen), ("port", port)) if v is not None}
+    if changes:
+        import dataclasses
+
+        inst = dataclasses.replace(inst, console=inst.console.model_copy(update=changes))
+    try:
+        serve(inst)
+    except ConsoleRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+@console.command("passwd")
+@click.argument("user")
+@click.option("--role", type=click.Choice(["viewer", "operator"]),
+              help="The user's role (a new user is a viewer unless told; an existing one keeps theirs).")
+@click.pass_obj
+def console_passwd(obj: _Obj, user: str, role: str | None) -> None:
+    """Set USER's console password: asks for it twice and writes only its hash into gateway.yaml."""
+    from .config import USER_NAME
+    from .console.auth import hash_password
+    from .console.passwd import PasswdError, set_password
+
+    if not USER_NAME.match(user):
+        click.echo("error: a user name may hold only letters, digits and . _ @ - (at most 64)", err=True)
+        raise SystemExit(2)
+    password = click.prompt(_("Password for {user}").format(user=user), hide_input=True,
+                            confirmation_prompt=_("Repeat it"))
+    if len(password) < 10:
+        click.echo(_("error: a console password needs at least 10 characters"), err=True)
+        raise SystemExit(2)
+    try:
+        set_password(obj.config, user, hash_password(password), role)
+    except (PasswdError, ConfigError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(_("the password hash of {user} is in {file}; restart the console to use it").format(
+        user=user, file=obj.config))
+
+
+@cli.group()
+def service() -> None:
+    """Web services (Rakuten France, Rakuten.de): check the connection and the credentials."""
+
+
+@service.command("test")
+@click.argument("name")
+@click.pass_obj
+def service_test(obj: _Obj, name: str) -> None:
+    """Make one harmless call to the web service NAME (under `services` in gateway.yaml) and say how it went.
+
+    It reads nothing that changes anything: Rakuten France is asked for today's accepted sales,
+    Rakuten.de for the API key's details. Exit 0 when the service answered, 1 when it did not.
+    """
+    import tempfile
+
+    from .clock import SYSTEM_CLOCK
+    from .webservices import api_for
+    from .webservices.client import ServiceClient
+    from .webservices.rakuten_fr import RakutenFrance
+
+    inst = obj.installation()
+    if name not in inst.services:
+        known = ", ".join(inst.services) or "none"
+        click.echo(f"no web service named '{name}' in {inst.path.name} (services: {known})", err=True)
+        raise SystemExit(2)
+    config = inst.services[name]
+    client = ServiceClient(name, config, root=inst.root)
+    api = api_for(client)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gateway-service-test-") as spool:
+            if isinstance(api, RakutenFrance):
+                words = api.test(Path(spool), SYSTEM_CLOCK.today())
+            else:
+                words = api.test(Path(spool))
+    except GatewayError as exc:
+        click.echo(f"{name}: FAILED: {client.redact(str(exc))}", err=True)
+        raise SystemExit(1) from None
+    finally:
+        client.close()
+    click.echo(f"{name}: OK ({config.api}, {client.credentials.url}): {words}")
 
 
 @cli.group()

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, Problem
+from .i18n import _
 from .isolation import Limits
 from .kinds import CheckContext, KindConfig, Registry, builtin_kinds
 from .sql.database import DatabaseConfig
 from .validation import validate
+from .webservices.config import ServiceConfig
 from .yamlload import YamlDocument, load_yaml
 
 if TYPE_CHECKING:
@@ -108,6 +110,50 @@ class Archive(Strict):
     keep_days: int = Field(default=30, ge=0)
 
 
+USER_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+PASSWORD_HASH = re.compile(r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")
+
+
+class ConsoleUser(Strict):
+    """Someone who may log in to the console. ``gateway console passwd NAME`` writes the hash, never a password."""
+
+    role: Literal["viewer", "operator"] = "viewer"  # viewers look; operators also retry and write notes
+    password_hash: str | None = None  # without one, the user cannot log in yet
+
+    @field_validator("password_hash")
+    @classmethod
+    def _a_hash(cls, v: str | None) -> str | None:
+        if v is not None and not PASSWORD_HASH.match(v):
+            raise ValueError(_("not a password hash written by 'gateway console passwd' (scrypt$…); a password "
+                               "itself never goes into gateway.yaml"))
+        return v
+
+
+class ConsoleTls(Strict):
+    certificate: str  # PEM files, relative to gateway.yaml's folder
+    key: str
+
+
+class ConsoleConfig(Strict):
+    """The operator's web page (``gateway console``): where it listens and who may log in."""
+
+    listen: str = "127.0.0.1"  # loopback: only this machine; anything else needs users (and should have tls)
+    port: int = Field(default=8780, ge=1, le=65535)
+    users: dict[str, ConsoleUser] = Field(default_factory=dict)
+    tls: ConsoleTls | None = None
+    session_minutes: float = Field(default=480, gt=0)  # a login lasts this long without use
+    upload_mb: float = Field(default=20, gt=0)  # largest file "Try a mapping" takes
+    login_attempts: int = Field(default=5, ge=1)  # failed logins per address or user within 15 minutes
+
+    @field_validator("users")
+    @classmethod
+    def _user_names(cls, v: dict[str, ConsoleUser]) -> dict[str, ConsoleUser]:
+        for name in v:
+            if not USER_NAME.match(name):
+                raise ValueError(_("user name '{name}' may hold only letters, digits and . _ @ -").format(name=name))
+        return v
+
+
 class FlowConfig(Strict):
     """A flow's entry in gateway.yaml. ``source``, ``outbox`` and ``destinations`` are typed by the
     registered kinds (:meth:`gateway.kinds.Registry.flow_model`)."""
@@ -136,6 +182,7 @@ class GatewayFile(Strict):
     watch: Literal["auto", "native", "polling"] = "auto"  # polling for network shares
     rescan_seconds: float = Field(default=60.0, gt=0)
     partners: dict[str, SftpPartner] = Field(default_factory=dict)
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)  # web services (Rakuten France, Rakuten.de)
     databases: dict[str, DatabaseConfig] = Field(default_factory=dict)  # the SOL database (docs/sol-database.md)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
@@ -143,6 +190,7 @@ class GatewayFile(Strict):
     # Values several flows share (Mandant, price list, warehouses): set once here, used by every flow whose
     # mapping has a setting of that name, unless the flow sets its own.
     settings: dict[str, str] = Field(default_factory=dict)
+    console: ConsoleConfig = ConsoleConfig()
     flows: dict[str, Any] = Field(default_factory=dict)  # each flow is validated on its own
 
 
@@ -156,8 +204,11 @@ class Setting:
     where: str  # FILE:LINE
 
     def describe(self) -> str:
-        return {"flow": "the flow in gateway.yaml", "installation": "settings of gateway.yaml",
-                "mapping": "the mapping's default"}[self.origin] + f" ({self.where})"
+        if self.origin == "flow":
+            return _("the flow in gateway.yaml ({where})").format(where=self.where)
+        if self.origin == "installation":
+            return _("settings of gateway.yaml ({where})").format(where=self.where)
+        return _("the mapping's default ({where})").format(where=self.where)
 
 
 @dataclass(frozen=True)
@@ -241,6 +292,7 @@ class Installation:
     keep_days: int
     flows: dict[str, Flow]
     partners: dict[str, SftpPartner] = field(default_factory=dict)  # with key and known_hosts paths absolute
+    services: dict[str, ServiceConfig] = field(default_factory=dict)  # web services, by name
     databases: dict[str, DatabaseConfig] = field(default_factory=dict)
     smtp: SmtpServer | None = None
     alerts: AlertsConfig | None = None
@@ -254,6 +306,7 @@ class Installation:
     warnings: list[Problem] = field(default_factory=list)  # allowed, but worth a second look (``gateway check``)
     language: Literal["en", "de"] = "en"
     settings: dict[str, Setting] = field(default_factory=dict)  # the installation's shared settings
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)  # with the TLS files' paths absolute
     # notes of mappings checked while loading (mapping.check_cache): written when a run starts, so that a
     # refused configuration or command leaves nothing behind
     new_notes: list[tuple[Any, Path, list[Path], MappingFacts]] = field(default_factory=list, repr=False)
@@ -278,9 +331,10 @@ class Installation:
             return [f for f in self.flows.values() if f.config.enabled]
         unknown = [n for n in names if n not in self.flows]
         if unknown:
-            known = ", ".join(self.flows) or "none"
+            known = ", ".join(self.flows) or _("none")
             raise ConfigError(
-                [Problem(_shown(self.path), 1, 1, f"no flow named '{n}' (flows: {known})") for n in unknown]
+                [Problem(_shown(self.path), 1, 1,
+                         _("no flow named '{name}' (flows: {flows})").format(name=n, flows=known)) for n in unknown]
             )
         return [self.flows[n] for n in names]
 
@@ -304,7 +358,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     root = path.parent
     doc = load_yaml(path, _shown(path))
     if not isinstance(doc.data, dict):
-        raise ConfigError([doc.problem((), "gateway.yaml must be a group of 'name: value' lines")])
+        raise ConfigError([doc.problem((), _("gateway.yaml must be a group of 'name: value' lines"))])
     problems: list[Problem] = []
     conf: GatewayFile | None = None
     try:
@@ -316,8 +370,8 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     configs: dict[str, FlowConfig] = {}
     for name in raw_flows if isinstance(raw_flows, dict) else {}:
         if not FLOW_NAME.match(name):
-            problems.append(doc.problem(("flows", name),
-                                        f"flow name '{name}' must be lower-case letters, digits, '-' or '_'"))
+            problems.append(doc.problem(("flows", name), _(
+                "flow name '{name}' must be lower-case letters, digits, '-' or '_'").format(name=name)))
             continue
         try:
             configs[name] = validate(flow_model, doc, base=("flows", name))
@@ -332,29 +386,40 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         notes = CheckCache((root / conf.state).resolve(), root)
     gateway_yaml = path.read_bytes() if mappings else b""
     noted_now: list[tuple[Any, Path, list[Path], MappingFacts]] = []  # written when the run starts
+    to_note: set[Path] = set()
+    by_file: dict[Path, tuple[MappingFacts, list[Mapping]]] = {}  # per mapping file: its facts and compiled mapping
     flows: dict[str, Flow] = {}
     for name, fc in configs.items():
         mapping_path = root / fc.mapping
         if not mapping_path.is_file():
-            problems.append(doc.problem(("flows", name, "mapping"), f"the mapping file {fc.mapping} does not exist"))
+            problems.append(doc.problem(("flows", name, "mapping"),
+                                        _("the mapping file {file} does not exist").format(file=fc.mapping)))
             continue
         mapping: Mapping | None = None
         facts: MappingFacts | None = None
         if mappings:
-            facts = notes.lookup(mapping_path) if notes is not None else None
-            fresh = facts is None
-            if facts is None:
-                from .mapping.check_cache import MappingFacts
-                from .mapping.compiler import load_mapping
+            # flows that share a mapping file share its check, its compiled mapping and its note (whose checks
+            # then hold every flow's)
+            known = by_file.get(mapping_path.resolve())
+            if known is not None:
+                facts, compiled = known
+                fresh = False
+            else:
+                facts = notes.lookup(mapping_path) if notes is not None else None
+                fresh = facts is None
+                compiled = []
+                if facts is None:
+                    from .mapping.check_cache import MappingFacts
+                    from .mapping.compiler import load_mapping
 
-                try:
-                    mapping = load_mapping(mapping_path, _shown(mapping_path), root)
-                except ConfigError as exc:
-                    problems.extend(exc.problems)
-                    continue
-                facts = MappingFacts.of(mapping)
+                    try:
+                        compiled.append(load_mapping(mapping_path, _shown(mapping_path), root))
+                    except ConfigError as exc:
+                        problems.extend(exc.problems)
+                        continue
+                    facts = MappingFacts.of(compiled[0])
+                by_file[mapping_path.resolve()] = (facts, compiled)
             _check_mapping(doc, name, fc, facts, problems)
-            compiled: list[Mapping] = [mapping] if mapping is not None else []
 
             def compile_now(path: Path = mapping_path, done: list[Mapping] = compiled) -> Mapping:
                 if not done:
@@ -366,7 +431,9 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
             checked = _check_endpoints_with_mapping(name, fc, compile_now, facts, CheckContext(conf, root), kinds,
                                                     gateway_yaml, problems)
             mapping = compiled[0] if compiled else None
-            if notes is not None and (fresh or checked) and mapping is not None:
+            if (notes is not None and (fresh or checked) and mapping is not None
+                    and mapping_path.resolve() not in to_note):
+                to_note.add(mapping_path.resolve())
                 noted_now.append((notes, mapping_path, mapping.sources, facts))
         _check_endpoints(doc, name, fc, CheckContext(conf, root), kinds, problems)
         settle = getattr(fc.source, "settle_seconds", None)
@@ -388,12 +455,16 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
     if mappings and conf is not None:
         _check_shared_settings(doc, conf, flows, problems)
     if conf is not None and conf.alerts is not None and conf.smtp is None:
-        problems.append(doc.problem(("alerts",), "alerts are sent by e-mail: describe the mail server under 'smtp'"))
+        problems.append(doc.problem(("alerts",), _("alerts are sent by e-mail: describe the mail server under 'smtp'")))
     if conf is not None:
         for pname, partner in conf.partners.items():
             if not (root / partner.key_file).is_file():
                 problems.append(doc.problem(("partners", pname, "key_file"),
-                                            f"the key file {partner.key_file} does not exist"))
+                                            _("the key file {file} does not exist").format(file=partner.key_file)))
+        for sname, service in conf.services.items():
+            if service.ca_file and not (root / service.ca_file).is_file():
+                problems.append(doc.problem(("services", sname, "ca_file"),
+                                            _("the CA bundle {file} does not exist").format(file=service.ca_file)))
     if problems or conf is None:
         raise ConfigError(problems)
     partners = {
@@ -410,6 +481,7 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         keep_days=conf.archive.keep_days,
         flows=flows,
         partners=partners,
+        services=dict(conf.services),
         databases=dict(conf.databases),
         smtp=conf.smtp,
         alerts=conf.alerts,
@@ -423,6 +495,9 @@ def load_installation(path: Path, kinds: Registry | None = None, *, mappings: bo
         warnings=_warnings(doc, conf),
         language=conf.language,
         settings=shared,
+        console=conf.console if conf.console.tls is None else conf.console.model_copy(update={"tls": ConsoleTls(
+            certificate=str((root / conf.console.tls.certificate).resolve()),
+            key=str((root / conf.console.tls.key).resolve()))}),
         new_notes=noted_now,
     )
 
@@ -433,9 +508,9 @@ def _check_shared_settings(doc: YamlDocument, conf: GatewayFile, flows: dict[str
     known = {name for flow in flows.values() for name in flow.mapping_facts.settings}
     for name in conf.settings:
         if name not in known:
-            problems.append(doc.problem(("settings", name),
-                                        f"no flow's mapping has a setting '{name}' (settings: "
-                                        f"{', '.join(sorted(known)) or 'none'})"))
+            problems.append(doc.problem(("settings", name), _(
+                "no flow's mapping has a setting '{name}' (settings: {settings})").format(
+                    name=name, settings=", ".join(sorted(known)) or _("none"))))
 
 
 def disagreements(flows: list[Flow]) -> list[str]:
@@ -451,9 +526,11 @@ def disagreements(flows: list[Flow]) -> list[str]:
     found = []
     for name, per_flow in sorted(values.items()):
         if len(per_flow) > 1 and len({s.value for s in per_flow.values()}) > 1:
-            parts = "; ".join(f"{flow} '{s.value}' from {s.describe()}" for flow, s in per_flow.items())
-            found.append(f"warning: the flows disagree on the setting '{name}': {parts}. If they should agree, set "
-                         f"it once under 'settings:' at the top of gateway.yaml and remove it from the flows")
+            parts = "; ".join(_("{flow} '{value}' from {origin}").format(flow=flow, value=s.value, origin=s.describe())
+                              for flow, s in per_flow.items())
+            found.append(_("warning: the flows disagree on the setting '{name}': {values}. If they should agree, set "
+                           "it once under 'settings:' at the top of gateway.yaml and remove it from the flows").format(
+                               name=name, values=parts))
     return found
 
 
@@ -462,23 +539,46 @@ def _warnings(doc: YamlDocument, conf: GatewayFile) -> list[Problem]:
     found: list[Problem] = []
     if conf.smtp is not None and conf.smtp.security == "none" and conf.smtp.user is not None:
         found.append(doc.problem(("smtp", "security"),
-                                 "warning: security: none with a login sends the password in the clear; use "
-                                 "starttls or ssl unless the mail server is on this machine"))
+                                 _("warning: security: none with a login sends the password in the clear; use "
+                                   "starttls or ssl unless the mail server is on this machine")))
+    if not is_loopback(conf.console.listen):
+        if not conf.console.users:
+            found.append(doc.problem(("console", "listen"),
+                                     _("warning: the console listens beyond this machine but has no users; it will "
+                                       "not start until there are some (gateway console passwd NAME)")))
+        elif conf.console.tls is None:
+            found.append(doc.problem(("console", "listen"),
+                                     _("warning: the console listens beyond this machine without tls; passwords and "
+                                       "session cookies would cross the network in the clear")))
     return found
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (a host name or IP) is this machine only."""
+    import ipaddress
+
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_mapping(doc: YamlDocument, name: str, fc: FlowConfig, facts: MappingFacts, problems: list[Problem]) -> None:
     """The flow's settings and destinations against what its mapping has and names."""
     for key in fc.settings:
         if key not in facts.settings:
-            known = ", ".join(facts.settings) or "none"
-            problems.append(doc.problem(("flows", name, "settings", key),
-                                        f"the mapping {fc.mapping} has no setting '{key}' (settings: {known})"))
+            known = ", ".join(facts.settings) or _("none")
+            problems.append(doc.problem(("flows", name, "settings", key), _(
+                "the mapping {file} has no setting '{name}' (settings: {settings})").format(
+                    file=fc.mapping, name=key, settings=known)))
     destinations = {"outbox", *fc.destinations}
-    for i, (to, _, _, _) in enumerate(facts.outputs):
+    for i, (to, *_place) in enumerate(facts.outputs):
         if to not in destinations:
             problems.append(facts.output_problem(
-                i, f"flow '{name}' has no destination '{to}' (destinations: {', '.join(sorted(destinations))})"))
+                i, _("flow '{flow}' has no destination '{name}' (destinations: {destinations})").format(
+                    flow=name, name=to, destinations=", ".join(sorted(destinations)))))
 
 
 def _places(fc: FlowConfig) -> list[tuple[tuple[str | int, ...], str, KindConfig]]:
@@ -533,15 +633,15 @@ def _check_folders(doc: YamlDocument, root: Path, configs: dict[str, FlowConfig]
             continue
         other = inboxes.get(folder)
         if other:
-            problems.append(doc.problem(("flows", name, "source", "folder"),
-                                        f"flow '{other}' already reads from this folder; give each flow its own"))
+            problems.append(doc.problem(("flows", name, "source", "folder"), _(
+                "flow '{flow}' already reads from this folder; give each flow its own").format(flow=other)))
         inboxes[folder] = name
     for name, fc in configs.items():
         folder = kinds.local_folder("destination", fc.outbox, root)
         reader = inboxes.get(folder) if folder is not None else None
         if reader:
-            problems.append(doc.problem(("flows", name, "outbox", "folder"),
-                                        f"this outbox is the inbox of flow '{reader}'; outputs would be read again"))
+            problems.append(doc.problem(("flows", name, "outbox", "folder"), _(
+                "this outbox is the inbox of flow '{flow}'; outputs would be read again").format(flow=reader)))
 
 
 def shown_path(path: Path) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .clock import Clock, stamp
 from .config import Installation
+from .i18n import _
 from .journal import Journal, JournalLost
 
 LEDGER_NAME = "delivered-keys.log"
@@ -65,10 +66,11 @@ def _history(inst: Installation) -> str | None:
     """What shows that this installation has processed inputs before, in words; ``None`` if nothing does."""
     ledger = ledger_path(inst)
     if ledger.is_file() and ledger.stat().st_size > 0:
-        return f"the key ledger {ledger} lists delivered orders"
-    for folder, what in ((inst.archive_dir, "archived"), (inst.quarantine_dir, "quarantined")):
+        return _("the key ledger {file} lists delivered orders").format(file=ledger)
+    for folder, words in ((inst.archive_dir, _("{folder} holds archived inputs")),
+                          (inst.quarantine_dir, _("{folder} holds quarantined inputs"))):
         if folder.is_dir() and any(p.is_dir() and any(p.iterdir()) for p in folder.iterdir()):
-            return f"{folder} holds {what} inputs"
+            return words.format(folder=folder)
     return None
 
 
@@ -103,8 +105,9 @@ def guard(inst: Installation, journal: Journal) -> None:
     if reason:
         raise JournalLost(
             str(inst.journal_path),
-            f"it is new, but this installation has processed inputs before ({reason}); with an empty journal, "
-            "orders already delivered would be delivered again, so nothing is processed until you decide",
+            _("it is new, but this installation has processed inputs before ({reason}); with an empty journal, "
+              "orders already delivered would be delivered again, so nothing is processed until you decide").format(
+                  reason=reason),
         )
 
 
@@ -112,6 +115,7 @@ def restore(inst: Installation, journal: Journal, *, start_empty: bool = False) 
     """Take the ledger's keys into the journal (or, with ``start_empty``, accept the empty journal as it is)."""
     count = 0
     if not start_empty:
-        count = journal.restore_keys(ledger_entries(inst), f"record keys restored from {ledger_path(inst)}")
+        count = journal.restore_keys(ledger_entries(inst),
+                                     _("record keys restored from {file}").format(file=ledger_path(inst)))
     journal.remember(*_FLAG, "")
     return count

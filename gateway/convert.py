@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from .errors import InputError, MappingError
 from .files import safe_stem
+from .i18n import _
 from .mapping.compiler import CompiledEmail, CompiledFiles, CompiledOutput, CompiledTemplate, Mapping
 from .mapping.model import BatchInput, CsvOutput
 from .mapping.values import Record
@@ -141,9 +142,9 @@ class _SplitOutput:
 
     def _open(self, value: str) -> _OpenOutput:
         if len(self.files) >= MAX_SPLIT_FILES:
-            raise MappingError(
-                f"'split_by' would divide the output into more than {MAX_SPLIT_FILES} files; it is meant for "
-                "values with few possibilities, such as a language", field="split_by", value=value,
+            raise MappingError(_(
+                "'split_by' would divide the output into more than {count} files; it is meant for values with few "
+                "possibilities, such as a language").format(count=MAX_SPLIT_FILES), field="split_by", value=value,
                 mapping=self.out.where)
         name = self.out.file_name({**self.base_context, "split": value})
         handle = _OpenOutput(self.out, self.stage.with_name(f"{self.stage.name}-{len(self.files)}"), name)
@@ -245,11 +246,13 @@ def _convert(
                 if reason is None and key is not None:
                     owner = key_delivered(key)
                     if owner is not None or key in seen:
-                        where = f"input {owner}" if owner is not None else "earlier in this file"
-                        reason = f"{label} {key} was already delivered ({where})"
+                        reason = _("{label} {key} was already delivered (input {id})").format(
+                            label=label, key=key, id=owner) if owner is not None else _(
+                            "{label} {key} was already delivered (earlier in this file)").format(label=label, key=key)
                         result.already_delivered += 1
                 if reason is not None:
-                    result.skipped.append({"key": key or f"{mapping.spec.input.label} no. {index}", "reason": reason})
+                    result.skipped.append({"key": key or _("{label} no. {number}").format(
+                        label=mapping.spec.input.label, number=index), "reason": reason})
                     skipped_records.add(index)
                     continue
                 if key is not None:
@@ -295,9 +298,9 @@ def _convert(
     names = [_folded(o.name) for o in result.outputs]
     if len(set(names)) != len(names):
         doubled = sorted({o.name for o in result.outputs if names.count(_folded(o.name)) > 1})
-        raise InputError(f"several outputs of this input would get the same file name ({', '.join(doubled[:3])}); "
-                         "make the 'file' names differ (per-record outputs need the record in the name)",
-                         file=shown_as)
+        raise InputError(_("several outputs of this input would get the same file name ({names}); make the 'file' "
+                           "names differ (per-record outputs need the record in the name)").format(
+                               names=", ".join(doubled[:3])), file=shown_as)
     return result
 
 
@@ -318,11 +321,19 @@ class _Names:
         if other is None:
             self._names[folded] = name
         else:
-            same = "the same name" if other == name else "a name that is the same on Windows and Mac shares"
-            raise InputError(
-                f"the file passed on as '{name}'{f' for {row}' if row else ''} would have {same} as the output "
-                f"'{other}' of this input; the names of files passed on must differ from every other output's",
-                mapping=mapping)
+            if other == name:
+                words = _("the file passed on as '{name}' for {row} would have the same name as the output '{other}' "
+                          "of this input; the names of files passed on must differ from every other output's") if row \
+                    else _("the file passed on as '{name}' would have the same name as the output '{other}' of this "
+                           "input; the names of files passed on must differ from every other output's")
+            else:
+                words = _("the file passed on as '{name}' for {row} would have a name that is the same on Windows and "
+                          "Mac shares as the output '{other}' of this input; the names of files passed on must differ "
+                          "from every other output's") if row else _(
+                          "the file passed on as '{name}' would have a name that is the same on Windows and Mac shares "
+                          "as the output '{other}' of this input; the names of files passed on must differ from every "
+                          "other output's")
+            raise InputError(words.format(name=name, row=row, other=other), mapping=mapping)
 
 
 @dataclass(frozen=True)

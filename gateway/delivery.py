@@ -20,6 +20,7 @@ from .endpoints import Endpoints
 from .errors import DeliveryError
 from .files import printable
 from .health import Places
+from .i18n import _
 from .journal import InputRow, Journal, OutputRow, OutputState
 
 log = logging.getLogger("gateway")
@@ -38,8 +39,16 @@ class JournalCalls:
     def answered(self, call: str, answer: str) -> None:
         self.journal.call_answered(self.delivery, call, answer)
 
+    def failed(self, call: str, answer: str) -> None:
+        self.journal.call_failed(self.delivery, call, answer)
+
+    def record(self, entries: list[tuple[str, str, str]]) -> None:
+        from .journal import CallState
+
+        self.journal.record_calls(self.delivery, [(c, CallState(state), text) for c, state, text in entries])
+
     def state(self, call: str) -> str | None:
-        row = self.journal.calls(self.delivery).get(call)
+        row = self.journal.call(self.delivery, call)
         return str(row.state) if row else None
 
 
@@ -72,7 +81,7 @@ class Deliverer:
         state = out.state
         if state is OutputState.STAGED:
             if not item.staged.exists():
-                raise DeliveryError(f"the staged output {out.staged_path} is missing")
+                raise DeliveryError(_("the staged output {path} is missing").format(path=out.staged_path))
             dest.prepare(item)
             crashpoint("uploaded")
             self.journal.output_uploaded(out.id)
@@ -91,12 +100,12 @@ class Deliverer:
             return status.location or item.name
         if status.delivered is Delivered.NO:
             if not item.staged.exists():
-                raise DeliveryError(f"the staged output {item.staged} is missing")
+                raise DeliveryError(_("the staged output {path} is missing").format(path=item.staged))
             return dest.deliver(item, calls)
-        raise DeliveryError(
-            f"{dest.describe()} cannot tell yet whether {item.name} arrived ({status.detail or 'no answer'}); "
-            "it is asked again on the next run, never sent blindly a second time"
-        )
+        raise DeliveryError(_(
+            "{destination} cannot tell yet whether {name} arrived ({detail}); it is asked again on the next run, "
+            "never sent blindly a second time").format(
+                destination=dest.describe(), name=item.name, detail=status.detail or _("no answer")))
 
     def _delivered(self, flow: Flow, row: InputRow, out: OutputRow, location: str) -> OutputState:
         crashpoint("published")

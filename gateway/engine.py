@@ -49,6 +49,7 @@ from .errors import DeliveryError
 from .files import move, original_name, printable, try_lock
 from .finalize import Finisher, stage_dir
 from .health import Places
+from .i18n import _, ngettext
 from .journal import InputRow, InputState, Journal, JournalError, open_journal
 from .kinds import Registry
 from .processing import Processor, UnexpectedFailure
@@ -130,12 +131,13 @@ class Engine:
         summary = RunSummary()
         work = self.work_dir(flow)
         self.source(flow).recover(work)
-        for path in sorted(p for p in work.iterdir() if not p.name.startswith(".")) if work.is_dir() else []:
+        waiting = [p for p in work.iterdir() if not p.name.startswith(".")] if work.is_dir() else []
+        for path in sorted(waiting, key=self._age):
             try:
                 summary.count(self.handle(flow, path))
             except (OSError, JournalError) as exc:  # this input only: every other input and flow goes on
-                log.error("%s: %s cannot be recovered now: %s; the other inputs go on",
-                          flow.name, printable(path.name), exc)
+                log.error(_("{flow}: {name} cannot be recovered now: {error}; the other inputs go on").format(
+                    flow=flow.name, name=printable(path.name), error=exc))
                 summary.pending += 1
         # Inputs whose work file is gone but whose journal row is unfinished.
         for row in self.journal.unfinished(flow.name):
@@ -144,10 +146,18 @@ class Engine:
             try:
                 summary.count(self._without_work_file(flow, row))
             except (OSError, JournalError) as exc:
-                log.error("%s: input %d (%s) cannot be recovered now: %s; the other inputs go on",
-                          flow.name, row.id, printable(row.name), exc)
+                log.error(_("{flow}: input {id} ({name}) cannot be recovered now: {error}; the other inputs go "
+                            "on").format(flow=flow.name, id=row.id, name=printable(row.name), error=exc))
                 summary.pending += 1
         return summary
+
+    def _age(self, work: Path) -> tuple[int, str]:
+        """Oldest first: by journal entry (two claims in the same second have names in random order)."""
+        try:
+            row = self.journal.by_work_path(str(work))
+        except JournalError:
+            row = None
+        return (row.id if row is not None else 2**62, work.name)
 
     def _without_work_file(self, flow: Flow, row: InputRow) -> str | None:
         """An unfinished input whose work file is gone: finish what can be finished, say what cannot."""
@@ -160,9 +170,9 @@ class Engine:
             # the input file was removed by hand; its committed outputs are still owed
             return self.processor.deliver_and_finish(flow, current, None)
         if current.state in (InputState.WAITING, InputState.PROCESSING):
-            error = (f"{printable(row.name)}: the file disappeared from the work folder ({row.work_path}) before "
-                     "it was converted (was state/work changed by hand?); nothing was delivered from it: ask for "
-                     "the file again and drop it into the inbox")
+            error = _("{name}: the file disappeared from the work folder ({path}) before it was converted (was "
+                      "state/work changed by hand?); nothing was delivered from it: ask for the file again and drop "
+                      "it into the inbox").format(name=printable(row.name), path=row.work_path)
             self.journal.finish(row.id, InputState.FAILED, None, error=error)
             log.error("%s: %s", flow.name, error)
             if self.alerts.enabled:
@@ -180,8 +190,9 @@ class Engine:
         missing = self.waits_for(flow)
         if missing:
             if self._said_missing.get(flow.name) != missing:
-                log.warning("%s does not run: it waits for the environment variable(s) %s", flow.name,
-                            ", ".join(missing))
+                log.warning(ngettext("{flow} does not run: it waits for the environment variable(s) {names}",
+                                     "{flow} does not run: it waits for the environment variable(s) {names}",
+                                     len(missing)).format(flow=flow.name, names=", ".join(missing)))
                 self._said_missing[flow.name] = missing
             summary.not_running.append(flow.name)
             return summary
@@ -231,7 +242,7 @@ class Engine:
             try:
                 source.acknowledge(cand)
             except DeliveryError as exc:
-                log.warning("%s: %s (acknowledged after the next fetch)", flow.name, exc)
+                log.warning(_("{flow}: {error} (acknowledged after the next fetch)").format(flow=flow.name, error=exc))
         return state
 
     # -- one input ----------------------------------------------------------------------
@@ -254,21 +265,23 @@ class Engine:
                 row = self.journal.by_work_path(str(work))
                 if row is None:
                     row = self.journal.register(
-                        flow.name, source or f"folder {flow.source_folder}", name or original_name(work),
+                        flow.name, source or _("folder {path}").format(path=flow.source_folder),
+                        name or original_name(work),
                         str(work), os.fstat(fd).st_size,
                     )
                     crashpoint("registered")
             except JournalError as exc:
-                log.error("%s: %s: %s The input waits in %s.", flow.name, printable(work.name), exc, work.parent)
+                log.error(_("{flow}: {name}: {error} The input waits in {folder}.").format(
+                    flow=flow.name, name=printable(work.name), error=exc, folder=work.parent))
                 return "waiting"
             self.progress.input_started(flow.name, row.name)
             try:
                 state = self._resume(flow, row, work)
             except (OSError, JournalError) as exc:
                 # A full disk or a vanished folder is not the input's fault: it waits for the next run.
-                log.error("%s: %s: %s; the input stays and is tried again",
-                          flow.name, printable(row.name), printable(str(exc)))
-                self._note_error(row.id, f"waiting: {exc}")
+                log.error(_("{flow}: {name}: {error}; the input stays and is tried again").format(
+                    flow=flow.name, name=printable(row.name), error=printable(str(exc))))
+                self._note_error(row.id, _("waiting: {error}").format(error=exc))
                 state = "processing"
             except UnexpectedFailure as exc:
                 state = self._unexpected(flow, row, work, exc, exc.words, exc.details)
@@ -282,39 +295,47 @@ class Engine:
     def _unreadable(self, flow: Flow, work: Path, exc: OSError, source: str | None, name: str | None) -> str:
         """An input the gateway may not even open (permissions, a name the file system refuses): put aside."""
         words = exc.strerror or str(exc)
-        error = (f"{printable(name or original_name(work))}: the file cannot be read by the gateway ({words}); "
-                 "it is put aside so that it holds up nothing else. Make it readable for the user the gateway "
-                 "runs as (or ask the producer to write it so), then retry it")
+        error = _("{name}: the file cannot be read by the gateway ({error}); it is put aside so that it holds up "
+                  "nothing else. Make it readable for the user the gateway runs as (or ask the producer to write it "
+                  "so), then retry it").format(name=printable(name or original_name(work)), error=words)
         try:
             row = self.journal.by_work_path(str(work)) or self.journal.register(
-                flow.name, source or f"folder {flow.source_folder}", name or original_name(work), str(work), 0)
+                flow.name, source or _("folder {path}").format(path=flow.source_folder), name or original_name(work),
+                str(work), 0)
             return self.finisher.quarantine(flow, row, work, error)
         except (OSError, JournalError) as again:
-            log.error("%s: %s; it cannot be put aside either (%s) and is left where it is", flow.name, error, again)
+            log.error(_("{flow}: {error}; it cannot be put aside either ({reason}) and is left where it is").format(
+                flow=flow.name, error=error, reason=again))
             return "processing"
 
     def _unexpected(self, flow: Flow, row: InputRow, work: Path, exc: Exception, words: str, details: str) -> str:
         """A bug or a limit met this input: try again, but after ``max_attempts`` put it aside so it cannot
         stop the rest."""
-        log.error("%s: %s: %s; the input stays and is tried again%s", flow.name, printable(row.name), words,
-                  "" if isinstance(exc, UnexpectedFailure) else f"\n{details}")
+        log.error(_("{flow}: {name}: {error}; the input stays and is tried again").format(
+            flow=flow.name, name=printable(row.name), error=words)
+            + ("" if isinstance(exc, UnexpectedFailure) else f"\n{details}"))
+        waiting = _("waiting: unexpected error ({error}; see the log)").format(error=words)
         try:
             current = self.journal.get(row.id)
             if current.state.final or current.state is InputState.DELIVERING:
                 # Its outputs are committed: they are owed whatever happens; only delivery is retried.
-                self.journal.note_error(row.id, f"waiting: unexpected error ({words}; see the log)")
+                self.journal.note_error(row.id, waiting)
                 return str(current.state) if current.state.final else "delivering"
-            failures = self.journal.count_failure(row.id, f"waiting: unexpected error ({words}; see the log)")
+            failures = self.journal.count_failure(row.id, waiting)
             if failures < self.inst.max_attempts:
                 return "processing"
-            error = (f"converting this input failed {failures} times ({words}); it is put aside so that it "
-                     "cannot hold up the other inputs. If the input looks normal, this is a fault of the gateway: "
-                     "keep this reason file (it has the details) for the developers, then retry the input once "
-                     "the gateway or the limits are fixed")
+            error = ngettext(
+                "converting this input failed ({error}); it is put aside so that it cannot hold up the other inputs. "
+                "If the input looks normal, this is a fault of the gateway: keep this reason file (it has the "
+                "details) for the developers, then retry the input once the gateway or the limits are fixed",
+                "converting this input failed {count} times ({error}); it is put aside so that it cannot hold up the "
+                "other inputs. If the input looks normal, this is a fault of the gateway: keep this reason file (it "
+                "has the details) for the developers, then retry the input once the gateway or the limits are fixed",
+                failures).format(count=failures, error=words)
             return self.finisher.quarantine(flow, current, work, error, details)
         except (OSError, JournalError) as again:
-            log.error("%s: %s: the unexpected error cannot be recorded (%s); the input stays",
-                      flow.name, printable(row.name), again)
+            log.error(_("{flow}: {name}: the unexpected error cannot be recorded ({error}); the input stays").format(
+                flow=flow.name, name=printable(row.name), error=again))
             return "processing"
 
     def _note_error(self, input_id: int, text: str) -> None:
@@ -322,7 +343,8 @@ class Engine:
         try:
             self.journal.note_error(input_id, text)
         except JournalError as exc:
-            log.error("the journal cannot be written either (%s); the input stays in the work folder", exc)
+            log.error(_("the journal cannot be written either ({error}); the input stays in the work folder").format(
+                error=exc))
 
     def _resume(self, flow: Flow, row: InputRow, work: Path) -> str:
         if row.state in (InputState.WAITING, InputState.PROCESSING):

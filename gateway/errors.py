@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .i18n import _
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -80,22 +82,30 @@ class InputError(GatewayError):
                 setattr(self, key, val)
         return self
 
+    #: The parts of an error's location, in the order a reader looks for them.
+    WHERE = ("file", "line", "column", "record", "field", "value", "mapping")
+
+    def where(self) -> dict[str, str | int]:
+        """The known parts of the location, for the journal: the console shows line and field on their own."""
+        return {k: v for k in self.WHERE if (v := getattr(self, k)) is not None}
+
     def __str__(self) -> str:
         place = []
         if self.file:
             place.append(self.file)
         if self.line is not None:
-            place.append(f"line {self.line}" + (f", column {self.column}" if self.column else ""))
+            place.append(_("line {line}, column {column}").format(line=self.line, column=self.column) if self.column
+                         else _("line {line}").format(line=self.line))
         if self.record:
             place.append(self.record)
         if self.field:
-            place.append(f"field '{self.field}'")
+            place.append(_("field '{field}'").format(field=self.field))
         text = ", ".join(place)
         text = f"{text}: {self.message}" if text else self.message
         if self.value is not None:
-            text += f" (the value was {self.value!r})"
+            text = _("{text} (the value was {value})").format(text=text, value=repr(self.value))
         if self.mapping:
-            text += f" [mapping {self.mapping}]"
+            text = _("{text} [mapping {mapping}]").format(text=text, mapping=self.mapping)
         return text
 
 

@@ -19,6 +19,7 @@ from jinja2 import nodes
 
 from .config import Flow
 from .errors import GatewayError, Problem
+from .i18n import _
 from .mapping.model import BatchInput, Column, EmailOutput, FileOutput, MappingSpec, TemplateOutput
 from .mapping.values import Record
 from .yamlload import Loc
@@ -123,9 +124,13 @@ def unknown_fields(flow: Flow, example: Path) -> list[Problem]:
             for attr in attrs:
                 if attr not in known and attr not in ("grouper", "list"):
                     close = difflib.get_close_matches(attr, sorted(known), n=1)
-                    hint = f" (did you mean '{close[0]}'?)" if close else ""
-                    message = (f"warning: the field '{attr}' does not occur in the example "
-                               f"{example.parent.parent.name}/{example.name}{hint}")
+                    shown = f"{example.parent.parent.name}/{example.name}"
+                    if close:
+                        message = _("warning: the field '{field}' does not occur in the example {example} (did you "
+                                    "mean '{name}'?)").format(field=attr, example=shown, name=close[0])
+                    else:
+                        message = _("warning: the field '{field}' does not occur in the example {example}").format(
+                            field=attr, example=shown)
                     problem = doc.problem(loc, message)
                     if problem not in problems:
                         problems.append(problem)

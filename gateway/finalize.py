@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from .alerts import Alerts
 from .clock import Clock
@@ -20,11 +21,14 @@ from .config import Flow, Installation
 from .crashpoints import crashpoint
 from .errors import InputError
 from .files import move, printable, shorten, write_text_atomically
+from .i18n import N_, _, ngettext
 from .journal import InputRow, InputState, Journal
 
 log = logging.getLogger("gateway")
 
 REASON_SUFFIX = ".reason.txt"
+#: The states of an input in words (translated where they are shown).
+STATE_WORDS = (N_("waiting"), N_("processing"), N_("delivering"), N_("done"), N_("duplicate"), N_("failed"))
 #: Bytes of a stored input's name: room for the reason file's ending, and its temporary name while it is
 #: written (``.<name>.part``), within the usual 255.
 STORED_NAME_LIMIT = 255 - len(REASON_SUFFIX) - len("..part")
@@ -62,10 +66,15 @@ class Finisher:
         """Done, but nothing came of it: every record was left out by the mapping's rules. Worth a look
         (a wrong price list silently stops a whole catalog), so it is a warning, an alert and an exit code."""
         first = skipped[0]["reason"] if skipped else ""
-        warning = (f"all {len(skipped)} records were skipped, so nothing was delivered; the first reason: {first}. "
-                   "If that is not meant, check the mapping's skip rules and settings")
+        warning = ngettext(
+            "the only record was skipped, so nothing was delivered; the reason: {reason}. If that is not meant, "
+            "check the mapping's skip rules and settings",
+            "all {count} records were skipped, so nothing was delivered; the first reason: {reason}. If that is not "
+            "meant, check the mapping's skip rules and settings", len(skipped)).format(count=len(skipped), reason=first)
+        note = ngettext("the only record was skipped", "all {count} records were skipped",
+                        len(skipped)).format(count=len(skipped))
         self.journal.note_skipped(row.id, skipped)
-        self.done(flow, row, work, note=f"all {len(skipped)} records were skipped", warning=warning)
+        self.done(flow, row, work, note=note, warning=warning)
         log.warning("%s: %s: %s", flow.name, printable(row.name), warning)
         if self.alerts.enabled:
             self.alerts.all_skipped(flow.name, row.name, row.id, warning)
@@ -79,26 +88,29 @@ class Finisher:
         move(work, target)
         return "duplicate"
 
-    def quarantine(self, flow: Flow, row: InputRow, work: Path, error: str, details: str = "") -> str:
-        """Put the input aside with its reason; ``details`` (a traceback) goes into the reason file only."""
+    def quarantine(self, flow: Flow, row: InputRow, work: Path, error: str, details: str = "",
+                   where: dict[str, Any] | None = None) -> str:
+        """Put the input aside with its reason; ``details`` (a traceback) goes into the reason file only,
+        ``where`` (the error's file, line, field…) into the journal."""
         target = self.inst.quarantine_dir / flow.name / stored_name(row)
-        self.journal.finish(row.id, InputState.FAILED, str(target), error=error)
+        self.journal.finish(row.id, InputState.FAILED, str(target), error=error, where=where)
         shutil.rmtree(stage_dir(self.inst, flow, row.id), ignore_errors=True)
-        log.error("%s: %s quarantined: %s", flow.name, printable(row.name), printable(error))
+        log.error(_("{flow}: {name} quarantined: {error}").format(
+            flow=flow.name, name=printable(row.name), error=printable(error)))
         self.store_quarantined(work, target, error, details)
         if self.alerts.enabled:
             self.alerts.quarantined(flow.name, row.name, row.id, error)
         return "failed"
 
     def store_quarantined(self, work: Path, target: Path, error: str, details: str = "") -> None:
-        reason = (
-            f"{error}\n\n"
-            f"What to do: correct the file or the mapping, then run\n"
-            f"    gateway retry {target.name.split('--', 1)[0]}\n"
-            f"to process it again. The journal (gateway journal) has the details.\n"
-        )
+        reason = _(
+            "{error}\n\n"
+            "What to do: correct the file or the mapping, then run\n"
+            "    gateway retry {id}\n"
+            "to process it again. The journal (gateway journal) has the details.\n"
+        ).format(error=error, id=target.name.split("--", 1)[0])
         if details:
-            reason += f"\nFor the developers:\n{details}\n"
+            reason += "\n" + _("For the developers:\n{details}\n").format(details=details)
         write_text_atomically(target.with_name(target.name + REASON_SUFFIX), reason)
         move(work, target)
 
@@ -106,13 +118,15 @@ class Finisher:
         """Put a quarantined (or duplicate) input back into the work folder to be processed again."""
         if row.state not in (InputState.FAILED, InputState.DUPLICATE) and not (
                 row.state is InputState.DONE and row.warning):
-            raise InputError(f"input {row.id} is {row.state}; only quarantined or duplicate inputs, and inputs whose "
-                             "records were all skipped, can be retried")
+            raise InputError(_("input {id} is {state}; only quarantined or duplicate inputs, and inputs whose "
+                               "records were all skipped, can be retried").format(id=row.id, state=_(row.state)))
         if row.flow not in self.inst.flows:
-            raise InputError(f"input {row.id} belongs to flow '{row.flow}', which is no longer configured")
+            raise InputError(_("input {id} belongs to flow '{flow}', which is no longer configured").format(
+                id=row.id, flow=row.flow))
         stored = Path(row.stored_path or "")
         if not stored.exists():
-            raise InputError(f"input {row.id}: the file {stored} is no longer there (archive retention?)")
+            raise InputError(_("input {id}: the file {path} is no longer there (archive retention?)").format(
+                id=row.id, path=stored))
         flow = self.inst.flows[row.flow]
         token = self.clock.local_now().strftime("%Y%m%dT%H%M%S") + "-retry"
         work = self.inst.work_dir / flow.name / shorten(f"{token}-{row.id}--{row.name}", 200)

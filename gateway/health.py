@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from .alerts import Alerts
+from .alerts import Alerts, place_words
+from .i18n import _
 from .journal import Journal
 
 log = logging.getLogger("gateway")
@@ -33,7 +34,8 @@ class Places:
     def failed(self, place: str, flow: str, exc: Exception) -> None:
         """Note a failure; logged as a warning once when it starts, then quietly until it ends."""
         if self.journal.place_failed(place, flow, str(exc)) or self._known.get(place) is not False:
-            log.warning("%s fails: %s (tried again automatically)", place, exc)
+            log.warning(_("{place} fails: {error} (tried again automatically)").format(
+                place=place_words(place), error=exc))
         else:
             log.debug("%s still fails: %s", place, exc)
         self._known[place] = False

@@ -22,6 +22,9 @@ import gettext
 from pathlib import Path
 
 DOMAIN = "gateway"
+#: Where messages are marked: Python files, and the console's Jinja templates (``{{ _("…") }}``).
+METHOD_MAP = [("**.py", "python"), ("**/templates/console/**.html.j2", "jinja2.ext:babel_extract")]
+KEYWORDS: dict[str, object] = {"_": None, "N_": None, "ngettext": (1, 2)}
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "de")
 
@@ -69,7 +72,7 @@ def _update() -> None:  # pragma: no cover - a maintainer's tool, run by hand
     template = Catalog(project="gateway", domain=DOMAIN)
     root = Path(__file__).parent
     for filename, lineno, message, comments, _context in extract_from_dir(
-        str(root), keywords={"_": None, "N_": None, "ngettext": (1, 2)},
+        str(root), method_map=METHOD_MAP, keywords=KEYWORDS,  # type: ignore[arg-type]
     ):
         template.add(message, locations=[(f"gateway/{filename}", lineno)], auto_comments=comments)
     po_path = LOCALE_DIR / "de" / "LC_MESSAGES" / f"{DOMAIN}.po"
@@ -84,8 +87,17 @@ def _update() -> None:  # pragma: no cover - a maintainer's tool, run by hand
         write_po(fh, catalog, width=120, omit_header=False, sort_by_file=True)
     with open(po_path.with_suffix(".mo"), "wb") as fh:
         write_mo(fh, catalog)
-    missing = [m.id for m in catalog if m.id and not m.string]
+    missing = [m.id for m in catalog if m.id and (m.fuzzy or not _has_text(m.string))]
     print(f"{po_path}: {len(catalog)} messages, {len(missing)} without German text")
+
+
+def _has_text(string: object) -> bool:
+    """Whether a catalog entry has German text in every form (babel types ``Message.string`` differently by version)."""
+    if isinstance(string, str):
+        return bool(string)
+    if isinstance(string, (list, tuple)):
+        return bool(string) and all(isinstance(form, str) and form for form in string)
+    return False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError, MappingError, ReadError
+from .i18n import _
 from .timelimit import RecordTimeout
 
 PR_SET_PDEATHSIG = 1
@@ -109,19 +110,21 @@ def _child(job: Callable[[Callable[[], None]], dict[str, Any]], limits: Limits, 
     except InputError as exc:
         _send(fd, {"input_error": _input_error(exc)})
     except MemoryError:
-        _send(fd, {"failed": f"the conversion needed more memory than the limit ({limits.memory_mb} MB more than "
-                             "the gateway itself); the input is probably far larger or deeper than it should be"})
+        _send(fd, {"failed": _("the conversion needed more memory than the limit ({mb} MB more than the gateway "
+                               "itself); the input is probably far larger or deeper than it should be").format(
+                                   mb=limits.memory_mb)})
     except RecursionError:
-        _send(fd, {"failed": "the input is nested too deeply to be converted (it goes deeper than any real "
-                             "export or order file does)", "details": traceback.format_exc()})
+        _send(fd, {"failed": _("the input is nested too deeply to be converted (it goes deeper than any real "
+                               "export or order file does)"), "details": traceback.format_exc()})
     except RecordTimeout as exc:
-        _send(fd, {"failed": f"reading or converting one record took longer than {exc.args[0]:g} seconds "
-                             "(record_seconds); the input may hold something that takes very long to read, or "
-                             "the mapping loops"})
+        _send(fd, {"failed": _("reading or converting one record took longer than {seconds} seconds "
+                               "(record_seconds); the input may hold something that takes very long to read, or "
+                               "the mapping loops").format(seconds=f"{exc.args[0]:g}")})
     except KeyboardInterrupt:
         code = 3  # the user stopped the gateway: no outcome, the input is taken again next time
     except BaseException as exc:
-        _send(fd, {"failed": f"unexpected error: {type(exc).__name__}: {exc}", "details": traceback.format_exc()})
+        _send(fd, {"failed": _("unexpected error: {error}").format(error=f"{type(exc).__name__}: {exc}"),
+                   "details": traceback.format_exc()})
     finally:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -166,7 +169,7 @@ def _input_error(exc: InputError) -> dict[str, Any]:
     return {
         "kind": type(exc).__name__,
         "message": exc.message,
-        **{k: getattr(exc, k) for k in ("file", "line", "column", "record", "field", "value", "mapping")},
+        **{k: getattr(exc, k) for k in InputError.WHERE},
     }
 
 
@@ -190,13 +193,13 @@ def _wait(pid: int, fd: int, limits: Limits, on_record: Callable[[], None] | Non
     try:
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([fd], [], [], timeout)
+            ready, _writable, _errors = select.select([fd], [], [], timeout)
             if not ready:
                 os.kill(pid, signal.SIGKILL)
                 _reap(pid)
-                raise ConversionFailed(
-                    f"the conversion took longer than {limits.wall_seconds:g} seconds and was stopped; a mapping "
-                    "that loops, or an input far larger than usual, can cause this")
+                raise ConversionFailed(_(
+                    "the conversion took longer than {seconds} seconds and was stopped; a mapping that loops, or an "
+                    "input far larger than usual, can cause this").format(seconds=f"{limits.wall_seconds:g}"))
             chunk = os.read(fd, _READ)
             if not chunk:
                 break
@@ -205,7 +208,7 @@ def _wait(pid: int, fd: int, limits: Limits, on_record: Callable[[], None] | Non
             for line in lines:
                 message = json.loads(line)
                 if "records" in message and on_record is not None:
-                    for _ in range(int(message["records"])):
+                    for _record in range(int(message["records"])):
                         on_record()
                 elif "records" not in message:
                     final = message
@@ -239,7 +242,7 @@ def _outcome(message: dict[str, Any]) -> dict[str, Any]:
         kind = {"ReadError": ReadError, "MappingError": MappingError}.get(data.pop("kind"), InputError)
         text = data.pop("message")
         raise kind(text, **data)
-    raise ConversionFailed(str(message.get("failed", "the conversion failed")), str(message.get("details", "")))
+    raise ConversionFailed(str(message.get("failed", _("the conversion failed"))), str(message.get("details", "")))
 
 
 def _death(status: int, limits: Limits) -> str:
@@ -247,15 +250,16 @@ def _death(status: int, limits: Limits) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:
-            return (f"the conversion used more than {limits.cpu_seconds} seconds of processor time and was "
-                    "stopped; a mapping that loops, or an input far larger than usual, can cause this")
+            return _("the conversion used more than {seconds} seconds of processor time and was stopped; a mapping "
+                     "that loops, or an input far larger than usual, can cause this").format(
+                         seconds=limits.cpu_seconds)
         if sig == signal.SIGKILL:
-            return ("the conversion was killed (by the system's out-of-memory killer, or by an administrator); "
-                    "the input probably needs far more memory than usual")
+            return _("the conversion was killed (by the system's out-of-memory killer, or by an administrator); "
+                     "the input probably needs far more memory than usual")
         if sig == signal.SIGSEGV:
-            return "the conversion crashed inside a library (segmentation fault) while reading this input"
-        return f"the conversion ended by signal {signal.Signals(sig).name}"
+            return _("the conversion crashed inside a library (segmentation fault) while reading this input")
+        return _("the conversion ended by signal {signal}").format(signal=signal.Signals(sig).name)
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
     if code == 3:
-        return "the conversion was interrupted (the gateway was being stopped)"
-    return f"the conversion ended without a result (exit status {code})"
+        return _("the conversion was interrupted (the gateway was being stopped)")
+    return _("the conversion ended without a result (exit status {code})").format(code=code)

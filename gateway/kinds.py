@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
+from .i18n import N_
+
 if TYPE_CHECKING:
     from .clock import Clock
     from .config import Flow, GatewayFile, Installation
@@ -38,6 +40,12 @@ if TYPE_CHECKING:
 
 Role = Literal["source", "destination"]
 
+#: What an entry naming no known kind is told (translated where it is shown, :mod:`gateway.validation`).
+KIND_CHOICE = {
+    "source": N_("a source names its kind with one of the keys {names}"),
+    "destination": N_("a destination names its kind with one of the keys {names}"),
+}
+
 #: The modules of the built-in kinds, each with a module-level ``KIND``.
 BUILTIN = (
     "gateway.sources.folder",
@@ -47,6 +55,8 @@ BUILTIN = (
     "gateway.destinations.email",
     "gateway.sources.sql",
     "gateway.destinations.sql",
+    "gateway.sources.http",
+    "gateway.destinations.http",
 )
 
 
@@ -102,6 +112,8 @@ class Kind:
     # The environment variables a config needs (a web service's URL and token, a database URL): a flow
     # whose variables are not set does not run, and ``gateway status`` names them.
     needs: Callable[[Any, Installation], list[str]] | None = None
+    # A source that calls a web service is polled this often (minutes) when its flow has no schedule.
+    poll_minutes: float | None = None
     default: bool = False  # the kind of an entry that names none (``folder``)
     # Checks of the config together with the flow's mapping (a database's queries against the columns the
     # mapping uses): (config, flow name, mapping, context) -> problems located in either file.
@@ -185,7 +197,7 @@ class Registry:
         choice: Any = Union[members]  # noqa: UP007 - built at run time from the registered kinds
         return Annotated[choice, Discriminator(
             discriminate, custom_error_type="unknown_kind",
-            custom_error_message=f"a {role} names its kind with one of the keys {names}",
+            custom_error_message=KIND_CHOICE[role], custom_error_context={"role": role, "names": names},
         )]
 
     def flow_model(self, base: type[BaseModel]) -> type[BaseModel]:
@@ -224,6 +236,10 @@ class Registry:
     def local_folder(self, role: Role, config: KindConfig, root: Path) -> Path | None:
         kind = self.of_config(role, config)
         return kind.local_folder(config, root) if kind.local_folder else None
+
+    def poll_minutes(self, flow: Flow) -> float | None:
+        """How often the flow's source is polled when the flow has no schedule of its own (web services)."""
+        return self.of_config("source", flow.config.source).poll_minutes
 
     def missing_env(self, flow: Flow, installation: Installation) -> list[str]:
         """The environment variables ``flow``'s source and destinations need that are not set (or empty)."""

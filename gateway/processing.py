@@ -23,6 +23,7 @@ from .delivery import Deliverer
 from .errors import DeliveryError, InputError
 from .files import printable
 from .finalize import Finisher, stage_dir
+from .i18n import _, ngettext
 from .isolation import ConversionFailed, run_isolated
 from .journal import InputRow, Journal, StagedRecord
 from .summary import Progress
@@ -85,13 +86,14 @@ class Processor:
             if check_content:
                 earlier = self.journal.same_content_delivered(flow.name, sha, row.id)
                 if earlier is not None:
-                    return self.finisher.duplicate(flow, row, work, f"same content as input {earlier}")
+                    return self.finisher.duplicate(flow, row, work,
+                                                   _("same content as input {id}").format(id=earlier))
             shutil.rmtree(stage, ignore_errors=True)
             stage.mkdir(parents=True)
             try:
                 result = self._convert(flow, row, work, stage)
             except InputError as exc:
-                return self.finisher.quarantine(flow, row, work, str(exc))
+                return self.finisher.quarantine(flow, row, work, str(exc), where=exc.where())
             crashpoint("converted")
             try:
                 self._validate(flow, row, result)
@@ -99,18 +101,20 @@ class Processor:
                 return self.finisher.quarantine(flow, row, work, str(exc))
             except DeliveryError as exc:
                 shutil.rmtree(stage, ignore_errors=True)
-                log.warning("%s: %s: %s; it waits and is converted again on the next run",
-                            flow.name, printable(row.name), printable(str(exc)))
-                self.journal.note_error(row.id, f"waiting: {exc}")
+                log.warning(_("{flow}: {name}: {error}; it waits and is converted again on the next run").format(
+                    flow=flow.name, name=printable(row.name), error=printable(str(exc))))
+                self.journal.note_error(row.id, _("waiting: {error}").format(error=exc))
                 return "processing"
             if not result.outputs:
                 shutil.rmtree(stage, ignore_errors=True)
                 if result.skipped and result.already_delivered == len(result.skipped):
-                    note = f"all {len(result.skipped)} records were delivered before"
+                    note = ngettext("the only record was delivered before",
+                                    "all {count} records were delivered before",
+                                    len(result.skipped)).format(count=len(result.skipped))
                     return self.finisher.duplicate(flow, row, work, note, result.skipped)
                 if result.skipped:
                     return self.finisher.all_skipped(flow, row, work, result.skipped)
-                return self.finisher.done(flow, row, work, note="no records to convert")
+                return self.finisher.done(flow, row, work, note=_("no records to convert"))
             scope = flow.mapping.key_scope or flow.name
             staged = [StagedRecord(o.output, o.destination, o.name, str(o.path)) for o in result.outputs]
             if self.journal.commit(row.id, staged, scope, result.keys, result.skipped,
@@ -120,7 +124,8 @@ class Processor:
             log.info("%s: %s: another process delivered some of its records meanwhile; converting again",
                      flow.name, printable(row.name))
         else:  # pragma: no cover - needs a competing process to win five times in a row
-            raise DeliveryError(f"{row.name}: could not commit after {COMMIT_ATTEMPTS} attempts")
+            raise DeliveryError(_("{name}: could not commit after {count} attempts").format(
+                name=row.name, count=COMMIT_ATTEMPTS))
         crashpoint("committed")
         return self.deliver_and_finish(flow, self.journal.get(row.id), work)
 
@@ -163,7 +168,7 @@ class Processor:
             self.deliverer.deliver(flow, row)
         except DeliveryError as exc:
             log.debug("%s: %s: %s (will be tried again)", flow.name, printable(row.name), printable(str(exc)))
-            self.journal.note_error(row.id, f"delivery waits: {exc}")
+            self.journal.note_error(row.id, _("delivery waits: {error}").format(error=exc))
             return "delivering"
         shutil.rmtree(stage_dir(self.inst, flow, row.id), ignore_errors=True)
         return self.finisher.done(flow, row, work)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import DeliveryError
+from .i18n import _
 
 if TYPE_CHECKING:
     from .sftp import SftpEndpoint
@@ -40,11 +41,11 @@ class RemoteFolder:
             return self.endpoint.run(what, step)
         except OSError as exc:
             if isinstance(exc, FileNotFoundError):
-                words = "no such file or folder on the server"
-                if self.folder_hint:
-                    words += f" (does the folder {self.folder!r} exist there?)"
+                words = _("no such file or folder on the server (does the folder {folder} exist there?)").format(
+                    folder=repr(self.folder)) if self.folder_hint else _("no such file or folder on the server")
             elif isinstance(exc, PermissionError):
-                words = "permission denied by the server"
+                words = _("permission denied by the server")
             else:
                 words = str(exc.strerror or exc)
-            raise DeliveryError(f"{what} on {self.endpoint.describe()}: {path}: {words}") from None
+            raise DeliveryError(_("{action} on {server}: {path}: {problem}").format(
+                action=what, server=self.endpoint.describe(), path=path, problem=words)) from None

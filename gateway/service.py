@@ -16,6 +16,11 @@ written by other machines on a network share or from a Docker host. Hence:
 * a flow with a ``Schedule`` is not watched: it is scanned when due.
 
 The loop sleeps until the earliest of these deadlines or an event, whichever is first.
+Each pass of the loop (the start-up work, then every wake-up) can be reported to an
+``on_pass`` callback as a :class:`Pass`: which flows were looked at and why, and what
+each look left at its source. Tests wait for the pass that proves a moment has come and
+gone ("the scan saw the file and left it") instead of sleeping; with a
+:class:`~gateway.clock.ManualClock` they move time themselves and call :meth:`Service.wake`.
 
 One flow's trouble (an inbox that vanished, a full disk) is logged once when it
 starts and once when it ends, not every cycle, and the other flows go on.
@@ -61,6 +66,10 @@ log = logging.getLogger("gateway")
 
 WatchMode = Literal["auto", "native", "polling"]
 WATCH_MODES: tuple[WatchMode, ...] = ("auto", "native", "polling")
+# Why a flow's source was looked at: the start-up scan, an event, a file seen unfinished whose
+# settle time has passed, the periodic rescan, a schedule that was due. When several reasons
+# meet, the one that would have caused the look on its own wins: rescan, then settle, then event.
+ScanReason = Literal["start", "event", "settle", "rescan", "schedule"]
 
 # A flow is scanned because of events at most once per EVENT_GAP seconds.
 EVENT_GAP = 0.2
@@ -115,6 +124,30 @@ class _Waker(FileSystemEventHandler):
         self._notify(self._flow, lost)
 
 
+@dataclass(frozen=True)
+class Scan:
+    """One look at a flow's source during a :class:`Pass`."""
+
+    flow: str
+    why: ScanReason
+    left: tuple[Candidate, ...] = ()  # still at the source afterwards: being written, or not taken now
+    error: str | None = None  # the look failed (logged once per change, like every problem)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What one pass of the service's loop did, as told to ``on_pass``.
+
+    Passes are reported in order: the start-up work first, then one per wake-up, idle ones
+    included, so that a pass with a later ``at`` proves that everything before it was seen.
+    """
+
+    at: float  # the clock's monotonic time when the pass began
+    rescan: bool  # a full rescan was part of it (recover, watches repaired, archive purged)
+    scans: tuple[Scan, ...]  # the flows looked at, in order
+    summary: RunSummary  # what the pass handled
+
+
 @dataclass
 class _FlowState:
     flow: Flow
@@ -142,6 +175,8 @@ class Service:
       (entries for flows not being run are ignored).
     * ``on_cycle``: called with each cycle's ``RunSummary`` when inputs were handled
       (not for idle wake-ups); an exception in it is logged and does not stop the service.
+    * ``on_pass``: called with a :class:`Pass` after every pass of the loop, idle ones too
+      (for tests: see the module docstring); an exception in it is logged likewise.
 
     ``ready`` is set once the start-up work (recover, watches, first scan) is done.
     """
@@ -156,6 +191,7 @@ class Service:
         poll_seconds: float = 2.0,
         schedules: Mapping[str, Schedule] | None = None,
         on_cycle: Callable[[RunSummary], None] | None = None,
+        on_pass: Callable[[Pass], None] | None = None,
     ) -> None:
         if watch not in WATCH_MODES:
             raise ValueError(f"watch must be one of {', '.join(WATCH_MODES)}, not '{watch}'")
@@ -170,6 +206,7 @@ class Service:
         self.poll_seconds = float(poll_seconds)
         self.schedules = dict(schedules or {})
         self.on_cycle = on_cycle
+        self.on_pass = on_pass
         self.clock: Clock = engine.clock
         self.ready = threading.Event()
         logging.getLogger("watchdog.observers.inotify").addFilter(_QUIET_STOPPED_EMITTER)  # once: same object
@@ -185,6 +222,7 @@ class Service:
         self._polling: BaseObserver | None = None
         self._next_rescan = 0.0
         self._total = RunSummary()
+        self._scans: list[Scan] = []  # the looks of the pass in hand, for on_pass
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -214,13 +252,25 @@ class Service:
                 if stop.is_set():
                     break
                 cycle = RunSummary()
-                self._cycle(stop, cycle)
+                at = self.clock.monotonic()
+                self._scans = []
+                rescan = self._cycle(stop, cycle)
                 self._report(cycle)
+                self._report_pass(at, rescan, cycle)
         finally:
             finished.set()
             self._stop_watching()
         self._total.pending = sum(st.pending for st in self._states.values())
         return self._total
+
+    def wake(self) -> None:
+        """Look at the deadlines again now.
+
+        Events wake the loop by themselves, and a real clock needs nothing else. A test that
+        moved the service's :class:`~gateway.clock.ManualClock` calls this, because the loop
+        sleeps on a real timer computed from the clock's time before it was moved.
+        """
+        self._wake.set()
 
     def _forward_stop(self, stop: threading.Event, finished: threading.Event) -> None:
         """Wake the loop when ``stop`` is set (the loop sleeps on its own event, which events set)."""
@@ -231,6 +281,8 @@ class Service:
 
     def _start(self, stop: threading.Event) -> None:
         cycle = RunSummary()
+        at = self.clock.monotonic()
+        self._scans = []
         for st in self._states.values():
             if stop.is_set():
                 return
@@ -243,15 +295,17 @@ class Service:
             if stop.is_set():
                 return
             if st.timer is None:
-                self._check(st, cycle)
+                self._check(st, cycle, "start")
             else:
                 log.info("%s: runs %s", st.flow.name, st.timer.schedule.describe())
                 self._run_if_due(st, st.timer, cycle)
         self._purge()
         self._report(cycle)
+        self._report_pass(at, True, cycle)
         self._next_rescan = self.clock.monotonic() + self.rescan_seconds
 
-    def _cycle(self, stop: threading.Event, cycle: RunSummary) -> None:
+    def _cycle(self, stop: threading.Event, cycle: RunSummary) -> bool:
+        """One wake-up's work; whether it was a full rescan."""
         now = self.clock.monotonic()
         with self._lock:
             woken, self._woken = self._woken, set()
@@ -270,7 +324,7 @@ class Service:
         if rescan:
             for st in self._states.values():
                 if stop.is_set():
-                    return
+                    return rescan
                 self._recover(st, cycle)
             for st in self._states.values():
                 if self._watched(st) and not self._watching(st):
@@ -278,14 +332,19 @@ class Service:
             self._purge()
         for st in self._states.values():
             if stop.is_set():
-                return
+                return rescan
             if st.timer is not None:
                 if not self._run_if_due(st, st.timer, cycle) and _passed(st.recheck_at, now):
-                    self._check(st, cycle)  # the due run waits for the files it saw being written
-            elif rescan or _passed(st.event_at, now) or _passed(st.recheck_at, now):
-                self._check(st, cycle)
+                    self._check(st, cycle, "settle")  # the due run waits for the files it saw being written
+            elif rescan:
+                self._check(st, cycle, "rescan")
+            elif _passed(st.recheck_at, now):
+                self._check(st, cycle, "settle")
+            elif _passed(st.event_at, now):
+                self._check(st, cycle, "event")
         if rescan:
             self._next_rescan = self.clock.monotonic() + self.rescan_seconds
+        return rescan
 
     def _next_wake(self) -> float:
         """The monotonic time of the earliest deadline: rescan, event scan, settle re-check, schedule."""
@@ -310,17 +369,18 @@ class Service:
         if not timer.due(started, self.clock.monotonic()):
             return False
         log.debug("%s: scheduled run", st.flow.name)
-        self._check(st, cycle)
+        self._check(st, cycle, "schedule")
         timer.ran(started_wall=started, finished_mono=self.clock.monotonic())
         return True
 
-    def _check(self, st: _FlowState, cycle: RunSummary) -> None:
+    def _check(self, st: _FlowState, cycle: RunSummary, why: ScanReason) -> None:
         """Scan the flow's inbox, drain it when something is complete, and note when to look again."""
         flow = st.flow
         key = (flow.name, "inbox")
+        candidates: Sequence[Candidate] = ()
+        error: str | None = None
         try:
             source = self.engine.source(flow)
-            candidates: Sequence[Candidate]
             if source.local_folder is not None:
                 # A local scan is cheap: drain only when there is something to take, because
                 # drain logs every unfinished file it sees (a slow copy would fill the log).
@@ -342,6 +402,7 @@ class Service:
             st.recheck_at = _recheck_time(source, candidates, self.clock.monotonic())
         except Exception as exc:
             st.recheck_at = None  # the next event or rescan tries again
+            candidates, error = (), _text(exc)
             self._problem(key, f"{flow.name}: the inbox {flow.source_folder} cannot be scanned: {_text(exc)}; "
                                "tried again on the next event or rescan, the other flows go on", exc)
         else:
@@ -349,6 +410,7 @@ class Service:
         finally:
             st.event_at = None
             st.last_check = self.clock.monotonic()
+        self._scans.append(Scan(flow.name, why, tuple(candidates), error))
 
     def _drain(self, st: _FlowState, cycle: RunSummary) -> RunSummary:
         summary = self.engine.drain(st.flow, wait_for_settle=False)
@@ -390,6 +452,17 @@ class Service:
             self._problem(("", "on_cycle"), f"the cycle report failed: {_text(exc)}", exc)
         else:
             self._resolved(("", "on_cycle"), "the cycle report works again")
+
+    def _report_pass(self, at: float, rescan: bool, cycle: RunSummary) -> None:
+        if self.on_pass is None:
+            return
+        done = Pass(at, rescan, tuple(self._scans), cycle)
+        try:
+            self.on_pass(done)
+        except Exception as exc:
+            self._problem(("", "on_pass"), f"the pass report failed: {_text(exc)}", exc)
+        else:
+            self._resolved(("", "on_pass"), "the pass report works again")
 
     # -- trouble, logged once per change ------------------------------------------------
 

@@ -37,6 +37,7 @@ import paramiko
 from paramiko.ssh_exception import NoValidConnectionsError
 
 from .errors import DeliveryError
+from .i18n import _
 
 log = logging.getLogger("gateway")
 
@@ -63,10 +64,6 @@ def key_fingerprint(key: Any) -> str:
     """``SHA256:…`` of a public key, as ``ssh-keygen -l`` and OpenSSH's clients show it."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
-
-
-def _trust_hint(name: str) -> str:
-    return f"run 'gateway sftp trust {name}' to review the server's fingerprint and record it"
 
 
 class _UnknownHostKey(paramiko.SSHException):  # type: ignore[misc]  # paramiko is untyped
@@ -127,21 +124,25 @@ class SftpEndpoint:
         if isinstance(exc, NoValidConnectionsError):
             inner = list(exc.errors.values())
             if inner and all(isinstance(e, ConnectionRefusedError) for e in inner):
-                return "the connection was refused (is the SFTP server running, is the port right?)"
-            return "no connection: " + "; ".join(sorted({_os_words(e) for e in inner})) if inner else str(exc)
+                return _("the connection was refused (is the SFTP server running, is the port right?)")
+            if not inner:
+                return str(exc)
+            return _("no connection: {errors}").format(errors="; ".join(sorted({_os_words(e) for e in inner})))
         if isinstance(exc, socket.gaierror):
-            return f"the host name {self.host!r} cannot be resolved ({exc.strerror})"
+            return _("the host name {host} cannot be resolved ({error})").format(host=repr(self.host),
+                                                                                error=exc.strerror)
         if isinstance(exc, TimeoutError):
-            return f"no answer within {self.timeout:g} seconds"
+            return _("no answer within {seconds} seconds").format(seconds=f"{self.timeout:g}")
         if isinstance(exc, ConnectionRefusedError):
-            return "the connection was refused (is the SFTP server running, is the port right?)"
+            return _("the connection was refused (is the SFTP server running, is the port right?)")
         if isinstance(exc, EOFError):
-            return "the server closed the connection"
+            return _("the server closed the connection")
         if isinstance(exc, paramiko.SSHException):
             text = str(exc) or type(exc).__name__
             if "banner" in text.lower():
-                return f"no SSH greeting from the server ({text}: is it an SFTP server, is the port right?)"
-            return f"the connection broke ({text})"
+                return _("no SSH greeting from the server ({error}: is it an SFTP server, is the port right?)").format(
+                    error=text)
+            return _("the connection broke ({error})").format(error=text)
         if isinstance(exc, OSError):
             return _os_words(exc)
         return str(exc) or type(exc).__name__
@@ -153,10 +154,9 @@ class SftpEndpoint:
             return None
         value = os.environ.get(self.passphrase_env)
         if value is None:
-            raise DeliveryError(
-                f"the passphrase of the SFTP key {self.key_file} is expected in the environment variable "
-                f"{self.passphrase_env}, which is not set"
-            )
+            raise DeliveryError(_(
+                "the passphrase of the SFTP key {file} is expected in the environment variable {variable}, which is "
+                "not set").format(file=self.key_file, variable=self.passphrase_env))
         return value
 
     def _load_key(self) -> Any:
@@ -165,20 +165,19 @@ class SftpEndpoint:
             # Positional: the parameter is "passphrase" in paramiko 3, "password" in 4 and later; bytes for both.
             return paramiko.PKey.from_path(self.key_file, None if passphrase is None else passphrase.encode())
         except OSError as exc:
-            raise DeliveryError(f"the SFTP key {self.key_file} cannot be read: {_os_words(exc)}") from None
+            raise DeliveryError(_("the SFTP key {file} cannot be read: {error}").format(
+                file=self.key_file, error=_os_words(exc))) from None
         except (paramiko.SSHException, ValueError, TypeError) as exc:
             if passphrase is None and (
                 isinstance(exc, paramiko.PasswordRequiredException) or "password" in str(exc).lower()
             ):
-                raise DeliveryError(
-                    f"the SFTP key {self.key_file} is protected by a passphrase: name the environment variable "
-                    "that holds it (passphrase_env) in the partner's settings"
-                ) from None
-            detail = "wrong passphrase" if passphrase is not None else str(exc) or type(exc).__name__
-            raise DeliveryError(
-                f"the SFTP key {self.key_file} cannot be loaded ({detail}); "
-                "keys must be OpenSSH or PEM ed25519, ECDSA or RSA keys"
-            ) from None
+                raise DeliveryError(_(
+                    "the SFTP key {file} is protected by a passphrase: name the environment variable that holds it "
+                    "(passphrase_env) in the partner's settings").format(file=self.key_file)) from None
+            detail = _("wrong passphrase") if passphrase is not None else str(exc) or type(exc).__name__
+            raise DeliveryError(_(
+                "the SFTP key {file} cannot be loaded ({error}); keys must be OpenSSH or PEM ed25519, ECDSA or RSA "
+                "keys").format(file=self.key_file, error=detail)) from None
 
     def connect(self) -> paramiko.SFTPClient:
         """Open a new connection and SFTP session (closing any old one); raise ``DeliveryError``."""
@@ -190,7 +189,8 @@ class SftpEndpoint:
             try:
                 client.load_host_keys(str(self.known_hosts))  # only the partner's own file, never ~/.ssh
             except Exception as exc:  # OSError, InvalidHostKey, binascii.Error...
-                raise DeliveryError(f"the known_hosts file {self.known_hosts} cannot be read: {exc}") from None
+                raise DeliveryError(_("the known_hosts file {file} cannot be read: {error}").format(
+                    file=self.known_hosts, error=exc)) from None
         try:
             client.connect(
                 self.host,
@@ -210,31 +210,36 @@ class SftpEndpoint:
             sftp.get_channel().settimeout(self.timeout)
         except _UnknownHostKey as exc:
             client.close()
-            missing = "" if self.known_hosts.exists() else ", which does not exist yet"
-            raise DeliveryError(
-                f"{self.describe()}: the server's host key is not known ({exc.key.get_name()} "
-                f"{key_fingerprint(exc.key)} is not in {self.known_hosts}{missing}); the connection was refused. "
-                f"{_trust_hint(self._partner_name()).capitalize()} after comparing it with the fingerprint "
-                "the partner gave you"
-            ) from None
+            words = _(
+                "{server}: the server's host key is not known ({type} {fingerprint} is not in {file}); the connection "
+                "was refused. Run 'gateway sftp trust {partner}' to review the server's fingerprint and record it "
+                "after comparing it with the fingerprint the partner gave you") if self.known_hosts.exists() else _(
+                "{server}: the server's host key is not known ({type} {fingerprint} is not in {file}, which does not "
+                "exist yet); the connection was refused. Run 'gateway sftp trust {partner}' to review the server's "
+                "fingerprint and record it after comparing it with the fingerprint the partner gave you")
+            raise DeliveryError(words.format(
+                server=self.describe(), type=exc.key.get_name(), fingerprint=key_fingerprint(exc.key),
+                file=self.known_hosts, partner=self._partner_name())) from None
         except paramiko.BadHostKeyException as exc:
             client.close()
-            raise DeliveryError(
-                f"{self.describe()}: the server's host key has CHANGED: it now shows {exc.key.get_name()} "
-                f"{key_fingerprint(exc.key)}, {self.known_hosts} expects {key_fingerprint(exc.expected_key)}. "
-                "This may mean an attack (someone between you and the partner); the connection was refused. "
-                "Check with the partner by phone or another channel whether they changed their server's key; "
-                f"only then {_trust_hint(self._partner_name())}"
-            ) from None
+            raise DeliveryError(_(
+                "{server}: the server's host key has CHANGED: it now shows {type} {fingerprint}, {file} expects "
+                "{expected}. This may mean an attack (someone between you and the partner); the connection was "
+                "refused. Check with the partner by phone or another channel whether they changed their server's "
+                "key; only then run 'gateway sftp trust {partner}' to review the server's fingerprint and record "
+                "it").format(server=self.describe(), type=exc.key.get_name(), fingerprint=key_fingerprint(exc.key),
+                             file=self.known_hosts, expected=key_fingerprint(exc.expected_key),
+                             partner=self._partner_name())) from None
         except paramiko.AuthenticationException as exc:
             client.close()
-            raise DeliveryError(
-                f"{self.describe()}: the server refused the key {self.key_file} for user {self.user!r} ({exc}); "
-                "check that the partner has installed the matching public key for this account"
-            ) from None
+            raise DeliveryError(_(
+                "{server}: the server refused the key {file} for user {user} ({error}); check that the partner has "
+                "installed the matching public key for this account").format(
+                    server=self.describe(), file=self.key_file, user=repr(self.user), error=exc)) from None
         except CONNECTION_ERRORS as exc:
             client.close()
-            raise DeliveryError(f"cannot connect to {self.describe()}: {self._connection_words(exc)}") from None
+            raise DeliveryError(_("cannot connect to {server}: {error}").format(
+                server=self.describe(), error=self._connection_words(exc))) from None
         self._client = client
         self._sftp = sftp
         log.debug("connected to %s", self.describe())
@@ -314,23 +319,24 @@ class SftpEndpoint:
         except (paramiko.SSHException, paramiko.SFTPError, EOFError, OSError) as exc:
             if not self.is_broken(exc):
                 raise
-            log.warning("%s: %s: %s; reconnecting", what, self.describe(), self._connection_words(exc))
+            log.warning(_("{action}: {server}: {error}; reconnecting").format(
+                action=what, server=self.describe(), error=self._connection_words(exc)))
         self.close()
         time.sleep(self.retry_delay)
         try:
             sftp = self.connect()
         except DeliveryError as exc:
-            raise DeliveryError(f"{what}: the connection broke and {exc}") from None
+            raise DeliveryError(_("{action}: the connection broke and {error}").format(
+                action=what, error=exc)) from None
         try:
             return step(sftp)
         except (paramiko.SSHException, paramiko.SFTPError, EOFError, OSError) as exc:
             if not self.is_broken(exc):
                 raise
             self.close()
-            raise DeliveryError(
-                f"{what}: the connection to {self.describe()} broke again after reconnecting: "
-                f"{self._connection_words(exc)}"
-            ) from None
+            raise DeliveryError(_(
+                "{action}: the connection to {server} broke again after reconnecting: {error}").format(
+                    action=what, server=self.describe(), error=self._connection_words(exc))) from None
 
 
 def _os_words(exc: BaseException) -> str:
@@ -345,18 +351,22 @@ def fetch_host_key(host: str, port: int = 22, timeout: float = 15) -> Any:
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror as exc:
-        raise DeliveryError(f"the host name {host!r} cannot be resolved ({exc.strerror})") from None
+        raise DeliveryError(_("the host name {host} cannot be resolved ({error})").format(
+            host=repr(host), error=exc.strerror)) from None
     except TimeoutError:
-        raise DeliveryError(f"cannot connect to {where}: no answer within {timeout:g} seconds") from None
+        raise DeliveryError(_("cannot connect to {server}: no answer within {seconds} seconds").format(
+            server=where, seconds=f"{timeout:g}")) from None
     except OSError as exc:
-        raise DeliveryError(f"cannot connect to {where}: {_os_words(exc)}") from None
+        raise DeliveryError(_("cannot connect to {server}: {error}").format(
+            server=where, error=_os_words(exc))) from None
     transport = paramiko.Transport(sock)
     try:
         transport.banner_timeout = timeout
         transport.start_client(timeout=timeout)
         return transport.get_remote_server_key()
     except CONNECTION_ERRORS as exc:
-        raise DeliveryError(f"{where} did not complete the SSH greeting: {exc or type(exc).__name__}") from None
+        raise DeliveryError(_("{server} did not complete the SSH greeting: {error}").format(
+            server=where, error=exc or type(exc).__name__)) from None
     finally:
         transport.close()
 

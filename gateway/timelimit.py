@@ -18,6 +18,8 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any
 
+from .i18n import _
+
 DEFAULT_SECONDS = 30.0
 
 
@@ -50,5 +52,6 @@ class RecordClock:
         raise RecordTimeout(self.seconds)
 
     def message(self) -> str:
-        return (f"converting one record took longer than {self.seconds:g} seconds; a template or expression "
-                "of the mapping probably loops without end (look for nested loops over range())")
+        return _("converting one record took longer than {seconds} seconds; a template or expression of the "
+                 "mapping probably loops without end (look for nested loops over range())").format(
+                     seconds=f"{self.seconds:g}")

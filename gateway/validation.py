@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
 from .errors import ConfigError, Problem
+from .i18n import N_, _, ngettext
+from .kinds import KIND_CHOICE
 from .yamlload import Loc, YamlDocument
 
 M = TypeVar("M", bound=BaseModel)
@@ -103,52 +105,84 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
+def _suggestion(err: Any, root: type[BaseModel], loc: Loc, data: Any = None) -> str | None:
+    """For an unknown field, the known one it is most likely a typo of."""
+    if err["type"] != "extra_forbidden" or not loc:
+        return None
+    parent = _model_at(root, loc[:-1], data)
+    if parent is None:
+        return None
+    close = difflib.get_close_matches(str(loc[-1]), _field_names(parent), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+_LIMITS = {
+    "greater_than_equal": N_("'{field}': input should be greater than or equal to {limit}"),
+    "greater_than": N_("'{field}': input should be greater than {limit}"),
+    "less_than_equal": N_("'{field}': input should be less than or equal to {limit}"),
+    "less_than": N_("'{field}': input should be less than {limit}"),
+}
+
+
+def _choices(expected: str) -> str:
+    """pydantic's "'a', 'b' or 'c'" with the last "or" in the admin's language."""
+    items, sep, last = expected.rpartition(" or ")
+    return _("{items} or {last}").format(items=items, last=last) if sep else expected
+
+
 def _describe(err: Any, root: type[BaseModel], loc: Loc, data: Any = None) -> str:
     kind = err["type"]
     field = loc[-1] if loc else ""
+    value = repr(err.get("input"))
     if kind == "extra_forbidden":
         parent = _model_at(root, loc[:-1], data)
-        hint = ""
-        if parent is not None:
-            close = difflib.get_close_matches(str(field), _field_names(parent), n=1, cutoff=0.6)
-            if close:
-                hint = f" (did you mean '{close[0]}'?)"
-            else:
-                hint = " (allowed here: " + ", ".join(_field_names(parent)) + ")"
-        return f"unknown field '{field}'{hint}"
+        if parent is None:
+            return _("unknown field '{field}'").format(field=field)
+        close = _suggestion(err, root, loc, data)
+        if close:
+            return _("unknown field '{field}' (did you mean '{name}'?)").format(field=field, name=close)
+        return _("unknown field '{field}' (allowed here: {names})").format(
+            field=field, names=", ".join(_field_names(parent)))
     if kind == "missing":
-        return f"'{field}' is required here"
+        return _("'{field}' is required here").format(field=field)
     if kind == "unknown_kind":
+        ctx = err.get("ctx", {})
+        if ctx.get("role") in KIND_CHOICE:
+            return _(KIND_CHOICE[ctx["role"]]).format(names=ctx.get("names", ""))
         return str(err["msg"])
     if kind in ("union_tag_not_found", "union_tag_invalid"):
         ctx = err.get("ctx", {})
         tag = ctx.get("discriminator", "'format'").strip("'")
         allowed = ctx.get("expected_tags", "")
         if kind == "union_tag_not_found":
-            return f"'{tag}' is required here (one of: {allowed})" if allowed else f"'{tag}' is required here"
-        return f"'{tag}' must be one of {allowed}, not {ctx.get('tag')!r}"
+            return (_("'{tag}' is required here (one of: {allowed})").format(tag=tag, allowed=allowed) if allowed
+                    else _("'{tag}' is required here").format(tag=tag))
+        return _("'{tag}' must be one of {allowed}, not {value}").format(
+            tag=tag, allowed=allowed, value=repr(ctx.get("tag")))
     if kind in ("string_type",):
         if err.get("input") is None:
-            return f"'{field}' has no value; write \"\" for empty text"
-        return f"'{field}' must be text"
+            return _("'{field}' has no value; write \"\" for empty text").format(field=field)
+        return _("'{field}' must be text").format(field=field)
     if kind == "too_short":
         least = err.get("ctx", {}).get("min_length", 1)
-        return f"'{field}' needs at least {least} entr{'y' if least == 1 else 'ies'}"
+        return ngettext("'{field}' needs at least {count} entry", "'{field}' needs at least {count} entries",
+                        least).format(field=field, count=least)
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"'{field}' must be a whole number, not {err.get('input')!r}"
+        return _("'{field}' must be a whole number, not {value}").format(field=field, value=value)
     if kind in ("float_parsing", "decimal_parsing", "float_type"):
-        return f"'{field}' must be a number, not {err.get('input')!r}"
+        return _("'{field}' must be a number, not {value}").format(field=field, value=value)
     if kind in ("bool_parsing", "bool_type"):
-        return f"'{field}' must be yes or no (true/false), not {err.get('input')!r}"
+        return _("'{field}' must be yes or no (true/false), not {value}").format(field=field, value=value)
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"'{field}' must be a group of 'name: value' lines"
+        return _("'{field}' must be a group of 'name: value' lines").format(field=field)
     if kind in ("list_type",):
-        return f"'{field}' must be a list ('- ' lines)"
-    if kind == "greater_than_equal" or kind == "greater_than" or kind.startswith("less_than"):
-        return f"'{field}': {err['msg'].lower()}"
+        return _("'{field}' must be a list ('- ' lines)").format(field=field)
+    if kind in _LIMITS:
+        return _(_LIMITS[kind]).format(field=field, limit=str(err["msg"]).rsplit(" ", 1)[-1])
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"'{field}' must be one of {expected}, not {err.get('input')!r}"
+        return _("'{field}' must be one of {choices}, not {value}").format(
+            field=field, choices=_choices(expected), value=value)
     if kind == "value_error":
         msg = str(err.get("ctx", {}).get("error", err["msg"]))
         return f"'{field}': {msg}" if field else msg
@@ -214,10 +248,10 @@ def _entry_name(doc: YamlDocument, loc: Loc) -> str:
         else:
             data = None
     index = loc[-1]
-    parent = loc[-2] if len(loc) > 1 else "the list"
+    parent = loc[-2] if len(loc) > 1 else _("the list")
     if isinstance(data, dict) and isinstance(data.get("name"), str):
-        return f"the entry '{data['name']}' of '{parent}'"
-    return f"entry {int(index) + 1} of '{parent}'"
+        return _("the entry '{name}' of '{parent}'").format(name=data["name"], parent=parent)
+    return _("entry {number} of '{parent}'").format(number=int(index) + 1, parent=parent)
 
 
 def problems_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocument, base: Loc = ()) -> list[Problem]:
@@ -239,11 +273,62 @@ def problems_from(exc: ValidationError, model: type[BaseModel], doc: YamlDocumen
         if err["type"] in ("missing", "union_tag_not_found"):
             full = full[:-1]
             if full and isinstance(full[-1], int):
-                message = f"{message} (in {_entry_name(doc, full)})"
+                message = _("{message} (in {entry})").format(message=message, entry=_entry_name(doc, full))
             elif full:
-                message = f"{message} (in '{full[-1]}')"
+                message = _("{message} (in '{name}')").format(message=message, name=full[-1])
+        if err["type"] == "extra_forbidden" and _suggestion(err, model, loc, data) is None:
+            message += _moved_left(doc, full)
         if (full, message) in seen:
             continue
         seen.add((full, message))
         problems.append(doc.problem(full, message))
     return problems
+
+
+def _moved_left(doc: YamlDocument, loc: Loc) -> str:
+    """An unknown key right below a block of deeper lines is most likely one of that block's entries,
+    moved too far left: say so, with the block's name and line."""
+    line, column = doc.where(loc)
+    lines = doc.lines
+    if line - 2 < 0 or line - 1 >= len(lines):
+        return ""
+    indent = column - 1
+    deeper = False
+    for i in range(line - 2, -1, -1):
+        text = lines[i]
+        if not text.strip() or text.strip().startswith("#"):
+            continue
+        spaces = len(text) - len(text.lstrip(" "))
+        if spaces > indent:
+            deeper = True
+            continue
+        if spaces == indent and deeper and text.rstrip().endswith(":"):
+            block = text.strip().rstrip(":").lstrip("- ")
+            if not _fits(_value_at(doc, (*loc[:-1], block)), _value_at(doc, loc)):
+                return ""
+            return _("; it looks like an entry of '{block}' (line {line}) that is indented too little: indent it "
+                     "as far as the lines under '{block}'").format(block=block, line=i + 1)
+        return ""
+    return ""
+
+
+def _value_at(doc: YamlDocument, loc: Loc) -> Any:
+    data: Any = doc.data
+    for part in loc:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _fits(block: Any, value: Any) -> bool:
+    """Whether ``value`` looks like the entries of ``block`` (a group of groups takes no plain value)."""
+    if not isinstance(block, dict) or not block:
+        return False
+    groups = [isinstance(v, dict) for v in block.values()]
+    if all(groups):
+        return isinstance(value, dict)
+    return True

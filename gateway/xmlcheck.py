@@ -15,6 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from .errors import MappingError
+from .i18n import _
 
 _PARSER_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
 
@@ -30,9 +31,9 @@ def check_schema(path: Path, shown_as: str) -> str | None:
     try:
         _load_schema(path, path.stat().st_mtime_ns)
     except FileNotFoundError:
-        return f"the schema {shown_as} does not exist"
+        return _("the schema {file} does not exist").format(file=shown_as)
     except (etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
-        return f"the schema {shown_as} cannot be used: {exc}"
+        return _("the schema {file} cannot be used: {error}").format(file=shown_as, error=exc)
     return None
 
 
@@ -49,9 +50,11 @@ def validate_xml(path: Path, schema: Path | None, output: str) -> None:
         message = str(exc.msg or exc).split(", line ")[0]
         if last is not None and last.domain_name == "SCHEMASV" and schema is not None:
             detail = _schema_detail(path, schema) or message
-            raise MappingError(f"the output does not match the schema {schema.name}: {detail}", field=output) from None
+            raise MappingError(_("the output does not match the schema {schema}: {problem}").format(
+                schema=schema.name, problem=detail), field=output) from None
         line = exc.position[0] if exc.position else exc.lineno
-        raise MappingError(f"the output is not valid XML (its line {line}): {message}", field=output) from None
+        raise MappingError(_("the output is not valid XML (its line {line}): {problem}").format(
+            line=line, problem=message), field=output) from None
 
 
 _DETAIL_LIMIT = 50 * 1024 * 1024

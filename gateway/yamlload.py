@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, Problem
+from .i18n import _
 
 Loc = tuple[str | int, ...]
 
@@ -108,10 +109,10 @@ def _build(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Problem]
     if budget.inside:
         budget.values += 1
         if budget.values > MAX_ALIAS_VALUES:
-            raise _TooMuch(_problem(doc, node, f"the aliases (*name) of this file stand for more than "
-                                               f"{MAX_ALIAS_VALUES:,} values; an alias repeats what its anchor "
-                                               "(&name) names, and repeats of repeats grow without end (a "
-                                               "\"billion laughs\"); write the values out instead"))
+            raise _TooMuch(_problem(doc, node, _(
+                "the aliases (*name) of this file stand for more than {count} values; an alias repeats what its "
+                "anchor (&name) names, and repeats of repeats grow without end (a \"billion laughs\"); write the "
+                "values out instead").format(count=f"{MAX_ALIAS_VALUES:,}")))
     if not isinstance(node, yaml.ScalarNode):
         budget.building.append(node)
         try:
@@ -126,15 +127,15 @@ def _expand(alias: _Alias, loc: Loc, doc: YamlDocument, problems: list[Problem],
     doc.marks.setdefault(loc, (alias.start_mark.line + 1, alias.start_mark.column + 1))
     target = alias.value
     if any(target is node for node in budget.building):
-        problems.append(_problem(doc, alias, f"the alias *{alias.anchor} is used inside the value its anchor "
-                                              f"&{alias.anchor} names, so that value would contain itself without "
-                                              "end; write the value out instead"))
+        problems.append(_problem(doc, alias, _(
+            "the alias *{name} is used inside the value its anchor &{name} names, so that value would contain "
+            "itself without end; write the value out instead").format(name=alias.anchor)))
         return None
     budget.aliases += 1
     if budget.aliases > MAX_ALIASES:
-        raise _TooMuch(_problem(doc, alias, f"aliases (*name) are used more than {MAX_ALIASES} times in this "
-                                             "file, counting those inside the values other aliases repeat; "
-                                             "write the values out instead"))
+        raise _TooMuch(_problem(doc, alias, _(
+            "aliases (*name) are used more than {count} times in this file, counting those inside the values other "
+            "aliases repeat; write the values out instead").format(count=MAX_ALIASES)))
     budget.inside += 1
     try:
         return _build(target, loc, doc, problems, budget)
@@ -161,23 +162,28 @@ def _build_node(node: yaml.Node, loc: Loc, doc: YamlDocument, problems: list[Pro
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
+                text = doc.lines[node.start_mark.line][node.start_mark.column:] if node.start_mark.line < len(
+                    doc.lines) else ""
+                words = _("a value starting with {{ must be written in quotes: \"{{ … }}\" (without them YAML "
+                          "reads the { as the start of a group)") if text.startswith("{{") else _(
+                          "a key must be a plain word, not a list or a mapping")
                 problems.append(
-                    Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                            "a key must be a plain word, not a list or a mapping")
+                    Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1, words)
                 )
                 continue
             key = key_node.value
             if key == "<<":
                 problems.append(
                     Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                            "'<<' merge keys are not supported; write the values out")
+                            _("'<<' merge keys are not supported; write the values out"))
                 )
                 continue
             if key in result:
                 first = doc.marks[(*loc, key)]
                 problems.append(
                     Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                            f"'{key}' is written twice (first on line {first[0]}); keep one")
+                            _("'{key}' is written twice (first on line {line}); keep one").format(
+                                key=key, line=first[0]))
                 )
                 continue
             doc.marks[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -233,15 +239,14 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
         if node is _SLOW:
             node = yaml.compose(text, Loader=_Loader)
     except RecursionError:
-        raise ConfigError([Problem(path, 1, 1, "the YAML is nested too deeply to be read (hundreds of levels "
-                                               "of lists or groups inside each other)")]) from None
+        raise ConfigError([Problem(path, 1, 1, _("the YAML is nested too deeply to be read (hundreds of levels "
+                                                 "of lists or groups inside each other)"))]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = exc.problem or "the YAML cannot be read"
-        raise ConfigError([Problem(path, line, col, f"YAML syntax: {reason}")]) from None
+        from .yamlwords import describe
+
+        raise ConfigError([describe(exc, doc.lines, path)]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(path, 1, 1, f"YAML syntax: {exc}")]) from None
+        raise ConfigError([Problem(path, 1, 1, _("YAML syntax: {error}").format(error=exc))]) from None
     if node is None:
         doc.data = {}
         return doc
@@ -251,8 +256,8 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
     except _TooMuch as exc:
         raise ConfigError([exc.problem]) from None
     except RecursionError:
-        raise ConfigError([Problem(path, 1, 1, "the YAML is nested too deeply to be read (hundreds of levels "
-                                               "of lists or groups inside each other)")]) from None
+        raise ConfigError([Problem(path, 1, 1, _("the YAML is nested too deeply to be read (hundreds of levels "
+                                                 "of lists or groups inside each other)"))]) from None
     if problems:
         raise ConfigError(problems)
     return doc
@@ -264,9 +269,10 @@ def load_yaml(path: Path, shown_as: str | None = None) -> YamlDocument:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ConfigError([Problem(name, 1, 1, "file not found")]) from None
+        raise ConfigError([Problem(name, 1, 1, _("file not found"))]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(name, 1, 1, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]) from None
+        raise ConfigError([Problem(name, 1, 1, _("not UTF-8 text (byte {byte}); save the file as UTF-8").format(
+            byte=exc.start))]) from None
     except OSError as exc:
-        raise ConfigError([Problem(name, 1, 1, f"cannot be read: {exc.strerror}")]) from None
+        raise ConfigError([Problem(name, 1, 1, _("cannot be read: {error}").format(error=exc.strerror))]) from None
     return parse_yaml(text, name)

@@ -8,6 +8,11 @@ as described in ENGINEERING.md ("A real SFTP server in the tests") and starts
 on the same port with the same keys serve the fault tests; ``cleanup()`` stops it and removes
 the folder.
 
+Where sshd is missing (or cannot start), ``create()`` raises ``SshdUnavailable`` and the SFTP tests
+are skipped with a reason that says how to get them to run (``.ci/install-sshd``). In CI
+(``CI=true`` in the environment) it raises ``SshdRequired`` instead, which no test catches: there a
+missing sshd fails the run rather than skipping a third of what proves the SFTP guarantees.
+
 The helper does not need pytest; the ``sshd`` fixture at the end does. Test modules use it as::
 
     from sshd import sshd_fixture  # noqa: F401 - provides the "sshd" fixture
@@ -35,8 +40,20 @@ SSH_KEYGEN = "ssh-keygen"
 READY_TEXT = "Server listening"
 
 
+INSTALL_HINT = "run .ci/install-sshd (installs Debian's openssh-server; as root or with sudo), then the tests again"
+
+
 class SshdUnavailable(Exception):
-    """sshd is not installed (run .ci/install-sshd) or cannot be started here."""
+    """sshd is not installed (run .ci/install-sshd) or cannot be started here: the SFTP tests are skipped."""
+
+
+class SshdRequired(RuntimeError):
+    """sshd is unavailable where it must be there (``CI=true``): an error, never a skip."""
+
+
+def required() -> bool:
+    """Whether a missing sshd is an error: in CI, which sets ``CI=true`` (GitHub Actions, GitLab CI, …)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 def free_port() -> int:
@@ -106,10 +123,20 @@ class Sshd:
 
     @classmethod
     def create(cls, start: bool = True) -> Sshd:
+        """A fresh server (started unless ``start=False``); see the module docstring for a missing sshd."""
+        try:
+            return cls._create(start)
+        except SshdUnavailable as exc:
+            if required():
+                raise SshdRequired(f"CI=true, and the SFTP tests cannot run: {exc}") from None
+            raise
+
+    @classmethod
+    def _create(cls, start: bool) -> Sshd:
         if not SSHD.exists():
-            raise SshdUnavailable(f"{SSHD} is missing: run .ci/install-sshd (installs Debian's openssh-server)")
+            raise SshdUnavailable(f"the SFTP tests need OpenSSH's sshd, and {SSHD} is missing: {INSTALL_HINT}")
         if shutil.which(SSH_KEYGEN) is None:
-            raise SshdUnavailable("ssh-keygen is missing: run .ci/install-sshd")
+            raise SshdUnavailable(f"the SFTP tests need ssh-keygen, which is missing: {INSTALL_HINT}")
         base = Path(tempfile.mkdtemp(prefix="gateway-sshd-", dir="/tmp"))
         os.chmod(base, 0o755)  # noqa: S103 - sshd's sessions and other users must be able to enter it
         server = cls(base)
@@ -257,7 +284,7 @@ else:
 
     @pytest.fixture(name="sshd")
     def sshd_fixture() -> Iterator[Sshd]:
-        """A fresh sshd for one test; skipped (with the reason) where sshd is not installed."""
+        """A fresh sshd for one test; skipped (saying how to install it) where sshd is missing, failed in CI."""
         try:
             server = Sshd.create()
         except SshdUnavailable as exc:

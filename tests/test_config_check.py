@@ -30,7 +30,9 @@ def problems(install: Install) -> list[str]:
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert lines[-1] == f"{len(lines) - 1} problem(s); nothing was processed."
+    count = len(lines) - 1
+    assert lines[-1] == (f"{count} problem{'s' if count != 1 else ''}: correct "
+                         f"{'them' if count != 1 else 'it'}, then run gateway check again.")
     return lines[:-1]
 
 
@@ -140,13 +142,17 @@ def test_yaml_syntax_error_in_gateway_yaml_names_its_line(gw: Install) -> None:
     text = write_gateway(gw, GATEWAY_YAML.replace("      folder: outbox/rakuten-orders",
                                                   "      folder: outbox: rakuten-orders"))
     place = at(text, ": rakuten-orders")
-    assert problems(gw) == [f"gateway.yaml:{place}: YAML syntax: mapping values are not allowed here"]
+    line = place.split(":")[0]
+    assert problems(gw) == [f"gateway.yaml:{place}: line {line} has a second ': ' in it; a value that contains ': ' "
+                            "must be written in quotes"]
 
 
 def test_tab_indentation_is_a_yaml_syntax_error_at_its_line(gw: Install) -> None:
     text = write_gateway(gw, GATEWAY_YAML.replace("  keep_days: 30", "\tkeep_days: 30"))
     tab = at(text, "\t")
-    assert problems(gw) == [f"gateway.yaml:{tab}: YAML syntax: found character '\\t' that cannot start any token"]
+    line = tab.split(":")[0]
+    assert problems(gw) == [f"gateway.yaml:{tab}: line {line} is indented with a tab; YAML needs spaces: replace "
+                            "the tab with spaces, as many as the lines around it use"]
 
 
 @pytest.mark.parametrize(
@@ -292,7 +298,9 @@ def test_duplicate_key_in_a_mapping_names_the_first_line(gw: Install) -> None:
 
 def test_yaml_syntax_error_in_a_mapping_names_its_line(gw: Install) -> None:
     text = edit_mapping(gw, "  label: order number", "  label: order: number")
-    assert problems(gw) == [f"{MAPPING}:{at(text, ': number')}: YAML syntax: mapping values are not allowed here"]
+    place = at(text, ": number")
+    assert problems(gw) == [f"{MAPPING}:{place}: line {place.split(':')[0]} has a second ': ' in it; a value that "
+                            "contains ': ' must be written in quotes"]
 
 
 def test_yaml_11_traps_in_lookup_tables_stay_the_exact_text(gw: Install) -> None:

@@ -10,6 +10,11 @@ and how to take the partner down and bring it back. The tests are the same for e
 * the partner down, then up: a plain ``DeliveryError``, then delivery, once;
 * a lost answer (the delivery arrived, the caller never heard) resolved by asking.
 
+A web service (``http``) is tried against the local Rakuten server (tests/rakuten_server.py): its
+outputs are rows of calls (accept these units), which "arrive" when the server applied them; the
+delivery's call log is the journal's and survives a crash as the journal does (``calls``), and a
+lost answer is one the log never got (``lose_answers``).
+
 A new kind of destination adds its harness to ``HARNESSES`` and must pass all of it.
 """
 
@@ -24,7 +29,7 @@ import pytest
 from mailserver import Server
 from sshd import Sshd, SshdUnavailable
 
-from gateway.destinations.base import Delivered, Delivery, Destination, NoCalls
+from gateway.destinations.base import CallLog, Delivered, Delivery, Destination, NoCalls
 from gateway.destinations.email import SmtpDestination
 from gateway.destinations.folder import FolderDestination
 from gateway.destinations.memory import MemoryDestination, store
@@ -62,6 +67,16 @@ class Harness:
     def close(self) -> None:
         for dest in self.made:
             dest.close()
+
+    def calls(self) -> CallLog:
+        """The call log a delivery gets: the journal's, which survives a crash as the journal does.
+
+        Kinds that make no remote calls get a fresh one each time; it does not matter to them.
+        """
+        return NoCalls()
+
+    def lose_answers(self) -> None:
+        """From now on, the answers of calls never reach the call log (the caller dies first)."""
 
     # what each kind provides
     def _make(self) -> Destination:
@@ -189,6 +204,75 @@ class MemoryHarness(Harness):
         store(self.name).down = False
 
 
+class _Log(NoCalls):
+    """The journal's record of a delivery's calls; ``deaf`` loses the answers, as a crash after the call does."""
+
+    deaf = False
+
+    def answered(self, call: str, answer: str) -> None:
+        if not self.deaf:
+            super().answered(call, answer)
+
+
+class HttpHarness(Harness):
+    """Rakuten France's acceptsale on the local Rakuten server: each output accepts the units of one sale."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
+        from rakuten_install import ServerEnvironment
+        from rakuten_server import RakutenServer
+
+        self.server = RakutenServer().start()
+        self.environment = ServerEnvironment(self.server)
+        self.log = _Log()
+        self.units: dict[bytes, list[str]] = {}  # an output's content → the units it accepts
+
+    def content(self, n: int) -> bytes:
+        from rakuten_server import make_sale
+
+        sale = self.server.add_sale(make_sale(100 + n, units=2))
+        data = ("purchaseid;itemid;action;reason\r\n"
+                + "".join(f"{sale.purchaseid};{i.itemid};accept;\r\n" for i in sale.items)).encode()
+        self.units[data] = [i.itemid for i in sale.items]
+        return data
+
+    def _make(self) -> Destination:
+        from rakuten_install import service_config
+
+        from gateway.clock import SYSTEM_CLOCK
+        from gateway.destinations.http import HttpDestination
+        from gateway.webservices.client import ServiceClient
+        from gateway.webservices.rakuten_fr import RakutenFrance
+
+        config = service_config("rakuten-fr")
+        return HttpDestination(RakutenFrance(ServiceClient("rakuten-fr", config)), "acceptsale", journal=None,
+                               place="annahme", clock=SYSTEM_CLOCK, spool=self.tmp_path / "spool")
+
+    def calls(self) -> CallLog:
+        return self.log
+
+    def lose_answers(self) -> None:
+        self.log.deaf = True
+
+    def arrived(self) -> list[bytes]:
+        """Each output whose units the server accepted, as often as the most accepted of them."""
+        out = []
+        for data, units in self.units.items():
+            out += [data] * max(self.server.count("acceptsale", u) for u in units)
+        return out
+
+    def down(self) -> None:
+        self.server.inject("*", "drop-before", times=10**6)
+
+    def up(self) -> None:
+        self.server.faults.clear()
+
+    def close(self) -> None:
+        super().close()
+        self.server.stop()
+        self.environment.restore()
+
+
 class SqlHarness(Harness):
     """A staging table on the session's PostgreSQL server, reached through a proxy that can be cut."""
 
@@ -250,6 +334,7 @@ HARNESSES: dict[str, Callable[[Path], Harness]] = {
     "sftp": SftpHarness,
     "smtp": SmtpHarness,
     "memory": MemoryHarness,
+    "http": HttpHarness,
 }
 
 
@@ -277,11 +362,11 @@ def test_a_delivery_arrives_once_whole(harness: Harness) -> None:
     dest = harness.make()
     dest.prepare(item)
     assert harness.arrived() == []  # prepared is not visible
-    location = dest.deliver(item, NoCalls())
+    location = dest.deliver(item, harness.calls())
     assert location
     (arrived,) = harness.arrived()
     assert same(arrived, item)
-    status = dest.status(item, NoCalls())
+    status = dest.status(item, harness.calls())
     assert status.delivered is Delivered.YES and status.location
 
 
@@ -289,8 +374,8 @@ def test_the_same_key_delivered_twice_arrives_once(harness: Harness) -> None:
     item = harness.item()
     dest = harness.make()
     dest.prepare(item)
-    first = dest.deliver(item, NoCalls())
-    second = dest.deliver(item, NoCalls())
+    first = dest.deliver(item, harness.calls())
+    second = dest.deliver(item, harness.calls())
     assert first == second
     assert len(harness.arrived()) == 1
 
@@ -301,17 +386,17 @@ def test_a_crash_after_each_step_is_recovered_by_asking(harness: Harness, crash_
     crashed = harness.make()
     crashed.prepare(item)
     if crash_after == "deliver":
-        crashed.deliver(item, NoCalls())
+        crashed.deliver(item, harness.calls())
     # The process dies here; a new one finds the journal at "uploaded" and asks.
     dest = harness.make()
-    status = dest.status(item, NoCalls())
+    status = dest.status(item, harness.calls())
     if crash_after == "prepare":
         assert status.delivered is Delivered.NO
-        dest.deliver(item, NoCalls())
+        dest.deliver(item, harness.calls())
     else:
         assert status.delivered is Delivered.YES
     assert len(harness.arrived()) == 1
-    assert dest.status(item, NoCalls()).delivered is Delivered.YES
+    assert dest.status(item, harness.calls()).delivered is Delivered.YES
 
 
 def test_the_partner_down_then_up_delivers_once(harness: Harness) -> None:
@@ -320,11 +405,11 @@ def test_the_partner_down_then_up_delivers_once(harness: Harness) -> None:
     harness.down()
     with pytest.raises(DeliveryError) as info:
         dest.prepare(item)
-        dest.deliver(item, NoCalls())
+        dest.deliver(item, harness.calls())
     assert "Traceback" not in str(info.value) and str(info.value)
     harness.up()
     dest.prepare(item)
-    dest.deliver(item, NoCalls())
+    dest.deliver(item, harness.calls())
     assert len(harness.arrived()) == 1
 
 
@@ -334,11 +419,11 @@ def test_down_between_prepare_and_deliver_then_up(harness: Harness) -> None:
     dest.prepare(item)
     harness.down()
     with pytest.raises(DeliveryError):
-        dest.deliver(item, NoCalls())
+        dest.deliver(item, harness.calls())
     harness.up()
     again = harness.make()
-    assert again.status(item, NoCalls()).delivered is Delivered.NO
-    again.deliver(item, NoCalls())
+    assert again.status(item, harness.calls()).delivered is Delivered.NO
+    again.deliver(item, harness.calls())
     assert len(harness.arrived()) == 1
 
 
@@ -346,9 +431,10 @@ def test_a_lost_answer_is_resolved_by_asking_not_by_delivering_again(harness: Ha
     item = harness.item()
     dest = harness.make()
     dest.prepare(item)
-    dest.deliver(item, NoCalls())  # arrives; the caller dies before it can record the answer
+    harness.lose_answers()
+    dest.deliver(item, harness.calls())  # arrives; the caller dies before it can record the answer
     recovered = harness.make()
-    status = recovered.status(item, NoCalls())
+    status = recovered.status(item, harness.calls())
     assert status.delivered is Delivered.YES
     assert len(harness.arrived()) == 1
 
@@ -358,7 +444,7 @@ def test_status_changes_nothing(harness: Harness) -> None:
     dest = harness.make()
     dest.prepare(item)
     for _ in range(3):
-        assert dest.status(item, NoCalls()).delivered is Delivered.NO
+        assert dest.status(item, harness.calls()).delivered is Delivered.NO
     assert harness.arrived() == []
 
 
@@ -369,8 +455,8 @@ def test_two_outputs_of_the_same_name_with_different_keys_do_not_meet_before_del
     dest = harness.make()
     dest.prepare(first)
     dest.prepare(second)
-    assert dest.status(first, NoCalls()).delivered is Delivered.NO
-    assert dest.status(second, NoCalls()).delivered is Delivered.NO
+    assert dest.status(first, harness.calls()).delivered is Delivered.NO
+    assert dest.status(second, harness.calls()).delivered is Delivered.NO
 
 
 def test_folder_delivery_taken_by_the_importer_still_counts_as_delivered(tmp_path: Path) -> None:
@@ -378,9 +464,9 @@ def test_folder_delivery_taken_by_the_importer_still_counts_as_delivered(tmp_pat
     item = harness.item()
     dest = harness.make()
     dest.prepare(item)
-    dest.deliver(item, NoCalls())
+    dest.deliver(item, harness.calls())
     harness.take_away()
-    assert harness.make().status(item, NoCalls()).delivered is Delivered.YES
+    assert harness.make().status(item, harness.calls()).delivered is Delivered.YES
     assert len(harness.arrived()) == 1
 
 

@@ -1,6 +1,7 @@
 """The conformance suite every kind of source passes (the contract of gateway/sources/base.py).
 
-Each kind runs against the real thing: a folder on disk and OpenSSH's sshd (tests/sshd.py). A
+Each kind runs against the real thing: a folder on disk, OpenSSH's sshd (tests/sshd.py), PostgreSQL and
+the local Rakuten server (tests/rakuten_server.py). A
 *harness* per kind puts files where a partner would, makes fresh source objects (as a restarted
 process would), and, for remote kinds, takes the partner down and brings it back. The rules:
 
@@ -252,7 +253,77 @@ class SqlHarness(Harness):
         os.environ.pop(self.env, None)
 
 
-HARNESSES: dict[str, Callable[[Path], Harness]] = {"folder": FolderHarness, "sftp": SftpHarness, "sql": SqlHarness}
+class HttpHarness(Harness):
+    """Rakuten France's getnewsales on the local Rakuten server: a web service has answers, not files. A
+    file put is a sale waiting at the service (the bytes only name it), and an input holds that sale; an
+    answer is complete when it comes, so nothing settles. The journal survives restarts as it would."""
+
+    remote = True
+    settles = False
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
+        from rakuten_install import ServerEnvironment
+        from rakuten_server import RakutenServer
+
+        from gateway.journal import open_journal
+
+        self.server = RakutenServer().start()
+        self.environment = ServerEnvironment(self.server)
+        self.journal = open_journal(tmp_path / "journal.sqlite")
+        self.purchases: dict[str, str] = {}  # the name put → the purchase id of its sale
+        self.count = 0
+
+    def _make(self, settle: float) -> Source:
+        from rakuten_install import service_config
+
+        from gateway.clock import SYSTEM_CLOCK
+        from gateway.sources.http import HttpSource
+        from gateway.webservices.client import ServiceClient
+        from gateway.webservices.rakuten_fr import RakutenFrance
+
+        api = RakutenFrance(ServiceClient("rakuten-fr", service_config("rakuten-fr")))
+        return HttpSource(api, "getnewsales", self.tmp_path / "spool", flow="flow", journal=self.journal,
+                          clock=SYSTEM_CLOCK)
+
+    def put(self, name: str, data: bytes) -> None:
+        from rakuten_server import make_sale
+
+        self.count += 1
+        self.purchases[name] = self.server.add_sale(make_sale(self.count)).purchaseid
+
+    def put_unfinished(self, name: str, data: bytes) -> None:
+        """A web service has no half-written answers."""
+
+    def matches(self, cand: Candidate, name: str, data: bytes) -> bool:
+        return cand.name.startswith("getnewsales_") and cand.size > 0
+
+    def holds(self, work: Path, name: str, data: bytes) -> bool:
+        purchase = self.purchases.get(name)
+        return purchase is not None and f"<purchaseid>{purchase}</purchaseid>".encode() in work.read_bytes()
+
+    def at_source(self) -> list[str]:
+        """What a fresh poll would offer: nothing once the answer is acknowledged."""
+        return [c.name for c in ready(self.make())]
+
+    def advance(self, seconds: float) -> None:
+        pass
+
+    def down(self) -> None:
+        self.server.inject("*", "drop-before", times=10**6)
+
+    def up(self) -> None:
+        self.server.faults.clear()
+
+    def close(self) -> None:
+        super().close()
+        self.journal.close()
+        self.server.stop()
+        self.environment.restore()
+
+
+HARNESSES: dict[str, Callable[[Path], Harness]] = {"folder": FolderHarness, "sftp": SftpHarness, "sql": SqlHarness,
+                                                   "http": HttpHarness}
 
 
 def _made(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Harness:

@@ -379,6 +379,7 @@ def test_another_delimiter(tmp_path: Path) -> None:
 # --- size -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.campaign  # a large input: run by CI (.ci/run), not by the README's `pytest -q`
 def test_memory_stays_flat_on_a_large_file(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     row = ('123;{:08d};"Kaffeebecher ""Büro""; Steingut";Müller & Söhne;12,90;4006381333931;-1;'

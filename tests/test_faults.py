@@ -1,8 +1,9 @@
 """Faults of the world around the gateway: full disk, read-only outbox, locked journal, odd clocks, two processes.
 
-Every test runs the real command (``python -m gateway … run``) and ends with the checks of the crash
-campaign (tests/campaign.py, ``audit``): every order exactly once, only malformed files quarantined, no
-partial output, no temporary visible. What must hold in each case:
+Every test runs the real command (``python -m gateway … run``), except the settle tests, which drive the
+engine in this process with a ``ManualClock`` between the pieces a producer writes, and ends with the
+checks of the crash campaign (tests/campaign.py, ``audit``): every order exactly once, only malformed
+files quarantined, no partial output, no temporary visible. What must hold in each case:
 
 - a full disk or a read-only outbox is not the input's fault: it waits (never quarantined), the journal
   or the log says why in plain words, and once the fault is gone the next run delivers it, once;
@@ -12,8 +13,12 @@ partial output, no temporary visible. What must hold in each case:
 - two ``run --once`` on one inbox deliver every order exactly once between them.
 
 Disk full and read-only use real mounts (tmpfs, read-only bind mount): they need root, and are skipped
-with the reason where mounting is not permitted. The clock is not changed (``faketime`` is not
+with the reason where mounting is not permitted. The machine's clock is not changed (``faketime`` is not
 installed); clock jumps are simulated with file times in the past and the future.
+
+Nothing waits for a fixed time: a test waits for what proves the moment it needs (the service's log
+showing its retries, the run asleep in SQLite's wait for a lock, the journal's state), and ``SAFETY``
+only ends a test that hangs.
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from campaign import (
@@ -40,11 +45,15 @@ from campaign import (
     journal_entries,
     make_install,
     malformed_content,
-    wait_until_journal_open,
 )
 from conftest import Install
+from sshd import descendants
+
+from gateway import Engine, load_installation
+from gateway.clock import ManualClock
 
 FLOW = "rakuten-orders"
+SAFETY = 60.0  # real seconds: ends a test that hangs; never what a test asserts
 SUMMARY = re.compile(r"(\d+) done, (\d+) duplicate, (\d+) quarantined"
                      r"(?:, (\d+) waiting \(tried again by the next run\))?")
 NO_SPACE = "No space left on device"
@@ -139,6 +148,17 @@ def set_settle(install: Install, seconds: float) -> None:
     text = install.config.read_text(encoding="utf-8")
     assert "settle_seconds: 0\n" in text
     install.config.write_text(text.replace("settle_seconds: 0\n", f"settle_seconds: {seconds}\n"), encoding="utf-8")
+
+
+def wait_for(condition: Callable[[], object], what: str, proc: subprocess.Popen[Any] | None = None) -> None:
+    """Poll ``condition`` until it is true; fail after ``SAFETY``, or at once if ``proc`` has ended."""
+    deadline = time.monotonic() + SAFETY
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the process ended with {proc.returncode} while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {SAFETY} s waiting for {what}")
+        time.sleep(0.01)
 
 
 def feed_for(install: Install, seed: int = 7, malformed: float = 0.0) -> Feed:
@@ -256,16 +276,14 @@ def test_service_outlives_a_full_disk_and_delivers_once_space_is_freed(tmp_path:
         proc = subprocess.Popen(gateway_command(install, "run"), stderr=err,
                                 stdout=subprocess.DEVNULL)
     try:
-        assert wait_until_journal_open(proc, timeout=30)
-        time.sleep(2.0)  # a few cycles on the full disk
-        assert proc.poll() is None, f"the service ended with {proc.returncode}:\n{log.read_text()[-3000:]}"
+        # a few cycles on the full disk: the first attempt and two rescans, each logged
+        wait_for(lambda: log.read_text().count("big.xml: ") >= 3 and log.read_text().count("tried again") >= 3,
+                 "the service to try big.xml three times", proc)
+        assert NO_SPACE in log.read_text() or "disk is full" in log.read_text(), log.read_text()[-3000:]
         filler.unlink()
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline and entry(install, "big.xml")["state"] != "done":
-            time.sleep(0.2)
-        assert proc.poll() is None, f"the service ended with {proc.returncode}"
+        wait_for(lambda: entry(install, "big.xml")["state"] == "done", "big.xml to be delivered", proc)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=SAFETY) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -315,23 +333,78 @@ def test_read_only_outbox_the_inputs_wait_and_are_delivered_once_when_writable_a
 # -- a locked journal ---------------------------------------------------------------------------------------------
 
 HOLD_LOCK = """
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+import sqlite3, sys
+print("ready", flush=True)
+sys.stdin.readline()
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
 db.execute("BEGIN EXCLUSIVE")
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()
 db.execute("COMMIT")
 print("released", flush=True)
 """
 
 
-def hold_journal_lock(install: Install, seconds: float) -> subprocess.Popen[str]:
-    """Another process that holds ``BEGIN EXCLUSIVE`` on the journal for ``seconds`` (returns once it has it)."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(install.root / "state" / "journal.sqlite"),
-                               str(seconds)], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
+class JournalLock:
+    """Another process, started ahead, that takes ``BEGIN EXCLUSIVE`` on the journal when told and lets go
+    when told (so that taking the lock costs no interpreter start at the moment it matters)."""
+
+    def __init__(self, install: Install) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(install.root / "state" / "journal.sqlite")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._expect("ready")
+
+    def _expect(self, word: str) -> None:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        assert line == word, f"the lock holder said {line!r}, not {word!r}"
+
+    def _tell(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+
+    def take(self) -> None:
+        self._tell()
+        self._expect("locked")
+
+    def release(self) -> None:
+        self._tell()
+        self._expect("released")
+        assert self.proc.wait(timeout=SAFETY) == 0
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def inputs_in_journal(install: Install) -> int:
+    """Journal entries, read-only (readers are not held up by a writer's lock, nor do they take one)."""
+    db = sqlite3.connect(f"file:{install.root / 'state' / 'journal.sqlite'}?mode=ro", uri=True, timeout=SAFETY)
+    try:
+        (n,) = db.execute("SELECT COUNT(*) FROM inputs").fetchone()
+    finally:
+        db.close()
+    return int(n)
+
+
+def wait_until_waiting_for_the_lock(proc: subprocess.Popen[Any]) -> None:
+    """Wait until the run (or the child converting for it, which opens the journal too) sleeps in SQLite's
+    busy handler: nothing else in a run sleeps (waiting for a conversion is a ``select``), so the run has
+    met the lock and waits for it."""
+
+    def sleeping() -> bool:
+        for pid in [proc.pid, *descendants(proc.pid)]:
+            try:
+                with open(f"/proc/{pid}/wchan", encoding="ascii") as fh:
+                    if "nanosleep" in fh.read():
+                        return True
+            except OSError:
+                continue
+        return False
+
+    wait_for(sleeping, "the run to wait for the journal's lock (/proc/PID/wchan: *nanosleep)", proc)
 
 
 def test_journal_locked_by_another_process_when_the_run_starts_it_waits_then_completes(install: Install) -> None:
@@ -340,13 +413,23 @@ def test_journal_locked_by_another_process_when_the_run_starts_it_waits_then_com
     assert run_once(install).returncode == 0
     feed.drop_batch("orders", 30)
 
-    holder = hold_journal_lock(install, 3.0)
-    locked_at = time.monotonic()
+    lock = JournalLock(install)
     try:
-        result = run_once(install)
+        lock.take()
+        proc = subprocess.Popen(gateway_command(install, "run", "--once"), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until_waiting_for_the_lock(proc)
+            assert inputs_in_journal(install) == 1, "the run registered inputs while the journal was locked"
+            lock.release()
+            _, stderr = proc.communicate(timeout=SAFETY)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     finally:
-        holder.wait(timeout=30)
-    assert time.monotonic() - locked_at >= 3.0
+        lock.close()
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr)
     assert result.returncode in (0, 1), result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     done, duplicate, quarantined, waiting = summary(result)
@@ -358,17 +441,19 @@ def test_journal_locked_by_another_process_in_the_middle_of_a_run_it_waits_then_
     install: Install,
 ) -> None:
     feed = feed_for(install)
-    feed.drop_batch("orders", 150)
+    feed.drop_batch("orders", 50)  # the lock is taken right after the first output: plenty still to do
+    lock = JournalLock(install)
     proc = subprocess.Popen(gateway_command(install, "run", "--once"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_until_journal_open(proc, timeout=30)
-        time.sleep(0.3)
-        holder = hold_journal_lock(install, 2.5)
+        wait_for(lambda: install.outputs(), "the run's first output", proc)  # in the middle of the run
+        lock.take()
         assert proc.poll() is None, "the run ended before the lock was taken: drop more files"
-        holder.wait(timeout=30)
-        _, stderr = proc.communicate(timeout=60)
+        wait_until_waiting_for_the_lock(proc)
+        lock.release()
+        _, stderr = proc.communicate(timeout=SAFETY)
     finally:
+        lock.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -391,42 +476,40 @@ def test_journal_locked_by_another_process_in_the_middle_of_a_run_it_waits_then_
 def test_file_written_slowly_with_a_wrong_mtime_is_not_taken_before_it_is_complete(
     install: Install, offset: int
 ) -> None:
-    """A producer whose clock is a day off writes a file in place, a piece every 0.15 s (settle: 1 s)."""
-    set_settle(install, 1.0)
+    """A producer whose clock is a day off writes a file in place, a piece a second (settle time: 10 minutes).
+
+    The engine runs here with a ``ManualClock`` and looks at the inbox after every piece, as the service
+    does; the clock moves a second per piece, so the file is being written for minutes of the clock's time,
+    and only the settle logic decides. Ten minutes after the last piece it is taken, whole.
+    """
+    settle = 600
+    set_settle(install, settle)
     feed = feed_for(install)
     content = feed.orders(list(range(1, 13))).encode("utf-8")
     pieces = [content[i:i + 64] for i in range(0, len(content), 64)]
     path = install.inbox() / "slow.xml"
     stamp = time.time() + offset
-    finish = threading.Event()
-    written: list[int] = []
-
-    def producer() -> None:
+    clock = ManualClock()
+    inst = load_installation(install.config)
+    engine = Engine(inst, clock=clock)
+    try:
+        (flow,) = inst.select([])
         with open(path, "wb") as fh:
-            for n, piece in enumerate(pieces):
-                fh.write(piece if not finish.is_set() else b"".join(pieces[n:]))
+            for piece in pieces:
+                fh.write(piece)
                 fh.flush()
                 os.utime(fh.fileno(), (stamp, stamp))
-                written.append(n)
-                if finish.is_set():
-                    return
-                time.sleep(0.15)
-
-    writer = threading.Thread(target=producer)
-    writer.start()
-    proc = subprocess.Popen(gateway_command(install, "run", "--once"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert wait_until_journal_open(proc, timeout=30)
-        time.sleep(1.5)  # the run scans while the file grows
-        assert proc.poll() is None, "the run ended while the file was still being written"
-        assert len(written) < len(pieces), "the producer had finished: make the file bigger"
+                clock.advance(1)
+                looked = engine.drain(flow, wait_for_settle=False)
+                assert (looked.done, looked.failed) == (0, 0) and path.exists(), (
+                    f"taken after {fh.tell()} of {len(content)} bytes")
+        assert len(pieces) < settle / 2, "the producer must finish well within the settle time"
+        clock.advance(settle)
+        summary = engine.drain(flow, wait_for_settle=False)
     finally:
-        finish.set()
-        writer.join()
+        engine.close()
     feed.files.append("slow.xml")
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
+    assert (summary.done, summary.failed, summary.pending) == (1, 0, 0), summary
     slow = entry(install, "slow.xml")
     assert slow["state"] == "done", slow
     assert Path(str(slow["stored_path"])).read_bytes() == content
@@ -454,9 +537,8 @@ def test_complete_file_with_an_mtime_far_in_the_future_is_still_taken(install: I
     path = install.inbox() / feed.drop_orders("future.xml", [1, 2])
     future = time.time() + 86400
     os.utime(path, (future, future))
-    time.sleep(1.0)  # unchanged for twice the settle time
 
-    result = run_once(install)
+    result = run_once(install)  # waits for the settle time by this machine's clock, not for the time stamp
     assert result.returncode == 0, result.stderr
     assert [p.name for p in install.inbox().iterdir()] == [], f"left in the inbox:\n{result.stderr}"
     assert_all_delivered_once(install, feed)

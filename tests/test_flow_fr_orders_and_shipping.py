@@ -44,11 +44,14 @@ flows:
     mapping: mappings/rakuten-fr-orders.yaml
     source: {{ folder: inbox/rakuten-fr-orders, include: ["*.xml"] }}
     outbox: {{ folder: outbox/sol-import }}
+    destinations:
+      annahme: {{ folder: outbox/rakuten-fr-annahme }}
   sol-shipping:
     mapping: mappings/sol-shipping.yaml
     source: {{ folder: inbox/sol-shipping, include: ["versand_*.csv"] }}
     outbox: {{ folder: outbox/rakuten-shipping }}
     destinations:
+      rakuten-fr: {{ folder: outbox/rakuten-fr-shipping }}
       mail: {{ smtp: yes }}
 {shipping_settings}"""
 
@@ -292,7 +295,7 @@ def test_with_the_article_export_the_vat_rate_comes_from_the_tax_class_and_varia
         ("10001", "", "19"), ("20001", "3", "19"), ("40001", "", "7"), ("VERSAND", "", "19")]
 
 
-def test_an_unknown_fr_variant_skips_the_sale_without_and_takes_the_replacement_article_with_a_fallback(
+def test_an_unknown_fr_variant_refuses_the_sale_without_and_takes_the_replacement_article_with_a_fallback(
     tmp_path: Path, smtp: Server
 ) -> None:
     content = _sales(_fr_sale("40040006", [("20001-XX-9", "19.9"), ("10001", "12.9")]),
@@ -301,15 +304,16 @@ def test_an_unknown_fr_variant_skips_the_sale_without_and_takes_the_replacement_
     strict.drop("a.xml", content, flow="rakuten-fr-orders")
     _run(strict)
     assert {r["Referenznummer"] for r in _sol_rows(strict)} == {"40040007"}
-    (entry,) = _journal(strict)
-    assert entry["skipped"] == [{"key": "40040006", "reason": (
-        "order 40040006: the article number(s) '20001-XX-9' are not in lookups/artikel.csv (nor, as variant numbers, "
-        "in lookups/varianten.csv); add them there (and restart), or set 'ersatzartikel'")}]
+    (annahme,) = (strict.root / "outbox" / "rakuten-fr-annahme").glob("annahme_*.csv")
+    assert [(r["purchaseid"], r["action"], r["reason"]) for r in read_csv_rows(annahme, "utf-8")] == [
+        ("40040006", "refuse", "article(s) 20001-XX-9 not known to SOL (not in lookups/artikel.csv)"),
+        ("40040006", "refuse", "article(s) 20001-XX-9 not known to SOL (not in lookups/artikel.csv)"),
+        ("40040007", "accept", "")]  # refused at Rakuten France, unit by unit, instead of waiting there
 
     lenient = _install(tmp_path / "lenient", smtp.port, fr_options=FR_OPTIONS)
     config = lenient.config.read_text(encoding="utf-8").replace(
-        "    outbox: { folder: outbox/sol-import }\n  sol-shipping:",
-        "    outbox: { folder: outbox/sol-import }\n    settings: { ersatzartikel: DIVERSE }\n  sol-shipping:", 1)
+        "      annahme: { folder: outbox/rakuten-fr-annahme }\n",
+        "      annahme: { folder: outbox/rakuten-fr-annahme }\n    settings: { ersatzartikel: DIVERSE }\n", 1)
     lenient.config.write_text(config, encoding="utf-8")
     lenient.drop("a.xml", content, flow="rakuten-fr-orders")
     _run(lenient)
@@ -325,8 +329,7 @@ def test_an_item_without_sku_skips_the_sale_naming_its_advert(gw: Install) -> No
     _run(gw)
     assert {r["Referenznummer"] for r in _sol_rows(gw)} == {"40040009"}
     (entry,) = _journal(gw)
-    assert "the article number(s) of an item without sku (advertid 691501999) are not in" in (
-        entry["skipped"][0]["reason"])
+    assert "the unit(s) of advertid 691501999 have no seller reference (sku)" in entry["skipped"][0]["reason"]
 
 
 # -- sol-shipping --------------------------------------------------------------------------------
@@ -401,7 +404,8 @@ def test_an_unknown_carrier_stops_the_file_before_anything_is_sent(gw: Install, 
     assert any(p.name.endswith(".reason.txt") for p in (gw.quarantine / "sol-shipping").iterdir())
 
 
-def test_only_rakuten_de_order_numbers_are_confirmed_and_dhl_follows_the_setting(tmp_path: Path, smtp: Server) -> None:
+def test_each_shipment_is_confirmed_for_its_marketplace_and_dhl_follows_the_setting(tmp_path: Path,
+                                                                                     smtp: Server) -> None:
     gw = _install(tmp_path / "gw", smtp.port, '    settings: { dhl_rahmenvertrag: "1" }\n')
     gw.drop("versand_d.csv", _versand(
         "123;LS-1;28.11.2026;999-888-777;D1;DHL;Paket;00340434161094000002;28.11.2026;nie-importiert@example.org",
@@ -412,12 +416,15 @@ def test_only_rakuten_de_order_numbers_are_confirmed_and_dhl_follows_the_setting
     _run(gw)
     (confirmation,) = gw.outputs("rakuten-shipping")
     rows = read_csv_rows(confirmation, "utf-8")
-    # A never-imported Rakuten.de number is confirmed; a French purchase id and a phone order are not.
+    # A never-imported Rakuten.de number is confirmed; a French purchase id goes to the Rakuten France
+    # confirmation instead, and a phone order is confirmed nowhere.
     assert [(r["order_no"], r["carrier"], r["dhl"]) for r in rows] == [
         ("999-888-777", "DHL", "1"), ("111-222-333", "Deutsche Post (Einschreiben)", "0")]
     assert rows[1]["tracking_url"] == "https://www.deutschepost.de/de/s/sendungsverfolgung.html?piececode=RR1DE"
+    (france,) = gw.outputs("rakuten-fr-shipping")
+    assert [(r["purchaseid"], r["transporter"], r["trackingnumber"]) for r in read_csv_rows(france, "utf-8")] == [
+        ("40021877", "DHL", "00340434161094000003")]
     (entry,) = _journal(gw)
-    assert [s["key"] for s in entry["skipped"]] == ["LS-2/00340434161094000003", "LS-3/1Z1"]
-    assert "'40021877' is not a Rakuten.de order number" in entry["skipped"][0]["reason"]
-    # Only the first has an address among the confirmed rows.
+    assert [s["key"] for s in entry["skipped"]] == ["LS-3/1Z1"]
+    # Only the first has an address among the confirmed Rakuten.de rows (Rakuten France tells its buyers itself).
     assert [rcpt for _, rcpt, _, _ in smtp.mailbox.messages] == [["nie-importiert@example.org"]]

@@ -85,7 +85,7 @@ def test_a_zip_and_a_folder_with_export_done_give_the_same_files(tmp_path: Path)
     (batch / "export.done").write_text("")
     assert _run(folder) == (1, 0)
     assert _outbox(folder) == expected
-    invoice = json.loads(expected["konto_D20001_VFR_RE-2026-0999.json"])
+    invoice = json.loads(expected["konto_D20001_VFR_RE-2026-0999_1.json"])
     assert invoice[0]["pdf"] == "konto_D20001_VFR_RE-2026-0999_1.pdf" and invoice[0]["einzelpreis"] == 7.8
     assert expected["konto_D20001_VFR_RE-2026-0999_1.pdf"].startswith(b"%PDF")
 
@@ -112,14 +112,14 @@ def test_two_documents_of_two_customers_give_separate_files_with_all_positions(t
         zf.writestr("RE-1.pdf", PDF)
     assert _run(root) == (1, 0)
     files = _outbox(root)
-    assert sorted(files) == ["konto_D1_VFR_RE-1.json", "konto_D1_VFR_RE-1_1.pdf", "konto_D2_VXY_AU-2.json"]
+    assert sorted(files) == ["konto_D1_VFR_RE-1_1.json", "konto_D1_VFR_RE-1_1.pdf", "konto_D2_VXY_AU-2_1.json"]
     assert files["konto_D1_VFR_RE-1_1.pdf"] == PDF
-    invoice = json.loads(files["konto_D1_VFR_RE-1.json"])
+    invoice = json.loads(files["konto_D1_VFR_RE-1_1.json"])
     assert [(p["position"], p["artikelnummer"], p["menge"], p["einzelpreis"]) for p in invoice] == [
         (2, "B", 30, 12.9), (1, "A", 100, 7.8)]  # every position once, in the order of belege.csv
     assert {(p["belegart"], p["nettobetrag"], p["bruttobetrag"], p["belegdatum"], p["pdf"]) for p in invoice} == {
         ("Rechnung", 1179, 1403.01, "2026-11-27", "konto_D1_VFR_RE-1_1.pdf")}
-    (order,) = json.loads(files["konto_D2_VXY_AU-2.json"])
+    (order,) = json.loads(files["konto_D2_VXY_AU-2_1.json"])
     assert order["belegart"] == "VXY" and order["pdf"] == "" and order["steuersatz"] == 7  # unknown kind passes
     journal = CliRunner().invoke(cli, ["--config", str(root / "gateway.yaml"), "journal", "--json"]).output
     (entry,) = [json.loads(line) for line in journal.splitlines()]
@@ -136,3 +136,13 @@ def test_a_row_naming_the_documents_table_itself_is_refused_not_published(tmp_pa
     reason = next((root / "quarantine" / "sol-documents").glob("*.reason.txt")).read_text(encoding="utf-8")
     assert "names the file 'belege.csv', which is 'belege.csv', a table of the batch" in reason
     assert not (root / "outbox" / "sol-documents").exists() or not any((root / "outbox" / "sol-documents").iterdir())
+
+
+def test_a_document_exported_again_is_delivered_again_under_a_name_of_its_own(tmp_path: Path) -> None:
+    root = _install(tmp_path)
+    for number, amount in ((1, "10,00"), (2, "9,00")):  # the second export corrects the invoice
+        with zipfile.ZipFile(root / "inbox" / "sol-documents" / f"belege_{number}.zip", "w") as zf:
+            zf.writestr("belege.csv", _belege(
+                f"123;1;VFR;RE-1;27.11.2026;D1;;{amount};11,90;EUR;1;A;Artikel;1;{amount};19;"))
+        assert _run(root) == (1, 0)  # never "already exists" and waiting for ever
+    assert sorted(_outbox(root)) == ["konto_D1_VFR_RE-1_1.json", "konto_D1_VFR_RE-1_2.json"]

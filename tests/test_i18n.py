@@ -15,7 +15,7 @@ def _marked_messages() -> set[str]:
 
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
-            str(REPO / "gateway"), keywords={"_": None, "N_": None, "ngettext": (1, 2)}):
+            str(REPO / "gateway"), method_map=i18n.METHOD_MAP, keywords=i18n.KEYWORDS):
         found.add(message if isinstance(message, str) else message[0])
     return found
 

@@ -89,6 +89,7 @@ def test_a_crash_around_the_commit_leaves_each_order_once(staging: tuple[SqlInst
     assert sorted(orders) == ["100-200-301"] * 2 + ["100-200-302"] * 2  # one position + shipping each
 
 
+@pytest.mark.campaign  # a crash campaign: run by CI (.ci/run), not by the README's `pytest -q`
 def test_a_seeded_crash_campaign_leaves_every_order_once(postgres: Postgres, tmp_path: Path) -> None:
     url = staging_database(postgres, "staging_campaign")
     campaign = StagingCampaign(tmp_path / "gw", url, seed=7)

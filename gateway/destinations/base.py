@@ -85,8 +85,15 @@ class CallLog(Protocol):
     def answered(self, call: str, answer: str) -> None:
         """After it: what the service answered, in words."""
 
+    def failed(self, call: str, answer: str) -> None:
+        """After it: the service answered that it did not take the call (down, credentials refused)."""
+
     def state(self, call: str) -> str | None:
-        """``None`` (never made), ``"started"`` (answer not recorded) or ``"answered"``."""
+        """``None`` (never made), ``"started"`` (answer not recorded: ask the service), ``"answered"``, or
+        ``"failed"`` (the service did not take it: it may be made again)."""
+
+    def record(self, entries: list[tuple[str, str, str]]) -> None:
+        """Several records in one step: (call, "started" | "answered" | "failed", request or answer)."""
 
 
 class NoCalls:
@@ -100,6 +107,13 @@ class NoCalls:
 
     def answered(self, call: str, answer: str) -> None:
         self.log[call] = ("answered", answer)
+
+    def failed(self, call: str, answer: str) -> None:
+        self.log[call] = ("failed", answer)
+
+    def record(self, entries: list[tuple[str, str, str]]) -> None:
+        for call, state, text in entries:
+            {"started": self.started, "answered": self.answered, "failed": self.failed}[state](call, text)
 
     def state(self, call: str) -> str | None:
         entry = self.log.get(call)

@@ -54,6 +54,7 @@ from pydantic import field_validator
 
 from ..errors import DeliveryError
 from ..files import fsync_dir
+from ..i18n import _
 from ..kinds import Kind, KindConfig, Parts
 from ..writers.email import address_problem
 from .base import CallLog, Delivered, Delivery, Destination, Status, temp_name
@@ -61,8 +62,6 @@ from .base import CallLog, Delivered, Delivery, Destination, Status, temp_name
 log = logging.getLogger("gateway")
 
 Security = Literal["starttls", "ssl", "none"]
-
-_AGAIN = "the message is kept and sent again on the next run"
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -81,7 +80,7 @@ class SmtpDestinationConfig(KindConfig):
     @classmethod
     def _yes(cls, v: bool) -> bool:
         if not v:
-            raise ValueError("write 'smtp: yes' to send through the mail server under 'smtp'")
+            raise ValueError(_("write 'smtp: yes' to send through the mail server under 'smtp'"))
         return v
 
 
@@ -114,11 +113,12 @@ class SmtpDestination(Destination):
         ca_file: Path | None = None,
     ) -> None:
         if security not in ("starttls", "ssl", "none"):
-            raise ValueError(f"security must be 'starttls', 'ssl' or 'none', not {security!r}")
+            raise ValueError(_("security must be 'starttls', 'ssl' or 'none', not {value}").format(
+                value=repr(security)))
         if (user is None) != (password_env is None):
-            raise ValueError("an SMTP login needs both user and password_env (the variable holding the password)")
+            raise ValueError(_("an SMTP login needs both user and password_env (the variable holding the password)"))
         if not 0 < port < 65536:
-            raise ValueError(f"{port} is not a TCP port")
+            raise ValueError(_("{port} is not a TCP port").format(port=port))
         self.host = host
         self.port = port
         self.spool = spool
@@ -142,11 +142,12 @@ class SmtpDestination(Destination):
         return f"{host}:{self.port}"
 
     def describe(self) -> str:
-        return f"SMTP server {self._server} ({self.security})"
+        return _("SMTP server {server} ({security})").format(server=self._server, security=self.security)
 
     def _spooled(self, name: str) -> Path:
         if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
-            raise DeliveryError(f"{name!r} cannot be the name of an e-mail output (it must be a plain file name)")
+            raise DeliveryError(_(
+                "{name} cannot be the name of an e-mail output (it must be a plain file name)").format(name=repr(name)))
         return self.spool / name
 
     def location(self, name: str) -> str:
@@ -166,7 +167,8 @@ class SmtpDestination(Destination):
         try:
             data = staged.read_bytes()
         except OSError as exc:
-            raise DeliveryError(f"the staged e-mail {staged} cannot be read: {exc.strerror or exc}") from None
+            raise DeliveryError(_("the staged e-mail {file} cannot be read: {error}").format(
+                file=staged, error=exc.strerror or exc)) from None
         self._envelope(self._headers(data, name), name)  # refuse now what could never be sent
         try:
             self.spool.mkdir(parents=True, exist_ok=True)
@@ -177,7 +179,8 @@ class SmtpDestination(Destination):
             os.replace(temp, target)
             fsync_dir(self.spool)
         except OSError as exc:
-            raise DeliveryError(f"cannot write to the e-mail spool {self.spool}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot write to the e-mail spool {folder}: {error}").format(
+                folder=self.spool, error=exc.strerror or exc)) from None
 
     def has_upload(self, name: str) -> bool:
         return self._spooled(name).exists()
@@ -221,10 +224,9 @@ class SmtpDestination(Destination):
         headers = HeaderParser(policy=email_policy.default).parsestr(head.decode("utf-8", "replace") + "\n\n")
         for field in ("From", "To", "Message-ID"):
             if not str(headers.get(field, "")).strip():
-                raise DeliveryError(
-                    f"the e-mail {name} has no {field} header; it cannot be sent "
-                    "(it was not built by the gateway's e-mail writer?)"
-                )
+                raise DeliveryError(_(
+                    "the e-mail {name} has no {header} header; it cannot be sent (it was not built by the gateway's "
+                    "e-mail writer?)").format(name=name, header=field))
         return headers
 
     def _envelope(self, headers: EmailMessage, name: str) -> tuple[str, list[str]]:
@@ -237,7 +239,8 @@ class SmtpDestination(Destination):
         except (AttributeError, TypeError, ValueError):
             senders, recipients = [], []
         if len(senders) != 1 or not senders[0].domain or not recipients or any(not r.domain for r in recipients):
-            raise DeliveryError(f"the e-mail {name} has no valid From or To address; it cannot be sent")
+            raise DeliveryError(_("the e-mail {name} has no valid From or To address; it cannot be sent").format(
+                name=name))
         return self.sender_override or senders[0].addr_spec, [r.addr_spec for r in recipients]
 
     def _password(self) -> str | None:
@@ -245,10 +248,10 @@ class SmtpDestination(Destination):
             return None
         password = os.environ.get(self.password_env)
         if not password:
-            raise DeliveryError(
-                f"the SMTP password for user {self.user!r} is missing: set the environment variable "
-                f"{self.password_env} for the gateway (it is never read from gateway.yaml); {_AGAIN}"
-            )
+            raise DeliveryError(_(
+                "the SMTP password for user {user} is missing: set the environment variable {variable} for the "
+                "gateway (it is never read from gateway.yaml); the message is kept and sent again on the next run"
+            ).format(user=repr(self.user), variable=self.password_env))
         return password
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -264,11 +267,10 @@ class SmtpDestination(Destination):
             smtp.ehlo()
             if self.security == "starttls":
                 if not smtp.has_extn("starttls"):
-                    raise DeliveryError(
-                        f"the mail server {self._server} does not offer STARTTLS, so the connection cannot be "
-                        "encrypted; use security 'ssl' if the port expects TLS from the start, or 'none' only on "
-                        f"a trusted network; {_AGAIN}"
-                    )
+                    raise DeliveryError(_(
+                        "the mail server {server} does not offer STARTTLS, so the connection cannot be encrypted; use "
+                        "security 'ssl' if the port expects TLS from the start, or 'none' only on a trusted network; "
+                        "the message is kept and sent again on the next run").format(server=self._server))
                 smtp.starttls(context=self._tls_context())
                 smtp.ehlo()
             if self.user is not None and password is not None:
@@ -282,7 +284,7 @@ class SmtpDestination(Destination):
         """The open connection if the server still answers, else a new one."""
         if self._smtp is not None:
             try:
-                code, _ = self._smtp.noop()
+                code, _answer = self._smtp.noop()
                 if code == 250:
                     return self._smtp
             except (smtplib.SMTPException, OSError):
@@ -302,14 +304,13 @@ class SmtpDestination(Destination):
         try:
             data = spooled.read_bytes()
         except FileNotFoundError:
-            raise DeliveryError(
-                f"there is no spooled e-mail {name} to send: it was sent already or never uploaded "
-                "(nothing was sent now)"
-            ) from None
+            raise DeliveryError(_(
+                "there is no spooled e-mail {name} to send: it was sent already or never uploaded (nothing was sent "
+                "now)").format(name=name)) from None
         except OSError as exc:
-            raise DeliveryError(
-                f"the spooled e-mail {spooled} cannot be read: {exc.strerror or exc}; {_AGAIN}"
-            ) from None
+            raise DeliveryError(_(
+                "the spooled e-mail {file} cannot be read: {error}; the message is kept and sent again on the next run"
+            ).format(file=spooled, error=exc.strerror or exc)) from None
         # SMTP wants CRLF; a bare LF (from a hand-made or LF-converted file) is refused by
         # many servers, so every line end is made CRLF here, which changes nothing else.
         data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
@@ -325,11 +326,11 @@ class SmtpDestination(Destination):
             options: list[str] = []
             if needs_utf8:
                 if not smtp.has_extn("smtputf8"):
-                    raise DeliveryError(
-                        f"the e-mail {name} has an address with non-ASCII characters (an SMTPUTF8 message), but "
-                        f"the mail server {self._server} does not support international addresses (SMTPUTF8); it "
-                        f"must be enabled on the server or the address corrected; {_AGAIN}"
-                    )
+                    raise DeliveryError(_(
+                        "the e-mail {name} has an address with non-ASCII characters (an SMTPUTF8 message), but the "
+                        "mail server {server} does not support international addresses (SMTPUTF8); it must be enabled "
+                        "on the server or the address corrected; the message is kept and sent again on the next run"
+                    ).format(name=name, server=self._server))
                 options.append("SMTPUTF8")
             if not data.isascii() and smtp.has_extn("8bitmime"):
                 options.append("BODY=8BITMIME")
@@ -347,58 +348,80 @@ class SmtpDestination(Destination):
             spooled.unlink()
             fsync_dir(self.spool)
         except OSError as exc:
-            log.warning("the e-mail %s was sent, but its spool file %s could not be removed: %s",
-                        name, spooled, exc.strerror or exc)
+            log.warning(_("the e-mail {name} was sent, but its spool file {file} could not be removed: {error}").format(
+                name=name, file=spooled, error=exc.strerror or exc))
         for address, (code, text) in refused.items():
-            log.warning("the e-mail %s was sent, but the mail server refused the recipient %s (%s)",
-                        name, address, _reply(code, text))
+            log.warning(_("the e-mail {name} was sent, but the mail server refused the recipient {address} "
+                          "({reply})").format(name=name, address=address, reply=_reply(code, text)))
         return location
 
     def _words(self, exc: BaseException, name: str) -> str:
         """What went wrong, for the admin, and that the message waits."""
-        server = f"the mail server {self._server}"
+        server = self._server
+        seconds = f"{self.timeout:g}"
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             parts = []
             for address, (code, text) in exc.recipients.items():
                 if 500 <= code < 600:
-                    parts.append(f"{address} permanently ({_reply(code, text)}): the address is wrong or no "
-                                 "longer exists, and every further attempt will be refused the same way")
+                    parts.append(_("{address} permanently ({reply}): the address is wrong or no longer exists, and "
+                                   "every further attempt will be refused the same way").format(
+                                       address=address, reply=_reply(code, text)))
                 else:
-                    parts.append(f"{address} for now ({_reply(code, text)})")
-            return f"{server} refused the recipient of {name}: {'; '.join(parts)}; {_AGAIN}"
+                    parts.append(_("{address} for now ({reply})").format(address=address, reply=_reply(code, text)))
+            return _("the mail server {server} refused the recipient of {name}: {details}; the message is kept and "
+                     "sent again on the next run").format(server=server, name=name, details="; ".join(parts))
         if isinstance(exc, smtplib.SMTPSenderRefused):
-            reply = _reply(exc.smtp_code, exc.smtp_error)
-            return f"{server} refused the sender {exc.sender!r} of {name} ({reply}); {_AGAIN}"
+            return _("the mail server {server} refused the sender {sender} of {name} ({reply}); the message is kept "
+                     "and sent again on the next run").format(
+                         server=server, sender=repr(exc.sender), name=name,
+                         reply=_reply(exc.smtp_code, exc.smtp_error))
         if isinstance(exc, smtplib.SMTPAuthenticationError):
-            return (f"{server} refused the login of user {self.user!r} ({_reply(exc.smtp_code, exc.smtp_error)}); "
-                    f"check the user and the password in the environment variable {self.password_env}; {_AGAIN}")
+            return _("the mail server {server} refused the login of user {user} ({reply}); check the user and the "
+                     "password in the environment variable {variable}; the message is kept and sent again on the "
+                     "next run").format(server=server, user=repr(self.user),
+                                        reply=_reply(exc.smtp_code, exc.smtp_error), variable=self.password_env)
         if isinstance(exc, smtplib.SMTPDataError):
-            how = "permanently " if 500 <= exc.smtp_code < 600 else ""
-            return f"{server} {how}refused the e-mail {name} ({_reply(exc.smtp_code, exc.smtp_error)}); {_AGAIN}"
+            words = _("the mail server {server} permanently refused the e-mail {name} ({reply}); the message is kept "
+                      "and sent again on the next run") if 500 <= exc.smtp_code < 600 else _(
+                      "the mail server {server} refused the e-mail {name} ({reply}); the message is kept and sent "
+                      "again on the next run")
+            return words.format(server=server, name=name, reply=_reply(exc.smtp_code, exc.smtp_error))
         if isinstance(exc, smtplib.SMTPNotSupportedError):
-            return f"{server} does not support what is needed: {exc}; {_AGAIN}"
+            return _("the mail server {server} does not support what is needed: {error}; the message is kept and "
+                     "sent again on the next run").format(server=server, error=exc)
         if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
-            return f"{server} did not answer within {self.timeout:g} seconds; {_AGAIN}"
+            return _("the mail server {server} did not answer within {seconds} seconds; the message is kept and sent "
+                     "again on the next run").format(server=server, seconds=seconds)
         if isinstance(exc, smtplib.SMTPServerDisconnected):
-            return f"{server} closed the connection ({exc or 'no reason given'}); {_AGAIN}"
+            return _("the mail server {server} closed the connection ({reason}); the message is kept and sent again "
+                     "on the next run").format(server=server, reason=exc or _("no reason given"))
         if isinstance(exc, smtplib.SMTPResponseException):
-            return f"{server} answered with an error ({_reply(exc.smtp_code, exc.smtp_error)}); {_AGAIN}"
+            return _("the mail server {server} answered with an error ({reply}); the message is kept and sent again "
+                     "on the next run").format(server=server, reply=_reply(exc.smtp_code, exc.smtp_error))
         if isinstance(exc, smtplib.SMTPException):
-            return f"{server} failed: {exc}; {_AGAIN}"
+            return _("the mail server {server} failed: {error}; the message is kept and sent again on the next "
+                     "run").format(server=server, error=exc)
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return (f"the certificate of {server} is not trusted ({exc.verify_message}); if the server uses a "
-                    f"company CA, give its certificate as ca_file; {_AGAIN}")
+            return _("the certificate of the mail server {server} is not trusted ({reason}); if the server uses a "
+                     "company CA, give its certificate as ca_file; the message is kept and sent again on the next "
+                     "run").format(server=server, reason=exc.verify_message)
         if isinstance(exc, ssl.SSLError):
-            return f"the TLS connection to {server} failed ({exc.reason or exc}); check security and port; {_AGAIN}"
+            return _("the TLS connection to the mail server {server} failed ({reason}); check security and port; the "
+                     "message is kept and sent again on the next run").format(server=server, reason=exc.reason or exc)
         if isinstance(exc, TimeoutError):
-            return f"{server} did not answer within {self.timeout:g} seconds; {_AGAIN}"
+            return _("the mail server {server} did not answer within {seconds} seconds; the message is kept and sent "
+                     "again on the next run").format(server=server, seconds=seconds)
         if isinstance(exc, ConnectionRefusedError):
-            return f"cannot connect to {server}: connection refused (is it running, is the port right?); {_AGAIN}"
+            return _("cannot connect to the mail server {server}: connection refused (is it running, is the port "
+                     "right?); the message is kept and sent again on the next run").format(server=server)
         if isinstance(exc, socket.gaierror):
-            return f"the mail server name {self.host!r} cannot be resolved ({exc.strerror}); {_AGAIN}"
+            return _("the mail server name {host} cannot be resolved ({error}); the message is kept and sent again on "
+                     "the next run").format(host=repr(self.host), error=exc.strerror)
         if isinstance(exc, OSError):
-            return f"cannot talk to {server}: {exc.strerror or exc}; {_AGAIN}"
-        return f"{server}: {exc}; {_AGAIN}"
+            return _("cannot talk to the mail server {server}: {error}; the message is kept and sent again on the "
+                     "next run").format(server=server, error=exc.strerror or exc)
+        return _("the mail server {server}: {error}; the message is kept and sent again on the next run").format(
+            server=server, error=exc)
 
     def close(self) -> None:
         """Say goodbye to the server, if a connection is open; a failing QUIT changes nothing."""
@@ -411,7 +434,7 @@ class SmtpDestination(Destination):
 def _build(config: SmtpDestinationConfig, parts: Parts) -> SmtpDestination:
     smtp = parts.installation.smtp
     if smtp is None:  # refused by the check already; kept for library use
-        raise DeliveryError("e-mail needs the mail server described under 'smtp' in gateway.yaml")
+        raise DeliveryError(_("e-mail needs the mail server described under 'smtp' in gateway.yaml"))
     spool = parts.installation.state_dir / "spool" / parts.flow.name / parts.place
     return SmtpDestination(smtp.host, smtp.port, spool=spool, security=smtp.security, user=smtp.user,
                            password_env=smtp.password_env)
@@ -420,7 +443,7 @@ def _build(config: SmtpDestinationConfig, parts: Parts) -> SmtpDestination:
 def _check(config: SmtpDestinationConfig, ctx: Any) -> list[tuple[tuple[str | int, ...], str]]:
     if ctx.gateway is None or ctx.gateway.smtp is not None:
         return []
-    return [(("smtp",), "e-mail needs the mail server described under 'smtp' in gateway.yaml")]
+    return [(("smtp",), _("e-mail needs the mail server described under 'smtp' in gateway.yaml"))]
 
 
 KIND = Kind(

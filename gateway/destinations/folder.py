@@ -17,6 +17,7 @@ from pydantic import field_validator
 
 from ..errors import DeliveryError
 from ..files import fsync_dir
+from ..i18n import _
 from ..kinds import Kind, KindConfig, Parts
 from .base import CallLog, Delivered, Delivery, Destination, Status
 
@@ -33,7 +34,7 @@ class FolderDestinationConfig(KindConfig):
     @classmethod
     def _marker_is_suffix(cls, v: str | None) -> str | None:
         if v is not None and (not v.startswith(".") or "/" in v or len(v) < 2):
-            raise ValueError("a marker is a file name ending such as '.done' or '.ok'")
+            raise ValueError(_("a marker is a file name ending such as '.done' or '.ok'"))
         return v
 
 
@@ -45,13 +46,14 @@ class FolderDestination(Destination):
         self.folder = folder
 
     def describe(self) -> str:
-        return f"folder {self.folder}"
+        return _("folder {path}").format(path=self.folder)
 
     def _ready(self) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DeliveryError(f"the outbox folder {self.folder} cannot be created: {exc.strerror}") from None
+            raise DeliveryError(_("the outbox folder {folder} cannot be created: {error}").format(
+                folder=self.folder, error=exc.strerror)) from None
 
     def prepare(self, item: Delivery) -> None:
         self._ready()
@@ -70,12 +72,14 @@ class FolderDestination(Destination):
                     os.fsync(dst.fileno())
             fsync_dir(self.folder)
         except OSError as exc:
-            raise DeliveryError(f"cannot write to the outbox {self.folder}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot write to the outbox {folder}: {error}").format(
+                folder=self.folder, error=exc.strerror or exc)) from None
 
     def _reachable(self) -> None:
         """The outbox is there as a folder: only then does a missing temporary file mean anything."""
         if not self.folder.is_dir():
-            raise DeliveryError(f"the outbox {self.folder} is not there (or not a folder); the output waits")
+            raise DeliveryError(_("the outbox {folder} is not there (or not a folder); the output waits").format(
+                folder=self.folder))
 
     def deliver(self, item: Delivery, calls: CallLog) -> str:
         final = self.folder / item.name
@@ -86,15 +90,15 @@ class FolderDestination(Destination):
             # call for this key: delivered once, never twice (the importer may have taken it since).
             return str(final)
         if final.exists():
-            raise DeliveryError(
-                f"{final} already exists and was not written by this delivery; "
-                "it is left alone (check the flow's output file name)"
-            )
+            raise DeliveryError(_(
+                "{file} already exists and was not written by this delivery; it is left alone (check the flow's "
+                "output file name)").format(file=final))
         try:
             os.rename(temp, final)
             fsync_dir(self.folder)
         except OSError as exc:
-            raise DeliveryError(f"cannot publish {final}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot publish {file}: {error}").format(
+                file=final, error=exc.strerror or exc)) from None
         return str(final)
 
     def status(self, item: Delivery, calls: CallLog) -> Status:
@@ -103,7 +107,8 @@ class FolderDestination(Destination):
         try:
             prepared = (self.folder / item.temp_name).exists()
         except OSError as exc:
-            return Status(Delivered.UNKNOWN, detail=f"the outbox {self.folder} cannot be read: {exc.strerror}")
+            return Status(Delivered.UNKNOWN, detail=_("the outbox {folder} cannot be read: {error}").format(
+                folder=self.folder, error=exc.strerror))
         if prepared:
             return Status(Delivered.NO)
         return Status(Delivered.YES, str(self.folder / item.name))
@@ -117,7 +122,8 @@ class FolderDestination(Destination):
             os.rename(temp, marker)
             fsync_dir(self.folder)
         except OSError as exc:
-            raise DeliveryError(f"cannot write the marker {marker}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot write the marker {file}: {error}").format(
+                file=marker, error=exc.strerror or exc)) from None
 
 
 def _build(config: FolderDestinationConfig, parts: Parts) -> FolderDestination:

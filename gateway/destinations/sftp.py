@@ -14,6 +14,7 @@ import stat
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import DeliveryError
+from ..i18n import _
 from ..kinds import Kind, KindConfig, Parts
 from ..remote_folder import RemoteFolder
 from .base import CallLog, Delivered, Delivery, Destination, Status
@@ -52,9 +53,9 @@ class SftpDestination(RemoteFolder, Destination):
             except OSError as exc:
                 if isinstance(exc, (FileNotFoundError, PermissionError)):
                     raise
-                raise OSError(
-                    f"{exc} (if this server does not support posix-rename, set the partner's rename to 'plain')"
-                ) from None
+                raise OSError(_(
+                    "{error} (if this server does not support posix-rename, set the partner's rename to 'plain')"
+                ).format(error=exc)) from None
         else:
             sftp.rename(old, new)
 
@@ -63,16 +64,18 @@ class SftpDestination(RemoteFolder, Destination):
         try:
             size = item.staged.stat().st_size
         except OSError as exc:
-            raise DeliveryError(f"the staged file {item.staged} cannot be read: {exc.strerror or exc}") from None
+            raise DeliveryError(_("the staged file {file} cannot be read: {error}").format(
+                file=item.staged, error=exc.strerror or exc)) from None
 
         def step(sftp: Any) -> None:
             with open(item.staged, "rb") as fh:
                 # "wb" truncates an old temporary file; putfo pipelines the writes and checks the size.
                 attrs = sftp.putfo(fh, temp, file_size=size, confirm=True)
             if attrs.st_size != size:
-                raise OSError(f"the server holds {attrs.st_size} bytes instead of {size}")
+                raise OSError(_("the server holds {size} bytes instead of {expected}").format(
+                    size=attrs.st_size, expected=size))
 
-        self._run(f"uploading {item.name}", temp, step)
+        self._run(_("uploading {name}").format(name=item.name), temp, step)
 
     def _prepared(self, sftp: Any, temp: str) -> bool:
         try:
@@ -84,7 +87,8 @@ class SftpDestination(RemoteFolder, Destination):
     def status(self, item: Delivery, calls: CallLog) -> Status:
         """The temporary file on the server: not delivered; gone: renamed, so delivered."""
         temp = self._path(item.temp_name)
-        prepared = self._run(f"looking for the upload of {item.name}", temp, lambda sftp: self._prepared(sftp, temp))
+        prepared = self._run(_("looking for the upload of {name}").format(name=item.name), temp,
+                             lambda sftp: self._prepared(sftp, temp))
         return Status(Delivered.NO) if prepared else Status(Delivered.YES, self.location(item.name))
 
     def deliver(self, item: Delivery, calls: CallLog) -> str:
@@ -101,13 +105,12 @@ class SftpDestination(RemoteFolder, Destination):
             except FileNotFoundError:
                 pass
             else:
-                raise DeliveryError(
-                    f"{self.endpoint.url(final)} already exists and was not written by this delivery; "
-                    "it is left alone (check the flow's output file name)"
-                )
+                raise DeliveryError(_(
+                    "{file} already exists and was not written by this delivery; it is left alone (check the flow's "
+                    "output file name)").format(file=self.endpoint.url(final)))
             self._rename(sftp, temp, final)
 
-        self._run(f"publishing {item.name}", final, step)
+        self._run(_("publishing {name}").format(name=item.name), final, step)
         return self.location(item.name)
 
     def location(self, name: str) -> str:
@@ -130,7 +133,7 @@ class SftpDestination(RemoteFolder, Destination):
                     return
             self._rename(sftp, temp, marker)
 
-        self._run(f"writing the marker {item.name + suffix}", marker, step)
+        self._run(_("writing the marker {name}").format(name=item.name + suffix), marker, step)
 
     def close(self) -> None:
         self.endpoint.close()

@@ -29,6 +29,7 @@ from pydantic import Field
 
 from ..crashpoints import crashpoint
 from ..errors import DeliveryError, InputError
+from ..i18n import _
 from ..kinds import CheckContext, Kind, KindConfig, Parts, Problem
 from .base import CallLog, Delivered, Delivery, Destination, Status
 
@@ -66,7 +67,7 @@ class SqlDestination(Destination):
         self._tables: StagingTables | None = None
 
     def describe(self) -> str:
-        return f"table {self.table} of {self.database.describe()}"
+        return _("table {table} of {database}").format(table=self.table, database=self.database.describe())
 
     # -- the tables --------------------------------------------------------------------------
 
@@ -76,7 +77,8 @@ class SqlDestination(Destination):
 
             tables = find_tables(conn, self.table, self.key_table, self.database.describe())
             if self.key_column is not None and tables.column(self.key_column) is None:
-                raise DeliveryError(f"{self.describe()} has no column {self.key_column} (key_column in gateway.yaml)")
+                raise DeliveryError(_("{table} has no column {column} (key_column in gateway.yaml)").format(
+                    table=self.describe(), column=self.key_column))
             self._tables = tables
         return self._tables
 
@@ -86,8 +88,8 @@ class SqlDestination(Destination):
         from ..sql.values import Unfit, converter
 
         if not item.name.lower().endswith(".csv"):
-            raise InputError(f"the output {item.name} is not a CSV file: only CSV outputs (format: csv) can go into "
-                             f"the table {self.table}", file=item.name)
+            raise InputError(_("the output {name} is not a CSV file: only CSV outputs (format: csv) can go into the "
+                               "table {table}").format(name=item.name, table=self.table), file=item.name)
         columns = {c.name: c for c in tables.staging.columns}
         spelled: dict[str, tuple[str, Any]] = {}  # output column → (table column, its conversion)
         for record in read_csv_records(item.staged, item.name, delimiter=self.delimiter):
@@ -98,14 +100,17 @@ class SqlDestination(Destination):
                     column = tables.column(name)
                     if column is None:
                         listed = ", ".join(str(c) for c in columns)
-                        raise InputError(f"the table {self.table} has no column '{name}' (its columns: {listed})",
-                                         file=item.name, line=record.line, field=name)
+                        raise InputError(
+                            _("the table {table} has no column '{column}' (its columns: {columns})").format(
+                                table=self.table, column=name, columns=listed),
+                            file=item.name, line=record.line, field=name)
                     known = spelled[name] = (column, converter(columns[column]))
                 try:
                     values[known[0]] = known[1](text if isinstance(text, str) else "")
                 except Unfit as exc:
-                    raise InputError(f"{exc} (column {known[0]} of the table {self.table})", file=item.name,
-                                     line=record.line, field=name) from None
+                    raise InputError(_("{problem} (column {column} of the table {table})").format(
+                        problem=exc, column=known[0], table=self.table), file=item.name, line=record.line,
+                        field=name) from None
             if len(values) < len(spelled):  # a short row: its missing values are empty
                 for column, convert in spelled.values():
                     if column not in values:
@@ -116,16 +121,17 @@ class SqlDestination(Destination):
 
     def validate(self, item: Delivery) -> None:
         """Every value converted to its column's type before the commit (see the module docstring)."""
-        with self.database.connect(f"checking {item.name} against {self.table}") as conn:
+        doing = _("checking {name} against {table}").format(name=item.name, table=self.table)
+        with self.database.connect(doing) as conn:
             tables = self._find(conn)
-        for _ in self._rows(item, tables):
+        for _row in self._rows(item, tables):
             pass
 
     def deliver(self, item: Delivery, calls: CallLog) -> str:
         from sqlalchemy import insert, select
         from sqlalchemy.exc import IntegrityError
 
-        with self.database.connect(f"writing {item.name} into {self.table}") as conn:
+        with self.database.connect(_("writing {name} into {table}").format(name=item.name, table=self.table)) as conn:
             tables = self._find(conn)
             keys = tables.keys
             key_col = keys.c[tables.key_column("DeliveryKey")]
@@ -161,7 +167,7 @@ class SqlDestination(Destination):
         statement = insert(tables.staging)
         count = 0
         chunk: list[dict[str, Any]] = []
-        for _, values in self._rows(item, tables):
+        for _line, values in self._rows(item, tables):
             if key is not None:
                 values[key] = item.key
             chunk.append(values)
@@ -182,13 +188,16 @@ class SqlDestination(Destination):
         key_col = keys.c[tables.key_column("DeliveryKey")]
         count = conn.execute(select(keys.c[tables.key_column("RowsInserted")]).where(key_col == item.key)).scalar()
         conn.rollback()
-        return f"{self.database.name}:{tables.staging.name} ({count if count is not None else '?'} rows, {item.key})"
+        return _("{database}:{table} ({count} rows, {key})").format(
+            database=self.database.name, table=tables.staging.name, count=count if count is not None else "?",
+            key=item.key)
 
     def status(self, item: Delivery, calls: CallLog) -> Status:
         from sqlalchemy import select
 
         try:
-            with self.database.connect(f"asking whether {item.name} is in {self.table}") as conn:
+            with self.database.connect(_("asking whether {name} is in {table}").format(
+                    name=item.name, table=self.table)) as conn:
                 tables = self._find(conn)
                 key_col = tables.keys.c[tables.key_column("DeliveryKey")]
                 found = conn.execute(select(key_col).where(key_col == item.key)).first()
@@ -227,12 +236,14 @@ def _check(config: SqlDestinationConfig, ctx: CheckContext) -> list[Problem]:
     assert ctx.gateway is not None  # noqa: S101 - check_database found the database there
     database = ctx.gateway.databases[config.sql]
     if config.table.casefold().startswith("khk"):
-        return [(("table",), f"the table {config.table} is one of SOL's own tables (KHK…): the gateway never writes "
-                             "into them, only into staging tables that SOL's import job reads")]
+        return [(("table",), _("the table {table} is one of SOL's own tables (KHK…): the gateway never writes into "
+                               "them, only into staging tables that SOL's import job reads").format(
+                                   table=config.table))]
     if config.table.casefold() not in {t.casefold() for t in database.staging_tables}:
-        known = ", ".join(database.staging_tables) or "none"
-        return [(("table",), f"the table {config.table} is not a staging table of the database '{config.sql}' "
-                             f"(staging_tables: {known}); the gateway writes only into the tables listed there")]
+        known = ", ".join(database.staging_tables) or _("none")
+        return [(("table",), _("the table {table} is not a staging table of the database '{name}' (staging_tables: "
+                               "{tables}); the gateway writes only into the tables listed there").format(
+                                   table=config.table, name=config.sql, tables=known))]
     return []
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GatewayError
+from ..i18n import N_, _
 
 if TYPE_CHECKING:
     from ..clock import Clock
@@ -66,6 +67,8 @@ class CallState(enum.StrEnum):
 
     STARTED = "started"  # journaled before the call: if no answer follows, the service is asked
     ANSWERED = "answered"  # the call's outcome is known and recorded
+    FAILED = "failed"  # the service answered that it did not take the call (it was down, a token expired):
+    #                    nothing happened there, so the call may be made again
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -77,43 +80,42 @@ class JournalError(GatewayError):
     ``advice`` is what the admin can do, in words.
     """
 
-    advice = "see the message above; then run again"
+    advice = N_("see the message above; then run again")  # translated when the error is made
 
     def __init__(self, path: str, detail: str) -> None:
         self.path = path
         self.detail = detail
-        super().__init__(
-            f"the journal ({path}) cannot be used: {detail}. Nothing was lost: inputs wait in their inbox or "
-            f"work folder. {self.advice}"
-        )
+        super().__init__(_(
+            "the journal ({path}) cannot be used: {detail}. Nothing was lost: inputs wait in their inbox or "
+            "work folder. {advice}").format(path=path, detail=detail, advice=_(self.advice)))
 
 
 class JournalBusy(JournalError):
-    advice = "Another gateway process or a program holding the file kept it locked too long; run again later."
+    advice = N_("Another gateway process or a program holding the file kept it locked too long; run again later.")
 
 
 class JournalFull(JournalError):
-    advice = "The disk is full or failing: free disk space (or check the disk), then run again."
+    advice = N_("The disk is full or failing: free disk space (or check the disk), then run again.")
 
 
 class JournalReadOnly(JournalError):
-    advice = ("The gateway may not write the journal: give the user the gateway runs as write access to it and "
-              "its folder.")
+    advice = N_("The gateway may not write the journal: give the user the gateway runs as write access to it and "
+                "its folder.")
 
 
 class JournalCorrupt(JournalError):
-    advice = ("The file is damaged or is not a gateway journal: restore it from a backup; do not start over with an "
-              "empty journal, or orders already delivered would be delivered again.")
+    advice = N_("The file is damaged or is not a gateway journal: restore it from a backup; do not start over with "
+                "an empty journal, or orders already delivered would be delivered again.")
 
 
 class JournalLost(JournalError):
-    advice = ("Restore state/journal.sqlite from a backup; or run 'gateway journal restore' to take the order "
-              "numbers already delivered from the key ledger (archive/delivered-keys.log) into the new journal, "
-              "after which the gateway runs again and never delivers those orders twice.")
+    advice = N_("Restore state/journal.sqlite from a backup; or run 'gateway journal restore' to take the order "
+                "numbers already delivered from the key ledger (archive/delivered-keys.log) into the new journal, "
+                "after which the gateway runs again and never delivers those orders twice.")
 
 
 class JournalUnavailable(JournalError):
-    advice = "Check that the state folder exists and that the gateway may read and write it."
+    advice = N_("Check that the state folder exists and that the gateway may read and write it.")
 
 
 # -- rows ---------------------------------------------------------------------------------------
@@ -140,6 +142,9 @@ class InputRow:
     received_at: str
     started_at: str | None
     finished_at: str | None
+    #: Where in the input a quarantining error was found (file, line, column, record, field, value,
+    #: mapping), so that a page can show the line and field apart from the sentence in ``error``.
+    error_where: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,43 @@ class CallRow:
     request: str
     answer: str | None
     at: str
+
+
+@dataclass(frozen=True)
+class NoteRow:
+    """An operator's note on an input (why it was retried, who was asked for a new file)."""
+
+    id: int
+    input_id: int
+    author: str
+    text: str
+    at: str
+
+
+@dataclass(frozen=True)
+class JournalQuery:
+    """What the console's journal page searches by; every part is optional and they all must hold.
+
+    ``name`` is part of the input's file name (case-insensitive), ``key`` a record key it delivered
+    or skipped-as-known (an order number, exact), ``since``/``until`` bound ``received_at`` (journal
+    stamps, ``until`` excluded). Pages go newest first: ``before`` is the last id of the previous page.
+    """
+
+    name: str | None = None
+    key: str | None = None
+    flow: str | None = None
+    state: InputState | None = None
+    since: str | None = None
+    until: str | None = None
+    before: int | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class JournalPage:
+    rows: list[InputRow]
+    total: int  # entries matching the query, on every page
+    next_before: int | None  # ``before`` of the next page, ``None`` on the last one
 
 
 @dataclass(frozen=True)
@@ -257,8 +299,9 @@ class Journal(ABC):
         note: str | None = None,
         skipped: list[dict[str, str]] | None = None,
         warning: str | None = None,
+        where: dict[str, Any] | None = None,
     ) -> None:
-        """A final state (done, duplicate, failed) and where the input is kept now."""
+        """A final state (done, duplicate, failed) and where the input is kept now; ``where`` locates ``error``."""
 
     @abstractmethod
     def note_skipped(self, input_id: int, skipped: list[dict[str, str]]) -> None:
@@ -288,11 +331,33 @@ class Journal(ABC):
     def counts(self) -> dict[str, dict[str, Any]]:
         """Per flow: ``{"states": {state: n}, "warnings": n, "last_run": stamp}``."""
 
+    @abstractmethod
+    def search(self, query: JournalQuery) -> JournalPage:
+        """One page of the inputs matching ``query``, newest first; fast on a journal of 100,000 inputs."""
+
+    @abstractmethod
+    def record_keys(self, input_id: int) -> list[tuple[str, str]]:
+        """The (scope, key) pairs, order numbers, that ``input_id`` delivered."""
+
+    # -- operators' notes ---------------------------------------------------------------------
+
+    @abstractmethod
+    def add_note(self, input_id: int, author: str, text: str) -> NoteRow:
+        """Keep an operator's note on an input; notes outlive retries (``KeyError`` for an unknown input)."""
+
+    @abstractmethod
+    def notes(self, input_id: int) -> list[NoteRow]:
+        """The notes on an input, oldest first."""
+
     # -- outputs ----------------------------------------------------------------------------
 
     @abstractmethod
     def outputs(self, input_id: int) -> list[OutputRow]:
         """The outputs of an input, in the order they were staged."""
+
+    @abstractmethod
+    def output(self, output_id: int) -> OutputRow:
+        """One output by its id; ``KeyError`` when there is none."""
 
     @abstractmethod
     def output_uploaded(self, output_id: int) -> None:
@@ -317,8 +382,27 @@ class Journal(ABC):
         """The call's outcome."""
 
     @abstractmethod
+    def call_failed(self, delivery: str, call: str, answer: str) -> None:
+        """The service answered that it did not take the call; it may be made again."""
+
+    @abstractmethod
     def calls(self, delivery: str) -> dict[str, CallRow]:
         """The calls of one delivery, by their name."""
+
+    def call(self, delivery: str, call: str) -> CallRow | None:
+        """One call of a delivery (a delivery of 100,000 stock updates asks for each of its calls)."""
+        return self.calls(delivery).get(call)
+
+    def record_calls(self, delivery: str, entries: list[tuple[str, CallState, str]]) -> None:
+        """Several calls' records (call, state, request or answer) in one step: a group of calls is
+        journaled as started before any of them is made, and their answers after they came."""
+        for call, state, text in entries:
+            if state is CallState.STARTED:
+                self.call_started(delivery, call, text)
+            elif state is CallState.ANSWERED:
+                self.call_answered(delivery, call, text)
+            else:
+                self.call_failed(delivery, call, text)
 
     # -- small values kept between runs -------------------------------------------------------
 
@@ -368,6 +452,7 @@ class Journal(ABC):
             "outputs": [o.location for o in outputs if o.location],
             "pending_outputs": [o.name for o in outputs if not o.location],
             "error": row.error,
+            "error_where": row.error_where,
             "skipped": row.skipped,
             "note": row.note,
             "warning": row.warning,
@@ -406,8 +491,11 @@ __all__ = [
     "JournalError",
     "JournalFull",
     "JournalLost",
+    "JournalPage",
+    "JournalQuery",
     "JournalReadOnly",
     "JournalUnavailable",
+    "NoteRow",
     "OutputRow",
     "OutputState",
     "StagedRecord",

@@ -18,8 +18,8 @@ Why this is safe:
   a changed, added-back or removed file (a missing one is hashed as missing), or a link now
   pointing elsewhere (the resolved path is part of the note), makes the note not match, and
   the mapping is checked again, with its problems reported as always.
-- The gateway's code is part of the note (its source files' names, sizes and times of change,
-  and the versions of Python, Jinja, MarkupSafe, pydantic and PyYAML): a new gateway version
+- The gateway's code is part of the note (its source files' and message catalogs' names, sizes and
+  times of change, and the versions of Python, Jinja, MarkupSafe, pydantic and PyYAML): a new gateway version
   checks everything again.
 - The note is data (JSON), never code: nothing in it is executed. A note that cannot be read,
   or that does not describe this installation's file, is ignored; so is one written from another
@@ -78,8 +78,9 @@ class MappingFacts:
 def code_stamp() -> str:
     """The gateway's own code and the libraries that read mappings: a new version checks everything again.
 
-    The gateway's source files count by name, size and time of change (a new version, installed
-    or checked out, writes them anew); a library by the content of the file that holds its
+    The gateway's source files and message catalogs (a noted check's problems are in the admin's
+    language) count by name, size and time of change (a new version, installed or checked out,
+    writes them anew); a library by the content of the file that holds its
     version, found without importing it (a run with nothing to do need not load Jinja).
     """
     from importlib.util import find_spec
@@ -91,7 +92,7 @@ def code_stamp() -> str:
         origin = spec.origin if spec is not None else None
         digest.update(library.encode() + b"\0" + (Path(origin).read_bytes() if origin else b"?") + b"\0")
     package = Path(__file__).resolve().parents[1]
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".mo")):  # .mo: a check's words
         info = path.stat()
         digest.update(f"{path.relative_to(package)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
     return digest.hexdigest()

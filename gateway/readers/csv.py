@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TextIO
 
 from ..errors import ReadError
+from ..i18n import _, ngettext
 from ..mapping.values import MISSING, Record
 
 if TYPE_CHECKING:
@@ -79,18 +80,18 @@ def _check_arguments(encoding: str, delimiter: str) -> None:
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise ValueError(
-                f"unknown encoding {encoding!r} (use auto, windows-1252, iso-8859-1 or utf-8)"
-            ) from None
+            raise ValueError(_("unknown encoding {name} (use auto, windows-1252, iso-8859-1 or utf-8)").format(
+                name=repr(encoding))) from None
     if len(delimiter) != 1 or delimiter in '"\r\n':
-        raise ValueError(f"the delimiter must be one character other than a quote or line break, not {delimiter!r}")
+        raise ValueError(_("the delimiter must be one character other than a quote or line break, not {value}").format(
+            value=repr(delimiter)))
 
 
 def _read(path: Path, shown_as: str, encoding: str, delimiter: str, required: tuple[str, ...]) -> Iterator[Record]:
     codec, start = encoding, 0
     try:
         if path.stat().st_size == 0:
-            raise ReadError("the file is empty (0 bytes)", file=shown_as)
+            raise ReadError(_("the file is empty (0 bytes)"), file=shown_as)
         with path.open("rb") as raw:
             codec, start = _pick_codec(raw, encoding)
             raw.seek(start)
@@ -99,7 +100,7 @@ def _read(path: Path, shown_as: str, encoding: str, delimiter: str, required: tu
     except UnicodeDecodeError:
         raise _decode_error(path, shown_as, encoding, codec, start) from None
     except OSError as exc:
-        raise ReadError(f"the file cannot be read: {exc}", file=shown_as) from None
+        raise ReadError(_("the file cannot be read: {error}").format(error=exc), file=shown_as) from None
 
 
 # --- encoding -------------------------------------------------------------------------------------
@@ -170,24 +171,32 @@ def _decode_error(path: Path, shown_as: str, encoding: str, codec: str, start: i
             bad = _first_undecodable(raw, checked)
         likely = _likely_encoding(path, tried)
     except OSError as exc:
-        return ReadError(f"the file cannot be read: {exc}", file=shown_as)
-    where = f"this line has the byte 0x{bad.value:02X}, which" if bad else "the file has a byte that"
+        return ReadError(_("the file cannot be read: {error}").format(error=exc), file=shown_as)
+    byte = f"0x{bad.value:02X}" if bad else ""
     line = bad.line if bad else None
     if auto_fell_back:
-        return ReadError(
-            f"the file is neither UTF-8 nor Windows-1252: {where} is no character in either; if the file "
-            "is ISO-8859-1, set that encoding, otherwise check that it really is a text/CSV file",
-            file=shown_as, line=line,
-        )
-    name = "UTF-8 (it starts with a UTF-8 byte order mark)" if encoding == "auto" else encoding
+        words = _("the file is neither UTF-8 nor Windows-1252: this line has the byte {byte}, which is no character "
+                  "in either; if the file is ISO-8859-1, set that encoding, otherwise check that it really is a "
+                  "text/CSV file") if bad else _(
+                  "the file is neither UTF-8 nor Windows-1252: the file has a byte that is no character in either; if "
+                  "the file is ISO-8859-1, set that encoding, otherwise check that it really is a text/CSV file")
+        return ReadError(words.format(byte=byte), file=shown_as, line=line)
+    name = _("UTF-8 (it starts with a UTF-8 byte order mark)") if encoding == "auto" else encoding
     # "auto" follows a BOM, else takes UTF-8 or Windows-1252: name it only where it would work.
     auto_works = encoding != "auto" and (likely == "utf-8" if has_bom else likely != "iso-8859-1")
-    advice = f"set the encoding to {likely}" + (" or auto" if auto_works else "")
-    return ReadError(
-        f"the file is not in the encoding {name}: {where} is no character in it; "
-        f"the file looks like {likely}: {advice}",
-        file=shown_as, line=line,
-    )
+    if bad and auto_works:
+        words = _("the file is not in the encoding {encoding}: this line has the byte {byte}, which is no character "
+                  "in it; the file looks like {likely}: set the encoding to {likely} or auto")
+    elif bad:
+        words = _("the file is not in the encoding {encoding}: this line has the byte {byte}, which is no character "
+                  "in it; the file looks like {likely}: set the encoding to {likely}")
+    elif auto_works:
+        words = _("the file is not in the encoding {encoding}: the file has a byte that is no character in it; the "
+                  "file looks like {likely}: set the encoding to {likely} or auto")
+    else:
+        words = _("the file is not in the encoding {encoding}: the file has a byte that is no character in it; the "
+                  "file looks like {likely}: set the encoding to {likely}")
+    return ReadError(words.format(encoding=name, byte=byte, likely=likely), file=shown_as, line=line)
 
 
 # --- rows and records -----------------------------------------------------------------------------
@@ -255,13 +264,13 @@ def _parse(text: TextIO, shown_as: str, delimiter: str, required: tuple[str, ...
     rows = _rows(reader, shown_as, delimiter)
     first = next(rows, None)
     if first is None:
-        raise ReadError("the file has no header line: it holds only empty lines", file=shown_as)
+        raise ReadError(_("the file has no header line: it holds only empty lines"), file=shown_as)
     header_line, names = first
     start = reader.line_num + 1
     if len(names) > MAX_COLUMNS:
-        raise ReadError(
-            f"the header has {len(names):,} columns; at most {MAX_COLUMNS:,} columns are read (no export has "
-            "more): is the delimiter right, and is it really a CSV file?",
+        raise ReadError(_(
+            "the header has {count} columns; at most {limit} columns are read (no export has more): is the delimiter "
+            "right, and is it really a CSV file?").format(count=f"{len(names):,}", limit=f"{MAX_COLUMNS:,}"),
             file=shown_as, line=header_line,
         )
     header = _Header(_column_names(names, header_line, required, shown_as))
@@ -277,9 +286,9 @@ def _parse(text: TextIO, shown_as: str, delimiter: str, required: tuple[str, ...
         if not any(map(str.strip, row)):
             continue
         if len(row) > width:
-            raise ReadError(
-                f"this row has {len(row)} fields, the header has {width}; "
-                f"is a '{delimiter}' inside a value not quoted?",
+            raise ReadError(_(
+                "this row has {count} fields, the header has {width}; is a '{delimiter}' inside a value not "
+                "quoted?").format(count=len(row), width=width, delimiter=delimiter),
                 file=shown_as, line=line,
             )
         yield Record(RowFields(header, row), line=line)
@@ -291,15 +300,15 @@ def _lines(text: TextIO, shown_as: str) -> Iterator[str]:
     while line := text.readline(_MAX_LINE):
         number += 1
         if "\x00" in line:
-            raise ReadError(
-                "the file contains NUL bytes: is it really a text/CSV file? "
-                "(a file saved as UTF-16 or \"Unicode text\" has them too)",
+            raise ReadError(_(
+                "the file contains NUL bytes: is it really a text/CSV file? (a file saved as UTF-16 or \"Unicode "
+                "text\" has them too)"),
                 file=shown_as, line=number,
             )
         if len(line) == _MAX_LINE and line[-1] not in "\r\n":
-            raise ReadError(
-                f"this line is longer than {_MAX_LINE // (1024 * 1024)} MiB without a line break: "
-                "is it really a text/CSV file?",
+            raise ReadError(_(
+                "this line is longer than {size} MiB without a line break: is it really a text/CSV file?").format(
+                    size=_MAX_LINE // (1024 * 1024)),
                 file=shown_as, line=number,
             )
         yield line
@@ -323,24 +332,24 @@ def _rows(reader: Reader, shown_as: str, delimiter: str) -> Iterator[tuple[int, 
 def _csv_error(exc: csv.Error, start: int, current: int, shown_as: str, delimiter: str) -> ReadError:
     text = str(exc)
     if "field limit" in text:
-        return ReadError(
-            f"a value in the row that starts on this line is longer than {_MAX_FIELD // (1024 * 1024)} MiB; "
-            "most likely a quote (\") opens a value and is never closed",
+        return ReadError(_(
+            "a value in the row that starts on this line is longer than {size} MiB; most likely a quote (\") opens "
+            "a value and is never closed").format(size=_MAX_FIELD // (1024 * 1024)),
             file=shown_as, line=start,
         )
     if "unexpected end of data" in text:
-        return ReadError(
-            "a quoted value is not closed: a value in the row that starts on this line begins with a "
-            "quote (\") and the file ends before its closing quote",
+        return ReadError(_(
+            "a quoted value is not closed: a value in the row that starts on this line begins with a quote (\") and "
+            "the file ends before its closing quote"),
             file=shown_as, line=start,
         )
     if "expected after" in text:
-        return ReadError(
-            f"a quoted value goes on after its closing quote; after the closing quote a '{delimiter}' "
-            "or the end of the line was expected (a quote inside a quoted value must be doubled: \"\")",
+        return ReadError(_(
+            "a quoted value goes on after its closing quote; after the closing quote a '{delimiter}' or the end of "
+            "the line was expected (a quote inside a quoted value must be doubled: \"\")").format(delimiter=delimiter),
             file=shown_as, line=current,
         )
-    return ReadError(f"the CSV cannot be read: {text}", file=shown_as, line=current)
+    return ReadError(_("the CSV cannot be read: {error}").format(error=text), file=shown_as, line=current)
 
 
 def _column_names(
@@ -355,9 +364,9 @@ def _column_names(
             names.append(None)
             continue
         if name in seen:
-            raise ReadError(
-                f"the column '{name}' appears twice in the header, as column {seen[name]} and column "
-                f"{position}; every column name must be unique",
+            raise ReadError(_(
+                "the column '{name}' appears twice in the header, as column {first} and column {second}; every "
+                "column name must be unique").format(name=name, first=seen[name], second=position),
                 file=shown_as, line=line,
             )
         seen[name] = position
@@ -365,9 +374,10 @@ def _column_names(
     missing = [name for name in required if name not in seen]
     if missing:
         listed = ", ".join(f"'{name}'" for name in missing)
-        raise ReadError(
-            f"the header lacks the required column{'s' if len(missing) > 1 else ''} {listed}; "
-            f"the file has the columns: {', '.join(seen) or '(none)'}",
+        raise ReadError(ngettext(
+            "the header lacks the required column {names}; the file has the columns: {columns}",
+            "the header lacks the required columns {names}; the file has the columns: {columns}",
+            len(missing)).format(names=listed, columns=", ".join(seen) or _("(none)")),
             file=shown_as, line=line,
         )
     return names

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ReadError
+from ..i18n import _
 from ..mapping.values import MISSING, Record
 
 if TYPE_CHECKING:
@@ -57,20 +58,23 @@ def check_columns(columns: Sequence[FixedColumn]) -> list[str]:
     """
     problems: list[str] = []
     if not columns:
-        problems.append("no columns are given")
+        problems.append(_("no columns are given"))
     seen: set[str] = set()
     doubled: set[str] = set()
     for number, column in enumerate(columns, start=1):
-        label = f"column '{column.name}'" if column.name.strip() else f"column {number}"
+        label = _("column '{name}'").format(name=column.name) if column.name.strip() else _(
+            "column {number}").format(number=number)
         if not column.name.strip():
-            problems.append(f"column {number} has no name")
+            problems.append(_("column {number} has no name").format(number=number))
         if column.start < 1:
-            problems.append(f"{label} starts at {column.start}; positions count from 1")
+            problems.append(_("{column} starts at {start}; positions count from 1").format(
+                column=label, start=column.start))
         if column.length < 1:
-            problems.append(f"{label} is {column.length} characters long; it must be at least 1")
+            problems.append(_("{column} is {length} characters long; it must be at least 1").format(
+                column=label, length=column.length))
         if column.name.strip() and column.name in seen and column.name not in doubled:
             doubled.add(column.name)
-            problems.append(f"the column name '{column.name}' is used more than once")
+            problems.append(_("the column name '{name}' is used more than once").format(name=column.name))
         seen.add(column.name)
     return problems
 
@@ -80,14 +84,14 @@ def _line_codec(encoding: str) -> str:
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}") from None
+        raise ValueError(_("unknown encoding {name}").format(name=repr(encoding))) from None
     try:
         splits_at_newline = b"\r\n".decode(name) == "\r\n"
     except UnicodeDecodeError:
         splits_at_newline = False
     if not splits_at_newline:
-        raise ValueError(f"the encoding {encoding!r} cannot be read line by line; fixed-width files must be "
-                         "in an encoding like windows-1252, iso-8859-15 or utf-8")
+        raise ValueError(_("the encoding {name} cannot be read line by line; fixed-width files must be in an "
+                           "encoding like windows-1252, iso-8859-15 or utf-8").format(name=repr(encoding)))
     return name
 
 
@@ -115,7 +119,7 @@ def read_fixed_records(
     """
     problems = check_columns(columns)
     if problems:
-        raise ValueError("the fixed-width columns are wrong: " + "; ".join(problems))
+        raise ValueError(_("the fixed-width columns are wrong: {problems}").format(problems="; ".join(problems)))
     codec = _line_codec(encoding)
     slices = [(c.name, c.start - 1, c.end) for c in columns]  # (name, first index, index after the last)
     widest = max(c.end for c in columns)
@@ -131,8 +135,9 @@ def read_fixed_records(
                     continue
                 if strict_length and len(line) < widest:
                     short = next(c for c in columns if c.end > len(line))
-                    raise ReadError(
-                        f"line {number} is {len(line)} characters long, column '{short.name}' needs {short.end}",
+                    raise ReadError(_(
+                        "line {line} is {length} characters long, column '{column}' needs {needed}").format(
+                            line=number, length=len(line), column=short.name, needed=short.end),
                         file=shown_as, line=number,
                     )
                 fields: dict[str, Any] = {}
@@ -140,7 +145,7 @@ def read_fixed_records(
                     fields[name] = line[first:after].strip() or MISSING
                 yield Record(fields, line=number)
     except OSError as exc:
-        raise ReadError(f"the file cannot be read: {exc}", file=shown_as) from None
+        raise ReadError(_("the file cannot be read: {error}").format(error=exc), file=shown_as) from None
 
 
 def _decode(raw: bytes, number: int, codec: str, encoding: str, shown_as: str) -> str:
@@ -151,8 +156,9 @@ def _decode(raw: bytes, number: int, codec: str, encoding: str, shown_as: str) -
         return raw.decode(codec)
     except UnicodeDecodeError as exc:
         column = len(raw[: exc.start].decode(codec, "replace")) + 1
-        raise ReadError(
-            f"line {number} cannot be read as {encoding}: the byte 0x{raw[exc.start]:02X} at position {column} "
-            "is not a character of that encoding (is the encoding in the configuration right?)",
+        raise ReadError(_(
+            "line {line} cannot be read as {encoding}: the byte {byte} at position {column} is not a character of "
+            "that encoding (is the encoding in the configuration right?)").format(
+                line=number, encoding=encoding, byte=f"0x{raw[exc.start]:02X}", column=column),
             file=shown_as, line=number, column=column,
         ) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import ReadError
+from ..i18n import _
 from ..mapping.values import Record
 
 
@@ -28,9 +29,9 @@ def group_records(records: Iterator[Record], by: list[str], shown_as: str, label
             if rows:
                 yield _grouped(rows)
             if key in seen:
-                raise ReadError(
-                    f"the rows of {label} {' / '.join(key)} are not together: more of them follow other "
-                    f"{label}s; the export must keep the rows of one {label} together",
+                raise ReadError(_(
+                    "the rows of {label} {key} are not together: more of them follow other {label}s; the export must "
+                    "keep the rows of one {label} together").format(label=label, key=" / ".join(key)),
                     file=shown_as, line=record.line,
                 )
             seen.add(key)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from ..errors import ReadError
+from ..i18n import N_, _
 from ..mapping.values import MISSING, Record
 
 if TYPE_CHECKING:
@@ -73,42 +74,51 @@ def _refuse_constant(name: str) -> NoReturn:
 # parse_float/parse_int get the number as written, so str keeps it exactly as written.
 _DECODER = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=_refuse_constant)
 
-_PLAIN_MESSAGES = (
-    ("Expecting value", "expected a value"),
-    ("Expecting ',' delimiter", "expected ',' or a closing bracket"),
-    ("Expecting ':' delimiter", "expected ':' after the key"),
-    ("Expecting property name enclosed in double quotes", "expected a key in double quotes"),
-    ("Unterminated string", 'a text in quotes is not closed (the closing " is missing)'),
-    ("Invalid control character", "a line break or other control character inside quotes (it must be written as \\n)"),
-    ("Invalid \\uXXXX escape", "an invalid \\uXXXX escape inside quotes"),
-    ("Invalid \\escape", "an invalid backslash escape inside quotes"),
-    ("Illegal trailing comma", "a comma before a closing bracket"),
-    ("Extra data", "there is more after the JSON object (one object per line is allowed)"),
+_PLAIN_MESSAGES = (  # translated where they are shown
+    ("Expecting value", N_("expected a value")),
+    ("Expecting ',' delimiter", N_("expected ',' or a closing bracket")),
+    ("Expecting ':' delimiter", N_("expected ':' after the key")),
+    ("Expecting property name enclosed in double quotes", N_("expected a key in double quotes")),
+    ("Unterminated string", N_('a text in quotes is not closed (the closing " is missing)')),
+    ("Invalid control character",
+     N_("a line break or other control character inside quotes (it must be written as \\n)")),
+    ("Invalid \\uXXXX escape", N_("an invalid \\uXXXX escape inside quotes")),
+    ("Invalid \\escape", N_("an invalid backslash escape inside quotes")),
+    ("Illegal trailing comma", N_("a comma before a closing bracket")),
+    ("Extra data", N_("there is more after the JSON object (one object per line is allowed)")),
 )
 
-_KINDS = {"{": "an object", "[": "an array", '"': "a text", "t": "true", "f": "false", "n": "null"}
+# What a value is, in English (compared below) and marked for the catalog: ``_kind_words`` shows it.
+_KINDS = {"{": N_("an object"), "[": N_("an array"), '"': N_("a text"), "t": "true", "f": "false", "n": "null"}
+_NUMBER = N_("a number")
+_UNKNOWN = N_("an unknown value")
 
 
 def _plain_message(msg: str) -> str:
     for prefix, plain in _PLAIN_MESSAGES:
         if msg.startswith(prefix):
-            return plain
+            return _(plain)
     return msg[:1].lower() + msg[1:]
 
 
 def _kind_of(c: str) -> str | None:
-    """What a value starting with ``c`` is, in words; None if no JSON value starts so."""
+    """What a value starting with ``c`` is, in (English) words; None if no JSON value starts so."""
     if c in _KINDS:
         return _KINDS[c]
     if c and c in "-0123456789":
-        return "a number"
+        return _NUMBER
     return None
+
+
+def _kind_words(kind: str) -> str:
+    """A kind from ``_kind_of`` in the admin's language (true, false and null stay as JSON writes them)."""
+    return kind if kind in ("true", "false", "null") else _(kind)
 
 
 def _keys_text(shown: list[str], count: int) -> str:
     text = ", ".join(repr(k) for k in shown)
     if count > len(shown):
-        text += f" and {count - len(shown)} more"
+        text = _("{keys} and {count} more").format(keys=text, count=count - len(shown))
     return text
 
 
@@ -188,8 +198,9 @@ class _Text:
     def broken(self, expected: str) -> ReadError:
         """The JSON is broken where scanning stands: ``expected`` was expected there."""
         if self.pos >= len(self.buf) and self.eof:
-            return self.fail(f"the JSON is broken: the file ends too early, {expected} was expected")
-        return self.fail(f"the JSON is broken: {expected} was expected")
+            return self.fail(_("the JSON is broken: the file ends too early, {expected} was expected").format(
+                expected=expected))
+        return self.fail(_("the JSON is broken: {expected} was expected").format(expected=expected))
 
     # --- reading --------------------------------------------------------------------------
 
@@ -219,12 +230,12 @@ class _Text:
     def _not_utf8(self, exc: UnicodeDecodeError) -> ReadError:
         line = self._newlines_read + exc.object[: exc.start].count(b"\n") + 1
         byte = exc.object[exc.start] if exc.start < len(exc.object) else None
-        what = f"the byte 0x{byte:02X}" if byte is not None else "the last character"
-        return ReadError(
-            f"the file is not valid UTF-8, which JSON must be: {what} on line {line} is not a UTF-8 character "
-            "(was the file saved as Windows-1252 or Latin-1?)",
-            file=self.shown_as, line=line,
-        )
+        words = _("the file is not valid UTF-8, which JSON must be: the byte {byte} on line {line} is not a UTF-8 "
+                  "character (was the file saved as Windows-1252 or Latin-1?)") if byte is not None else _(
+                  "the file is not valid UTF-8, which JSON must be: the last character on line {line} is not a UTF-8 "
+                  "character (was the file saved as Windows-1252 or Latin-1?)")
+        return ReadError(words.format(byte=f"0x{byte:02X}" if byte is not None else "", line=line),
+                         file=self.shown_as, line=line)
 
     def peek(self) -> str:
         """The next character after blanks, not taken; "" at the end of the file."""
@@ -248,12 +259,14 @@ class _Text:
                     continue
                 message = _plain_message(exc.msg)
                 if exc.pos >= len(self.buf) or exc.msg.startswith("Unterminated string"):
-                    message = f"the file ends too early ({message})"
-                raise self.fail(f"the JSON is broken: {message}", exc.pos) from None
+                    message = _("the file ends too early ({problem})").format(problem=message)
+                raise self.fail(_("the JSON is broken: {problem}").format(problem=message), exc.pos) from None
             except _Refused as exc:
-                raise self.fail(f"{exc} is not allowed in JSON (it is in the value that starts here)") from None
+                raise self.fail(_("{value} is not allowed in JSON (it is in the value that starts here)").format(
+                    value=exc)) from None
             except RecursionError:
-                raise self.fail(f"the JSON is nested too deeply (more than {MAX_DEPTH} levels)") from None
+                raise self.fail(_("the JSON is nested too deeply (more than {count} levels)").format(
+                    count=MAX_DEPTH)) from None
             # A number up to the end of the text read so far may go on in the next chunk (1 of 1.5 or 1e5).
             if self.buf[self.pos] not in '"[{' and _NUMBER_PART.fullmatch(self.buf, end) and self.more():
                 continue
@@ -271,7 +284,7 @@ class _Text:
             self.decode()
             return
         if depth > MAX_DEPTH:
-            raise self.fail(f"the JSON is nested too deeply (more than {MAX_DEPTH} levels)")
+            raise self.fail(_("the JSON is nested too deeply (more than {count} levels)").format(count=MAX_DEPTH))
         try:
             # Fast: decoded and dropped if it is all in the text read so far, so it is built
             # only up to the size of a chunk or two.
@@ -280,7 +293,7 @@ class _Text:
             pass  # cut off at the chunk's end, or broken: walking through it below tells which, and where
         else:
             if not _within_depth(value, MAX_DEPTH - depth + 1):
-                raise self.fail(f"the JSON is nested too deeply (more than {MAX_DEPTH} levels)")
+                raise self.fail(_("the JSON is nested too deeply (more than {count} levels)").format(count=MAX_DEPTH))
             self.pos = end
             return
         closing = "]" if opening == "[" else "}"
@@ -297,16 +310,16 @@ class _Text:
                 self.pos += 1
                 return
             if c != ",":
-                raise self.broken(f"',' or '{closing}'")
+                raise self.broken(_("',' or '{bracket}'").format(bracket=closing))
             self.pos += 1
 
     def member_key(self) -> str:
         """Read ``"key":`` at ``pos`` and stop at the value."""
         if self.peek() != '"':
-            raise self.broken("a key in double quotes")
+            raise self.broken(_("a key in double quotes"))
         key: str = self.decode()
         if self.peek() != ":":
-            raise self.broken("':' after the key")
+            raise self.broken(_("':' after the key"))
         self.pos += 1
         self.peek()
         return key
@@ -317,7 +330,7 @@ class _Text:
         kind = _kind_of(c)
         if kind is None:
             self.decode()  # not a value: this raises the decoder's complaint
-            kind = "an unknown value"
+            kind = _UNKNOWN
         return kind
 
 
@@ -346,52 +359,59 @@ def _find_key(text: _Text, key: str | None) -> tuple[bool, list[str], int]:
             text.pos += 1
             return False, shown, count
         if c != ",":
-            raise text.broken("',' or '}'")
+            raise text.broken(_("',' or '{bracket}'").format(bracket="}"))
         text.pos += 1
 
 
 def _finish(text: _Text, levels: int) -> None:
     """After the array: skip the rest of the objects around it, then only blanks may follow."""
-    for _ in range(levels):
+    for _level in range(levels):
         while True:
             c = text.peek()
             if c == "}":
                 text.pos += 1
                 break
             if c != ",":
-                raise text.broken("',' or '}'")
+                raise text.broken(_("',' or '{bracket}'").format(bracket="}"))
             text.pos += 1
             text.member_key()
             text.skip()
     if text.peek() != "":
-        raise text.fail("the JSON is broken: there is more after the end of the document")
+        raise text.fail(_("the JSON is broken: there is more after the end of the document"))
 
 
 def _records(text: _Text, keys: list[str], records: str) -> Iterator[Record]:
     if text.peek() == "":
-        raise text.fail("the file holds no JSON, only blanks")
+        raise text.fail(_("the file holds no JSON, only blanks"))
     for level, key in enumerate(keys):
-        where = "the document" if level == 0 else repr(".".join(keys[:level]))
+        where = _("the document") if level == 0 else repr(".".join(keys[:level]))
         kind = text.kind_here()
-        if kind != "an object":
-            raise text.fail(f"no array at {records!r}; {where} is {kind}, not an object with the key {key!r}")
+        if kind != _KINDS["{"]:
+            raise text.fail(_("no array at {path}; {where} is {kind}, not an object with the key {key}").format(
+                path=repr(records), where=where, kind=_kind_words(kind), key=repr(key)))
         found, shown, count = _find_key(text, key)
         if not found:
-            has = f"has the keys: {_keys_text(shown, count)}" if count else "is an empty object"
-            raise text.fail(f"no array at {records!r}; {where} {has}")
+            words = _("no array at {path}; {where} has the keys: {keys}") if count else _(
+                "no array at {path}; {where} is an empty object")
+            raise text.fail(words.format(path=repr(records), where=where, keys=_keys_text(shown, count)))
     kind = text.kind_here()
-    if kind != "an array":
+    if kind != _KINDS["["]:
         line, column = text.line_at(text.pos), text.column_at(text.pos)
-        if keys:
-            message = f"no array at {records!r}; there is {kind} there"
-        else:
-            message = f"the document is {kind}, not an array of records"
-        if kind == "an object":
+        count = 0
+        shown = []
+        if kind == _KINDS["{"]:
             _found, shown, count = _find_key(text, None)
-            if count:
-                hint = "" if keys else "; give the path of the array in it (like 'data.orders')"
-                message += f"{hint}; its keys are: {_keys_text(shown, count)}"
-        raise ReadError(message, file=text.shown_as, line=line, column=column)
+        if keys and count:
+            message = _("no array at {path}; there is {kind} there; its keys are: {keys}")
+        elif keys:
+            message = _("no array at {path}; there is {kind} there")
+        elif count:
+            message = _("the document is {kind}, not an array of records; give the path of the array in it (like "
+                        "'data.orders'); its keys are: {keys}")
+        else:
+            message = _("the document is {kind}, not an array of records")
+        raise ReadError(message.format(path=repr(records), kind=_kind_words(kind), keys=_keys_text(shown, count)),
+                        file=text.shown_as, line=line, column=column)
     text.pos += 1  # the [
     number = 0
     c = text.peek()
@@ -404,24 +424,25 @@ def _records(text: _Text, keys: list[str], records: str) -> Iterator[Record]:
             line = text.line_at(start)
             if c != "{":
                 kind = text.kind_here()
-                raise text.fail(f"record {number} (line {line}) is {kind}, an object {{…}} was expected", start)
+                raise text.fail(_("record {number} (line {line}) is {kind}, an object {{…}} was expected").format(
+                    number=number, line=line, kind=_kind_words(kind)), start)
             value = text.decode()
             try:
                 record = _to_record(value, line)
             except _TooDeep:
-                raise text.fail(f"record {number} (line {line}) is nested more than {MAX_DEPTH} levels deep",
-                                start) from None
+                raise text.fail(_("record {number} (line {line}) is nested more than {count} levels deep").format(
+                    number=number, line=line, count=MAX_DEPTH), start) from None
             yield record
             c = text.peek()
             if c == "]":
                 text.pos += 1
                 break
             if c != ",":
-                raise text.broken(f"',' or ']' after record {number}")
+                raise text.broken(_("',' or ']' after record {number}").format(number=number))
             text.pos += 1
             c = text.peek()
             if c == "]":
-                raise text.fail("the JSON is broken: there is a comma before the closing ']'")
+                raise text.fail(_("the JSON is broken: there is a comma before the closing ']'"))
     _finish(text, len(keys))
 
 
@@ -445,11 +466,11 @@ def read_json_records(path: Path, shown_as: str, *, records: str = "") -> Iterat
     keys = [key for key in records.split(".") if key]
     try:
         if path.stat().st_size == 0:
-            raise ReadError("the file is empty (0 bytes)", file=shown_as)
+            raise ReadError(_("the file is empty (0 bytes)"), file=shown_as)
         with path.open("rb") as fh:
             yield from _records(_Text(fh, shown_as), keys, records)
     except OSError as exc:
-        raise ReadError(f"the file cannot be read: {exc}", file=shown_as) from None
+        raise ReadError(_("the file cannot be read: {error}").format(error=exc), file=shown_as) from None
 
 
 def read_jsonl_records(path: Path, shown_as: str) -> Iterator[Record]:
@@ -459,21 +480,21 @@ def read_jsonl_records(path: Path, shown_as: str) -> Iterator[Record]:
     """
     try:
         if path.stat().st_size == 0:
-            raise ReadError("the file is empty (0 bytes)", file=shown_as)
+            raise ReadError(_("the file is empty (0 bytes)"), file=shown_as)
         with path.open("rb") as fh:
             for number, raw in enumerate(fh, start=1):
                 yield from _jsonl_line(raw, number, shown_as)
     except OSError as exc:
-        raise ReadError(f"the file cannot be read: {exc}", file=shown_as) from None
+        raise ReadError(_("the file cannot be read: {error}").format(error=exc), file=shown_as) from None
 
 
 def _jsonl_line(raw: bytes, number: int, shown_as: str) -> Iterator[Record]:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ReadError(
-            f"the line is not valid UTF-8, which JSON must be: the byte 0x{raw[exc.start]:02X} is not a UTF-8 "
-            "character (was the file saved as Windows-1252 or Latin-1?)",
+        raise ReadError(_(
+            "the line is not valid UTF-8, which JSON must be: the byte {byte} is not a UTF-8 character (was the file "
+            "saved as Windows-1252 or Latin-1?)").format(byte=f"0x{raw[exc.start]:02X}"),
             file=shown_as, line=number, column=len(raw[: exc.start].decode("utf-8", "replace")) + 1,
         ) from None
     if number == 1 and line.startswith("\ufeff"):
@@ -484,20 +505,20 @@ def _jsonl_line(raw: bytes, number: int, shown_as: str) -> Iterator[Record]:
     try:
         value = _DECODER.decode(line)
     except json.JSONDecodeError as exc:
-        raise ReadError(f"the JSON is broken: {_plain_message(exc.msg)}", file=shown_as, line=number,
-                        column=exc.colno) from None
+        raise ReadError(_("the JSON is broken: {problem}").format(problem=_plain_message(exc.msg)), file=shown_as,
+                        line=number, column=exc.colno) from None
     except _Refused as exc:
-        raise ReadError(f"{exc} is not allowed in JSON", file=shown_as, line=number) from None
+        raise ReadError(_("{value} is not allowed in JSON").format(value=exc), file=shown_as, line=number) from None
     except RecursionError:
-        raise ReadError(f"the JSON is nested too deeply (more than {MAX_DEPTH} levels)", file=shown_as,
-                        line=number) from None
+        raise ReadError(_("the JSON is nested too deeply (more than {count} levels)").format(count=MAX_DEPTH),
+                        file=shown_as, line=number) from None
     if not isinstance(value, dict):
-        kind = _kind_of(line[start.start()]) or "an unknown value"
-        raise ReadError(f"the line holds {kind}, an object {{…}} was expected", file=shown_as, line=number,
-                        column=start.start() + 1)
+        kind = _kind_of(line[start.start()]) or _UNKNOWN
+        raise ReadError(_("the line holds {kind}, an object {{…}} was expected").format(kind=_kind_words(kind)),
+                        file=shown_as, line=number, column=start.start() + 1)
     try:
         record = _to_record(value, number)
     except _TooDeep:
-        raise ReadError(f"the record is nested more than {MAX_DEPTH} levels deep", file=shown_as,
-                        line=number) from None
+        raise ReadError(_("the record is nested more than {count} levels deep").format(count=MAX_DEPTH),
+                        file=shown_as, line=number) from None
     yield record

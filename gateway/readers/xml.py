@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from ..errors import ReadError
+from ..i18n import N_, _
 from ..mapping.values import MISSING, Record
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ def element_to_record(el: etree._Element) -> Record:
     if el.attrib:
         attributes = el.attrib
         if len(attributes) > MAX_ATTRIBUTES:
-            raise ReadError(f"an element <{_local(el.tag)}> has {len(attributes)} attributes; "
-                            f"more than {MAX_ATTRIBUTES} are not accepted", line=_line(el))
+            raise ReadError(_("an element <{name}> has {count} attributes; more than {limit} are not accepted").format(
+                name=_local(el.tag), count=len(attributes), limit=MAX_ATTRIBUTES), line=_line(el))
         for attr_name, attr_value in attributes.items():
             fields["@" + _local(attr_name)] = str(attr_value)
     names = _LOCAL_NAMES
@@ -101,16 +102,16 @@ _CHUNK = 64 * 1024  # bytes fed to the parser at a time: the most a chunk adds t
 
 # libxml2's messages, in words an admin can act on; some of them advise an option that
 # would switch a protection off, which must not reach anybody's screen.
-_PARSER_WORDS = (
-    ("amplification factor", "the XML defines entities (a DTD); partner files must not, so it was not read"),
-    ("Excessive depth", "the XML is nested too deeply (a depth of more than 256 levels); it was not read"),
-    ("huge text", "a text in the XML is too long (over 10 MB); it was not read"),
-    ("Text node too long", "a text in the XML is too long (over 10 MB); it was not read"),
+_PARSER_WORDS = (  # translated where they are shown
+    ("amplification factor", N_("the XML defines entities (a DTD); partner files must not, so it was not read")),
+    ("Excessive depth", N_("the XML is nested too deeply (a depth of more than 256 levels); it was not read")),
+    ("huge text", N_("a text in the XML is too long (over 10 MB); it was not read")),
+    ("Text node too long", N_("a text in the XML is too long (over 10 MB); it was not read")),
     ("Invalid bytes in character encoding",
-     "the bytes do not match the encoding the XML declares in its first line (encoding=\"…\"); "
-     "save the file in that encoding or correct the declaration"),
-    ("not defined", "the XML uses an entity (&name;) that is not defined; only &amp; &lt; &gt; &quot; &apos; "
-     "and character references may be used"),
+     N_("the bytes do not match the encoding the XML declares in its first line ({declared}); "
+        "save the file in that encoding or correct the declaration")),
+    ("not defined", N_("the XML uses an entity (&name;) that is not defined; only &amp; &lt; &gt; &quot; &apos; "
+                       "and character references may be used")),
 )
 
 
@@ -118,19 +119,19 @@ def _declared_encoding(path: Path) -> str:
     with open(path, "rb") as fh:
         head = fh.read(200)
     found = re.search(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""", head)
-    return f'encoding="{found.group(1).decode()}"' if found else "no encoding, which means UTF-8"
+    return f'encoding="{found.group(1).decode()}"' if found else _("no encoding, which means UTF-8")
 
 
-def _in_words(message: str) -> str:
+def _in_words(message: str, declared: str = 'encoding="…"') -> str:
     undefined = re.search(r"Entity '([^']+)' not defined", message)
     if undefined:
-        return (f"the XML uses the entity &{undefined.group(1)}; that is not defined; only &amp; &lt; &gt; "
-                "&quot; &apos; and character references may be used")
+        return _("the XML uses the entity &{name}; that is not defined; only &amp; &lt; &gt; &quot; &apos; and "
+                 "character references may be used").format(name=undefined.group(1))
     for needle, words in _PARSER_WORDS:
         if needle in message:
-            return words
+            return _(words).format(declared=declared) if "{declared}" in words else _(words)
     message = message.replace("XML_PARSE_HUGE", "").strip().rstrip(",;:")
-    return f"the XML is broken: {message or 'it ends too early'}"
+    return _("the XML is broken: {problem}").format(problem=message or _("it ends too early"))
 
 
 def _root_tag(path: Path) -> str | None:
@@ -168,7 +169,7 @@ def _refuse_dtd(el: etree._Element, shown_as: str) -> None:
     info = el.getroottree().docinfo
     if getattr(info, "doctype", "") or info.internalDTD is not None:
         raise ReadError(
-            "the XML declares a DTD (<!DOCTYPE …>); partner files must not, so it was not read",
+            _("the XML declares a DTD (<!DOCTYPE …>); partner files must not, so it was not read"),
             file=shown_as, line=1,
         )
 
@@ -183,7 +184,7 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
     wanted = [p for p in record_path.strip("/").split("/") if p]
     absolute = record_path.startswith("/")
     if path.stat().st_size == 0:
-        raise ReadError("the file is empty (0 bytes)", file=shown_as)
+        raise ReadError(_("the file is empty (0 bytes)"), file=shown_as)
 
     def is_record(names: list[str]) -> bool:
         return names == wanted if absolute else names[-len(wanted):] == wanted
@@ -239,9 +240,9 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
             # DTD, must not pass as "no orders today".
             _refuse_dtd(root, shown_as)
             if absolute and _local(root.tag) != wanted[0]:
-                raise ReadError(
-                    f"this is not the expected kind of document: its root element is <{_local(root.tag)}>, "
-                    f"records were expected at {record_path}",
+                raise ReadError(_(
+                    "this is not the expected kind of document: its root element is <{name}>, records were expected "
+                    "at {path}").format(name=_local(root.tag), path=record_path),
                     file=shown_as, line=_line(root),
                 )
     except etree.XMLSyntaxError as exc:
@@ -251,11 +252,10 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
         message = (exc.msg or "").split(", line ")[0]
         if own and (not message or message == "no element found"):
             message, line, column = own[0].message, own[0].line, own[0].column
-        words = _in_words(message)
-        if "Invalid bytes" in message:
-            words = words.replace('(encoding="…")', f"({_declared_encoding(path)})")
+        words = _in_words(message, _declared_encoding(path)) if "Invalid bytes" in message else _in_words(message)
         raise ReadError(words, file=shown_as, line=line or None, column=column or None) from None
     except UnicodeDecodeError as exc:
-        raise ReadError(f"the file is not in the encoding it declares ({exc.encoding})", file=shown_as) from None
+        raise ReadError(_("the file is not in the encoding it declares ({encoding})").format(encoding=exc.encoding),
+                        file=shown_as) from None
     except OSError as exc:
-        raise ReadError(f"the file cannot be read: {exc}", file=shown_as) from None
+        raise ReadError(_("the file cannot be read: {error}").format(error=exc), file=shown_as) from None

@@ -49,7 +49,7 @@ class Source(ABC):
 
     kind: ClassVar[str] = ""
     settle_seconds: float = 0.0
-    #: Reading it is a call to another system (a database query): its candidate is always "read now",
+    #: Reading it is a call to another system (a database query, a web service): its candidate is always "read now",
     #: so the service reads it when the flow is due (its schedule, else each rescan), never just to look.
     polled: ClassVar[bool] = False
 

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..files import fsync_dir, is_temporary_name, new_work_path, printable, try_lock
+from ..i18n import _
 from ..kinds import Kind, KindConfig, Parts
 from .base import Candidate, Source
 
@@ -64,7 +65,7 @@ class FolderSource(Source):
         return self.batch_marker is not None
 
     def describe(self) -> str:
-        return f"folder {self.folder}"
+        return _("folder {path}").format(path=self.folder)
 
     def _wanted(self, name: str) -> bool:
         if is_temporary_name(name):
@@ -78,7 +79,8 @@ class FolderSource(Source):
     def _ignore(self, name: str, why: str) -> None:
         """An entry that matches the inbox's names but is no input: said once, and shown by ``status``."""
         if self._ignored.get(name) != why:
-            log.warning("%s: %s is left alone: %s", self.describe(), printable(name), why)
+            log.warning(_("{place}: {name} is left alone: {why}").format(
+                place=self.describe(), name=printable(name), why=why))
         self._ignored[name] = why
 
     def scan(self) -> list[Candidate]:
@@ -99,19 +101,19 @@ class FolderSource(Source):
                     if batch is not None:
                         found.append(batch)
                     elif self.batch_marker is None:
-                        self._ignore(entry.name, "it is a folder, and this flow takes files")
+                        self._ignore(entry.name, _("it is a folder, and this flow takes files"))
                         seen.add(entry.name)
                     continue
                 if not entry.is_file(follow_symlinks=False):
-                    kind = "a link" if entry.is_symlink() else "not a regular file (a pipe, socket or device)"
-                    self._ignore(entry.name, f"it is {kind}; only plain files are taken")
+                    self._ignore(entry.name, _("it is a link; only plain files are taken") if entry.is_symlink() else
+                                 _("it is not a regular file (a pipe, socket or device); only plain files are taken"))
                     seen.add(entry.name)
                     continue
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
             except PermissionError as exc:
-                self._ignore(entry.name, f"it cannot be read ({exc.strerror})")
+                self._ignore(entry.name, _("it cannot be read ({error})").format(error=exc.strerror))
                 seen.add(entry.name)
                 continue
             marked = bool(self.marker) and (entry.name + str(self.marker)) in names
@@ -132,7 +134,7 @@ class FolderSource(Source):
                 return None
             st = folder.stat()
         except PermissionError as exc:
-            self._ignore(folder.name, f"the batch folder cannot be read ({exc.strerror})")
+            self._ignore(folder.name, _("the batch folder cannot be read ({error})").format(error=exc.strerror))
             return None
         return Candidate(str(folder), folder.name, 0, st.st_ctime, True, folder)
 
@@ -159,7 +161,8 @@ class FolderSource(Source):
             return None
         except OSError as exc:
             if exc.errno != errno.EXDEV or path.is_dir():
-                log.error("%s cannot be taken: %s", printable(candidate.name), exc.strerror or exc)
+                log.error(_("{name} cannot be taken: {error}").format(
+                    name=printable(candidate.name), error=exc.strerror or exc))
                 return None
             # The inbox is on another file system (a mounted share): claim by a rename inside the
             # inbox, which is atomic there, then copy into the work folder.

@@ -32,6 +32,7 @@ from pydantic import Field
 from ..destinations.base import temp_name
 from ..errors import DeliveryError
 from ..files import fsync_dir, is_temporary_name, new_work_path
+from ..i18n import _
 from ..kinds import CheckContext, Kind, KindConfig, Parts, Problem
 from ..remote_folder import RemoteFolder, remote_path
 from .base import Candidate, Source
@@ -181,12 +182,15 @@ class SftpSource(RemoteFolder, Source):
                     if attr.st_mode is not None and not stat.S_ISREG(attr.st_mode):
                         continue
                     if not is_safe_name(name):
-                        self._refuse(name, f"the file name {name!r} is refused (path or control characters)")
+                        self._refuse(name, _("the file name {name} is refused (path or control characters)").format(
+                            name=repr(name)))
                         continue
                     size = int(attr.st_size or 0)
                     if self.max_bytes and size > self.max_bytes:
-                        self._refuse(name, f"{name!r} is larger ({size:,} bytes) than the source's max_size_mb "
-                                           f"({self.max_bytes // 1_000_000:,} MB); it is not downloaded")
+                        self._refuse(name, _("{name} is larger ({size} bytes) than the source's max_size_mb ({mb} "
+                                             "MB); it is not downloaded").format(
+                                                 name=repr(name), size=f"{size:,}",
+                                                 mb=f"{self.max_bytes // 1_000_000:,}"))
                         continue
                     if len(found) >= self.max_entries:
                         more = True
@@ -197,13 +201,12 @@ class SftpSource(RemoteFolder, Source):
             return found, more
 
         try:
-            found, more = self._run(f"listing {self.folder or '.'}", self.folder or ".", step)
+            found, more = self._run(_("listing {folder}").format(folder=self.folder or "."), self.folder or ".", step)
         except UnicodeDecodeError:
             self.endpoint.reset_session()  # the listing stopped half-way
-            raise DeliveryError(
-                f"{self.describe()}: a file name in the folder is not UTF-8 and cannot be read; "
-                "ask the partner to rename it"
-            ) from None
+            raise DeliveryError(_(
+                "{place}: a file name in the folder is not UTF-8 and cannot be read; ask the partner to rename it"
+            ).format(place=self.describe())) from None
         ended = self.clock()
         if more:
             # The listing was left unfinished: a fresh session closes the directory handle and drops
@@ -273,18 +276,21 @@ class SftpSource(RemoteFolder, Source):
         caller that makes the work folder durable itself (one ``fsync`` for a batch) passes ``False``.
         """
         if not is_safe_name(candidate.name):
-            raise DeliveryError(f"{self.describe()}: the file name {candidate.name!r} is refused")
+            raise DeliveryError(_("{place}: the file name {name} is refused").format(
+                place=self.describe(), name=repr(candidate.name)))
         remote = self._path(candidate.name)
         temp = target.with_name(temp_name(target.name))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DeliveryError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot create {folder}: {error}").format(
+                folder=target.parent, error=exc.strerror or exc)) from None
 
         try:
             fh = open(temp, "wb")  # noqa: SIM115 - closed below, before the rename
         except OSError as exc:
-            raise DeliveryError(f"cannot write {temp}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot write {file}: {error}").format(
+                file=temp, error=exc.strerror or exc)) from None
 
         def step(sftp: Any) -> int:
             try:
@@ -304,17 +310,18 @@ class SftpSource(RemoteFolder, Source):
         try:
             try:
                 with fh:
-                    size = self._run(f"downloading {candidate.name}", remote, step)
+                    size = self._run(_("downloading {name}").format(name=candidate.name), remote, step)
             except _LocalWriteError as exc:
-                raise DeliveryError(f"cannot write {temp}: {exc.exc.strerror or exc.exc}") from None
+                raise DeliveryError(_("cannot write {file}: {error}").format(
+                    file=temp, error=exc.exc.strerror or exc.exc)) from None
             except OSError as exc:  # closing the local file (remote errors are DeliveryErrors by now)
-                raise DeliveryError(f"cannot write {temp}: {exc.strerror or exc}") from None
+                raise DeliveryError(_("cannot write {file}: {error}").format(
+                    file=temp, error=exc.strerror or exc)) from None
             if size != candidate.size:
                 self._seen.pop(candidate.name, None)  # it changed: it has to settle again
-                raise DeliveryError(
-                    f"{self.endpoint.url(remote)} changed while it was taken ({size} bytes instead of "
-                    f"{candidate.size}); it is taken again once it has settled"
-                )
+                raise DeliveryError(_(
+                    "{file} changed while it was taken ({size} bytes instead of {expected}); it is taken again once "
+                    "it has settled").format(file=self.endpoint.url(remote), size=size, expected=candidate.size))
             os.rename(temp, target)
             if sync:
                 fsync_dir(target.parent)
@@ -340,7 +347,7 @@ class SftpSource(RemoteFolder, Source):
                     return None
                 return "deleted"
 
-            result = self._run(f"deleting {candidate.name}", remote, delete)
+            result = self._run(_("deleting {name}").format(name=candidate.name), remote, delete)
             if result:
                 log.info("%s: deleted %s", self.describe(), candidate.name)
             return result
@@ -363,10 +370,11 @@ class SftpSource(RemoteFolder, Source):
             try:
                 sftp.posix_rename(remote, target)
             except FileNotFoundError:
-                raise OSError(f"the archive folder {archive_folder!r} does not exist on the server") from None
+                raise OSError(_("the archive folder {folder} does not exist on the server").format(
+                    folder=repr(archive_folder))) from None
             return target
 
-        moved = self._run(f"archiving {candidate.name}", remote, archive)
+        moved = self._run(_("archiving {name}").format(name=candidate.name), remote, archive)
         if moved:
             log.info("%s: archived %s as %s", self.describe(), candidate.name, moved)
         return moved
@@ -407,14 +415,16 @@ def check_partner(partner: str, ctx: CheckContext) -> list[Problem]:
     partners = ctx.gateway.partners if ctx.gateway else {}
     if partner in partners:
         return []
-    known = ", ".join(partners) or "none yet"
-    return [(("sftp",), f"no partner named '{partner}' under 'partners' (partners: {known})")]
+    known = ", ".join(partners) or _("none yet")
+    return [(("sftp",), _("no partner named '{name}' under 'partners' (partners: {partners})").format(
+        name=partner, partners=known))]
 
 
 def _build(config: SftpSourceConfig, parts: Parts) -> SftpSource:
     settle = config.settle_seconds if config.settle_seconds is not None else parts.flow.settle_seconds
+    # the engine's clock, like the folder source's: a test's ManualClock settles remote files too
     return SftpSource(_endpoint(parts, config.sftp), config.folder, config.include, settle, config.archive,
-                      max_bytes=int(config.max_size_mb * 1_000_000))
+                      max_bytes=int(config.max_size_mb * 1_000_000), clock=parts.clock.monotonic)
 
 
 KIND = Kind(

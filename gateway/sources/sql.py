@@ -33,6 +33,7 @@ from pydantic import Field
 
 from ..errors import DeliveryError
 from ..files import fsync_dir, new_work_path, try_lock
+from ..i18n import _, ngettext
 from ..kinds import CheckContext, Kind, KindConfig, Parts, Problem
 from .base import Candidate, Source
 
@@ -104,7 +105,8 @@ class SqlSource(Source):
         return self.database.describe()
 
     def origin(self, candidate: Candidate) -> str:
-        return f"{self.database.describe()}, tables {', '.join(self._queried())}"
+        return _("{database}, tables {tables}").format(database=self.database.describe(),
+                                                        tables=", ".join(self._queried()))
 
     def _queried(self) -> list[str]:
         return [name for name, table in self.spec.tables.items() if table.query]
@@ -122,7 +124,8 @@ class SqlSource(Source):
             part = work_dir / f".{target.name}{PART_SUFFIX}"
             part.mkdir()
         except OSError as exc:
-            raise DeliveryError(f"cannot write the snapshot into {work_dir}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot write the snapshot into {folder}: {error}").format(
+                folder=work_dir, error=exc.strerror or exc)) from None
         fd = try_lock(part)
         try:
             rows, high = self._read_into(part)
@@ -133,7 +136,8 @@ class SqlSource(Source):
             os.rename(part, target)
             fsync_dir(work_dir)
         except OSError as exc:
-            raise DeliveryError(f"cannot write the snapshot into {work_dir}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot write the snapshot into {folder}: {error}").format(
+                folder=work_dir, error=exc.strerror or exc)) from None
         finally:
             if fd is not None:
                 os.close(fd)
@@ -150,14 +154,17 @@ class SqlSource(Source):
         after = self.watermarks.current() if self.watermarks is not None else None
         values: dict[str, Any] = dict(self.settings)
         counted, high = 0, None
-        with self.database.reading(f"reading the tables of flow {self.flow}") as conn:
+        with self.database.reading(_("reading the tables of flow {flow}").format(flow=self.flow)) as conn:
             for name, table in self.spec.tables.items():
                 if table.query is None:
                     continue
                 missing = [p for p in parameters(table.query) if p not in values and p != "watermark"]
                 if missing:
-                    raise DeliveryError(f"flow {self.flow}, table {name}: the query needs the setting(s) "
-                                        f"{', '.join(missing)}, which the mapping does not have")
+                    raise DeliveryError(ngettext(
+                        "flow {flow}, table {table}: the query needs the setting(s) {names}, which the mapping does "
+                        "not have",
+                        "flow {flow}, table {table}: the query needs the setting(s) {names}, which the mapping does "
+                        "not have", len(missing)).format(flow=self.flow, table=name, names=", ".join(missing)))
                 tracked = mark is not None and mark.table == name
                 read = write_table(conn, table.query, values, folder / self.spec.file_of(name),
                                    shape(table.query).columns, chunk_rows=self.database.config.chunk_rows,
@@ -178,13 +185,13 @@ class SqlSource(Source):
         try:
             row = self.journal.by_work_path(work_path) if self.journal is not None else None
             if row is not None and row.state is InputState.FAILED:
-                log.warning("%s: input %d was quarantined; the changes it holds are read again on the next run",
-                            self.flow, row.id)
+                log.warning(_("{flow}: input {id} was quarantined; the changes it holds are read again on the next "
+                              "run").format(flow=self.flow, id=row.id))
                 return
             self.watermarks.advance(high)
         except JournalError as exc:
-            log.warning("%s: the watermark cannot be remembered (%s); the same changes are read again next time",
-                        self.flow, exc)
+            log.warning(_("{flow}: the watermark cannot be remembered ({error}); the same changes are read again "
+                          "next time").format(flow=self.flow, error=exc))
 
     def recover(self, work_dir: Path) -> None:
         """Remove snapshots whose writer died half-way (its lock is gone with it)."""
@@ -209,7 +216,8 @@ def _build(config: SqlSourceConfig, parts: Parts) -> SqlSource:
 
         found = flow.mapping.spec.input
         if not isinstance(found, BatchInput):  # gateway check refuses this before anything runs
-            raise DeliveryError(f"flow {flow.name}: a database source needs a mapping with 'format: batch'")
+            raise DeliveryError(_("flow {flow}: a database source needs a mapping with 'format: batch'").format(
+                flow=flow.name))
         return found
 
     return SqlSource(database_of(parts, config.sql), flow.name, spec, lambda: flow.settings,
@@ -220,8 +228,9 @@ def check_database(name: str, ctx: CheckContext) -> list[Problem]:
     databases = ctx.gateway.databases if ctx.gateway else {}
     if name in databases:
         return []
-    known = ", ".join(databases) or "none yet"
-    return [(("sql",), f"no database named '{name}' under 'databases' (databases: {known})")]
+    known = ", ".join(databases) or _("none yet")
+    return [(("sql",), _("no database named '{name}' under 'databases' (databases: {databases})").format(
+        name=name, databases=known))]
 
 
 def needs_url(config: Any, installation: Installation) -> list[str]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import nodes
 
 from ..errors import DeliveryError, Problem
+from ..i18n import _
 from .querytext import shape
 from .snapshot import parameters
 
@@ -41,8 +42,9 @@ def check_source_mapping(flow: str, mapping: Mapping) -> list[Problem]:
     spec = mapping.spec.input
     doc = mapping.doc
     if not isinstance(spec, BatchInput):
-        return [doc.problem(("input", "format"), f"flow '{flow}' reads from a database: its mapping's input must be "
-                                                 "'format: batch', with a query for each table")]
+        return [doc.problem(("input", "format"), _(
+            "flow '{flow}' reads from a database: its mapping's input must be 'format: batch', with a query for each "
+            "table").format(flow=flow))]
     problems: list[Problem] = []
     settings = sorted(mapping.settings)
     used = columns_used(spec, mapping)
@@ -51,38 +53,44 @@ def check_source_mapping(flow: str, mapping: Mapping) -> list[Problem]:
         base: Loc = ("input", "tables", name)
         if table.query is None:
             if not table.optional:
-                problems.append(doc.problem(base, f"flow '{flow}' reads from a database, and the table '{name}' has no "
-                                                  "'query': give it one, or 'optional: true' to leave it empty"))
+                problems.append(doc.problem(base, _(
+                    "flow '{flow}' reads from a database, and the table '{table}' has no 'query': give it one, or "
+                    "'optional: true' to leave it empty").format(flow=flow, table=name)))
             continue
         loc: Loc = (*base, "query")
         found = shape(table.query)
-        problems.extend(doc.problem(loc, f"table '{name}': {p}") for p in found.problems)
+        problems.extend(doc.problem(loc, _("table '{table}': {problem}").format(table=name, problem=p))
+                        for p in found.problems)
         if found.problems:
             continue
         if not found.ordered:
-            problems.append(doc.problem(loc, f"table '{name}': the query has no ORDER BY; order it by the table's key "
-                                             "(ORDER BY Mandant, Artikelnummer), so that an unchanged table reads the "
-                                             "same every time and the outputs keep their order"))
+            problems.append(doc.problem(loc, _(
+                "table '{table}': the query has no ORDER BY; order it by the table's key (ORDER BY Mandant, "
+                "Artikelnummer), so that an unchanged table reads the same every time and the outputs keep their "
+                "order").format(table=name)))
         for param in parameters(table.query):
             if param == "watermark":
                 if mark is None:
-                    problems.append(doc.problem(loc, f"table '{name}': the query uses :watermark, but the input has "
-                                                     "no 'watermark' (table and column of the change time)"))
+                    problems.append(doc.problem(loc, _(
+                        "table '{table}': the query uses :watermark, but the input has no 'watermark' (table and "
+                        "column of the change time)").format(table=name)))
             elif param not in mapping.settings:
-                problems.append(doc.problem(loc, f"table '{name}': the query uses :{param}, and the mapping has no "
-                                                 f"setting '{param}' (settings: {', '.join(settings) or 'none'})"))
+                problems.append(doc.problem(loc, _(
+                    "table '{table}': the query uses :{name}, and the mapping has no setting '{name}' (settings: "
+                    "{settings})").format(table=name, name=param, settings=", ".join(settings) or _("none"))))
         selected = {c.casefold() for c in found.columns}
         for column, (where, why) in used.get(name, {}).items():
             if column.casefold() not in selected:
-                problems.append(doc.problem(loc, f"table '{name}': the query does not select the column '{column}', "
-                                                 f"which the mapping uses ({why}, {mapping.where(where)}); "
-                                                 "add it to the select list"))
+                problems.append(doc.problem(loc, _(
+                    "table '{table}': the query does not select the column '{column}', which the mapping uses "
+                    "({why}, {where}); add it to the select list").format(
+                        table=name, column=column, why=why, where=mapping.where(where))))
     if mark is not None and mark.table in spec.tables:
         query = spec.tables[mark.table].query
         if query is not None and "watermark" not in parameters(query):
-            problems.append(doc.problem(("input", "watermark"), f"the query of table '{mark.table}' does not use "
-                                        ":watermark, so every run would read everything again: add a condition "
-                                        f"such as 'AND {mark.column} > :watermark'"))
+            problems.append(doc.problem(("input", "watermark"), _(
+                "the query of table '{table}' does not use :watermark, so every run would read everything again: add "
+                "a condition such as 'AND {column} > :watermark'").format(table=mark.table, column=mark.column)))
     return problems
 
 
@@ -95,21 +103,22 @@ def columns_used(spec: BatchInput, mapping: Mapping) -> dict[str, dict[str, tupl
 
     for name, table in spec.tables.items():
         for column in table.required:
-            note(name, column, ("input", "tables", name, "required"), "required")
+            note(name, column, ("input", "tables", name, "required"), _("required"))
     for source, fields in spec.relations.items():
         for field_name, relation in fields.items():
             loc: Loc = ("input", "relations", source, field_name, "on")
             for here, there in relation.on.items():
-                note(source, here, loc, f"relation {source}.{field_name}")
-                note(relation.table, there, loc, f"relation {source}.{field_name}")
+                why = _("relation {name}").format(name=f"{source}.{field_name}")
+                note(source, here, loc, why)
+                note(relation.table, there, loc, why)
     for column in spec.group_by:
         note(spec.records, column, ("input", "group_by"), "group_by")
     if spec.watermark is not None:
-        note(spec.watermark.table, spec.watermark.column, ("input", "watermark", "column"), "the watermark")
+        note(spec.watermark.table, spec.watermark.column, ("input", "watermark", "column"), _("the watermark"))
     relations = set(spec.relations.get(spec.records, {})) | ({"rows"} if spec.group_by else set())
     for column, loc in _record_fields(mapping, {spec.as_, "record"}):
         if column not in relations:
-            note(spec.records, column, loc, "a field of the record")
+            note(spec.records, column, loc, _("a field of the record"))
     return used
 
 
@@ -150,7 +159,8 @@ def online_problems(inst: Installation, gateway_doc: YamlDocument) -> tuple[list
                 db = databases.setdefault(spec.sql, Database(spec.sql, inst.databases[spec.sql]))
                 missing = [] if _env_set(db) else [db.config.url_env]
                 if missing:
-                    notes.append(f"{flow.name}: not checked online, the environment variable {missing[0]} is not set")
+                    notes.append(_("{flow}: not checked online, the environment variable {variable} is not set").format(
+                        flow=flow.name, variable=missing[0]))
                     continue
                 where = gateway_doc.problem(loc, "")
                 try:
@@ -159,7 +169,8 @@ def online_problems(inst: Installation, gateway_doc: YamlDocument) -> tuple[list
                     else:
                         problems.extend(_check_staging(db, flow, loc[-1], spec, where))
                 except DeliveryError as exc:
-                    problems.append(Problem(where.file, where.line, where.column, f"flow {flow.name}: {exc}"))
+                    problems.append(Problem(where.file, where.line, where.column, _("flow {flow}: {error}").format(
+                        flow=flow.name, error=exc)))
     finally:
         for db in databases.values():
             db.close()
@@ -186,7 +197,7 @@ def _check_queries(db: Any, flow: Flow) -> list[Problem]:
     values: dict[str, Any] = dict(flow.settings)
     if spec.watermark is not None:
         values["watermark"] = LOWEST[spec.watermark.type]
-    with db.reading(f"checking the queries of flow {flow.name}") as conn:
+    with db.reading(_("checking the queries of flow {flow}").format(flow=flow.name)) as conn:
         for name, table in spec.tables.items():
             if table.query is None:
                 continue
@@ -194,8 +205,9 @@ def _check_queries(db: Any, flow: Flow) -> list[Problem]:
             found = shape(table.query)
             lacking = [t for t in dict.fromkeys(found.tables) if t and actual_name(conn, t) is None]
             for missing_table in lacking:
-                problems.append(mapping.doc.problem(loc, f"table '{name}': the database has no table {missing_table} "
-                                                         f"(named in the query; {db.where()})"))
+                problems.append(mapping.doc.problem(loc, _(
+                    "table '{table}': the database has no table {name} (named in the query; {database})").format(
+                        table=name, name=missing_table, database=db.where())))
             if lacking:
                 continue
             problems.extend(_run_query(db, conn, mapping, loc, name, table.query, values, found.columns))
@@ -222,12 +234,13 @@ def _run_query(db: Any, conn: Any, mapping: Mapping, loc: Loc, name: str, query:
         result.close()
     except SQLAlchemyError as exc:
         savepoint.rollback()
-        _, reason = db.case_of(exc)
-        return [mapping.doc.problem(loc, f"table '{name}': the query fails in {db.where()}: {reason}")]
+        _case, reason = db.case_of(exc)
+        return [mapping.doc.problem(loc, _("table '{table}': the query fails in {database}: {reason}").format(
+            table=name, database=db.where(), reason=reason))]
     savepoint.commit()
     given = {k.casefold() for k in keys}
-    return [mapping.doc.problem(loc, f"table '{name}': the database gives no column '{n}' for this query "
-                                     f"(it gives: {', '.join(keys)})")
+    return [mapping.doc.problem(loc, _("table '{table}': the database gives no column '{column}' for this query "
+                                       "(it gives: {columns})").format(table=name, column=n, columns=", ".join(keys)))
             for n in names if n.casefold() not in given]
 
 
@@ -236,7 +249,7 @@ def _check_staging(db: Any, flow: Flow, place: Any, spec: Any, where: Problem) -
     from .staging import find_tables
 
     problems: list[Problem] = []
-    with db.connect(f"checking the staging table of flow {flow.name}") as conn:
+    with db.connect(_("checking the staging table of flow {flow}").format(flow=flow.name)) as conn:
         tables = find_tables(conn, spec.table, db.config.key_table, db.where())
         conn.rollback()
     mapping = flow.mapping
@@ -244,21 +257,23 @@ def _check_staging(db: Any, flow: Flow, place: Any, spec: Any, where: Problem) -
         if out.to != place:
             continue
         if not isinstance(out, CsvOutput):
-            problems.append(mapping.doc.problem(("outputs", i, "format"), f"output '{out.name}' goes to the table "
-                                                f"{spec.table}: only CSV outputs can be written into a table"))
+            problems.append(mapping.doc.problem(("outputs", i, "format"), _(
+                "output '{output}' goes to the table {table}: only CSV outputs can be written into a table").format(
+                    output=out.name, table=spec.table)))
             continue
         written = {c.casefold() for c in out.columns}
         if spec.key_column:
             written.add(spec.key_column.casefold())
         for column in out.columns:
             if tables.column(column) is None:
-                problems.append(mapping.doc.problem(("outputs", i, "columns", column), f"the staging table "
-                                                    f"{tables.staging.name} ({db.where()}) has no column '{column}'"))
+                problems.append(mapping.doc.problem(("outputs", i, "columns", column), _(
+                    "the staging table {table} ({database}) has no column '{column}'").format(
+                        table=tables.staging.name, database=db.where(), column=column)))
         for table_column in tables.staging.columns:
             needs_value = (not table_column.nullable and table_column.server_default is None
                            and table_column.autoincrement is not True and not table_column.primary_key)
             if needs_value and str(table_column.name).casefold() not in written:
-                problems.append(mapping.doc.problem(("outputs", i, "columns"), f"output '{out.name}' does not fill "
-                                                    f"the column {table_column.name} of {tables.staging.name}, "
-                                                    "which needs a value"))
+                problems.append(mapping.doc.problem(("outputs", i, "columns"), _(
+                    "output '{output}' does not fill the column {column} of {table}, which needs a value").format(
+                        output=out.name, column=table_column.name, table=tables.staging.name)))
     return problems

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DeliveryError
+from ..i18n import _
 from .dialects import DialectSettings, settings_for
 
 if TYPE_CHECKING:
@@ -94,27 +95,34 @@ class Database:
         env = self.config.url_env
         text = os.environ.get(env, "").strip()
         if not text:
-            raise DeliveryError(f"the environment variable {env} is not set: it holds the URL of the database "
-                                f"'{self.name}' (such as mssql+pyodbc://user:password@server/database?driver=…)")
+            raise DeliveryError(_("the environment variable {variable} is not set: it holds the URL of the database "
+                                  "'{name}' (such as mssql+pyodbc://user:password@server/database?driver=…)").format(
+                                      variable=env, name=self.name))
         try:
             return make_url(text)
         except ArgumentError:
-            raise DeliveryError(f"the environment variable {env} does not hold a database URL (it should look "
-                                "like dialect+driver://user:password@host:port/database)") from None
+            raise DeliveryError(_("the environment variable {variable} does not hold a database URL (it should look "
+                                  "like dialect+driver://user:password@host:port/database)").format(
+                                      variable=env)) from None
 
     def where(self) -> str:
         """Server, database and user, never the password."""
         try:
             url = self.url()
         except DeliveryError:
-            return f"database '{self.name}' (URL in ${self.config.url_env}, not set or not readable)"
+            return _("database '{name}' (URL in ${variable}, not set or not readable)").format(
+                name=self.name, variable=self.config.url_env)
         if url.get_backend_name() == "sqlite":
-            return f"database '{self.name}' (SQLite file {url.database or 'in memory'})"
+            return _("database '{name}' (SQLite file {file})").format(name=self.name,
+                                                                      file=url.database or _("in memory"))
         server = url.host or "localhost"
         if url.port:
             server += f":{url.port}"
-        user = f", user {url.username}" if url.username else ""
-        return f"database '{self.name}' ({url.get_backend_name()} at {server}, database {url.database}{user})"
+        if url.username:
+            return _("database '{name}' ({kind} at {server}, database {database}, user {user})").format(
+                name=self.name, kind=url.get_backend_name(), server=server, database=url.database, user=url.username)
+        return _("database '{name}' ({kind} at {server}, database {database})").format(
+            name=self.name, kind=url.get_backend_name(), server=server, database=url.database)
 
     def describe(self) -> str:
         return self.where()
@@ -152,9 +160,11 @@ class Database:
             try:
                 engine = create_engine(url, pool_pre_ping=True, connect_args=dict(settings.connect_args))
             except (NoSuchModuleError, ImportError) as exc:
-                extra = " (pip install 'gateway[mssql]')" if url.get_backend_name() == "mssql" else ""
-                raise DeliveryError(f"{self.where()}: the database driver for {url.drivername} is not installed"
-                                    f"{extra}: {self.scrub(str(exc))}") from None
+                words = _("{database}: the database driver for {driver} is not installed (pip install "
+                          "'gateway[mssql]'): {error}") if url.get_backend_name() == "mssql" else _(
+                          "{database}: the database driver for {driver} is not installed: {error}")
+                raise DeliveryError(words.format(database=self.where(), driver=url.drivername,
+                                                 error=self.scrub(str(exc)))) from None
             if settings.on_connect:
                 statements = settings.on_connect
 
@@ -220,36 +230,42 @@ class Database:
         env = self.config.url_env
         try:
             url = self.url()
-            user, database = url.username or "(none)", url.database or "(none)"
+            user, database = url.username or _("(none)"), url.database or _("(none)")
             server = f"{url.host or 'localhost'}" + (f":{url.port}" if url.port else "")
         except DeliveryError as missing:
             return missing
         where = self.where()
         if case == "unreachable":
-            text = (f"cannot reach {where}: {reason}. Check that the database server runs and accepts "
-                    f"connections from this machine (a firewall?), and the host and port in ${env}")
+            text = _("cannot reach {database}: {reason}. Check that the database server runs and accepts "
+                     "connections from this machine (a firewall?), and the host and port in ${variable}").format(
+                         database=where, reason=reason, variable=env)
         elif case == "login":
-            text = (f"the database server {server} refused the login of user '{user}': {reason}. Check the user "
-                    f"name and password in ${env}")
+            text = _("the database server {server} refused the login of user '{user}': {reason}. Check the user "
+                     "name and password in ${variable}").format(server=server, user=user, reason=reason, variable=env)
         elif case == "no database":
-            text = (f"the database server {server} has no database '{database}' (or user '{user}' may not open "
-                    f"it): {reason}. Check the database name in ${env}")
+            text = _("the database server {server} has no database '{database}' (or user '{user}' may not open "
+                     "it): {reason}. Check the database name in ${variable}").format(
+                         server=server, database=database, user=user, reason=reason, variable=env)
         elif case == "locked":
-            text = (f"{doing} in {where}: a table is locked by another session and stayed locked for more than "
-                    f"{self.config.lock_timeout_seconds:g} s ({reason}). Nothing was changed; it is tried again "
-                    "on the next run. If this keeps happening, look for a long-running transaction in SOL")
+            text = _("{action} in {database}: a table is locked by another session and stayed locked for more than "
+                     "{seconds} s ({reason}). Nothing was changed; it is tried again on the next run. If this keeps "
+                     "happening, look for a long-running transaction in SOL").format(
+                         action=doing, database=where, seconds=f"{self.config.lock_timeout_seconds:g}", reason=reason)
         elif case == "snapshot":
-            text = (f"{doing} in {where}: {reason}. Switch on snapshot isolation in SOL's database "
-                    "(ALTER DATABASE … SET ALLOW_SNAPSHOT_ISOLATION ON) or set 'isolation: READ COMMITTED' for "
-                    f"the database '{self.name}' in gateway.yaml (docs/sol-database.md)")
+            text = _("{action} in {database}: {reason}. Switch on snapshot isolation in SOL's database "
+                     "(ALTER DATABASE … SET ALLOW_SNAPSHOT_ISOLATION ON) or set 'isolation: READ COMMITTED' for "
+                     "the database '{name}' in gateway.yaml (docs/sol-database.md)").format(
+                         action=doing, database=where, reason=reason, name=self.name)
         elif case == "missing":
-            text = (f"{doing} in {where}: {reason}. The database lacks a table or column that the mapping names; "
-                    "'gateway check --online' lists them")
+            text = _("{action} in {database}: {reason}. The database lacks a table or column that the mapping names; "
+                     "'gateway check --online' lists them").format(action=doing, database=where, reason=reason)
         elif case == "rights":
-            text = (f"{doing} in {where}: user '{user}' lacks a right: {reason}. docs/sol-database.md lists the "
-                    "rights the gateway's database user needs")
+            text = _("{action} in {database}: user '{user}' lacks a right: {reason}. docs/sol-database.md lists the "
+                     "rights the gateway's database user needs").format(
+                         action=doing, database=where, user=user, reason=reason)
         else:
-            text = f"{doing} in {where}: the database answered: {reason}"
+            text = _("{action} in {database}: the database answered: {reason}").format(
+                action=doing, database=where, reason=reason)
         return DeliveryError(text)
 
 

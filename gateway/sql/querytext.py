@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..i18n import N_, _
+
 _TOKEN = re.compile(
     r"""
       (?P<space>\s+)
@@ -43,8 +45,8 @@ _KEYWORDS = frozenset((
 ))
 
 
-_NOT_A_SELECT = ("the query must be a SELECT (it starts with '{first}'); the gateway only reads from the database "
-                 "through a query")
+_NOT_A_SELECT = N_("the query must be a SELECT (it starts with '{first}'); the gateway only reads from the database "
+                   "through a query")
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,11 @@ def shape(sql: str) -> QueryShape:
     result = QueryShape()
     toks = tokens(sql)
     if not toks:
-        result.problems.append("the query is empty")
+        result.problems.append(_("the query is empty"))
         return result
     if toks[0].keyword not in ("select", "with"):
         first = toks[0].text
-        result.problems.append(_NOT_A_SELECT.format(first=first))
+        result.problems.append(_(_NOT_A_SELECT).format(first=first))
         return result
     depth = 0
     main_select: int | None = None
@@ -114,18 +116,18 @@ def shape(sql: str) -> QueryShape:
         if depth == 0:
             top_level.append(i)
             if tok.text == ";" and i != len(toks) - 1:
-                result.problems.append("the query holds more than one statement (a ';' before its end); "
-                                       "give one SELECT")
+                result.problems.append(_("the query holds more than one statement (a ';' before its end); "
+                                         "give one SELECT"))
                 return result
             if tok.keyword == "select" and main_select is None:
                 main_select = i
         if tok.keyword in ("from", "join") and i + 1 < len(toks):
             result.tables.append(_dotted_name(toks, i + 1))
     if depth != 0:
-        result.problems.append("the query's brackets '(' and ')' do not match")
+        result.problems.append(_("the query's brackets '(' and ')' do not match"))
         return result
     if main_select is None:
-        result.problems.append("the query has no SELECT outside brackets")
+        result.problems.append(_("the query has no SELECT outside brackets"))
         return result
     after = [i for i in top_level if i > main_select]
     end = next((i for i in after if toks[i].keyword in ("from", "union", "order", ";")), len(toks))
@@ -140,7 +142,8 @@ def shape(sql: str) -> QueryShape:
             continue
         assert name is not None  # noqa: S101 - a name or a problem
         if name.casefold() in seen:
-            result.problems.append(f"the query selects two columns named '{name}'; rename one with AS")
+            result.problems.append(_("the query selects two columns named '{name}'; rename one with AS").format(
+                name=name))
             continue
         seen[name.casefold()] = name
         result.columns.append(name)
@@ -195,14 +198,15 @@ def _split_items(toks: list[Token], start: int, end: int) -> list[list[Token]]:
 def _item_name(item: list[Token], sql: str) -> tuple[str | None, str | None]:
     text = " ".join(sql[item[0].start:item[-1].start + len(item[-1].text)].split()) if item else ""
     if not item:
-        return None, "the query's select list has an empty item (two commas in a row?)"
+        return None, _("the query's select list has an empty item (two commas in a row?)")
     if item[-1].text == "*":
-        return None, ("the query selects '*': list the columns by name, so that the mapping can be checked "
-                      "against them and a column added in SOL does not change the batch")
+        return None, _("the query selects '*': list the columns by name, so that the mapping can be checked "
+                       "against them and a column added in SOL does not change the batch")
     if len(item) >= 2 and item[-2].keyword == "as" and item[-1].is_name:
         return item[-1].name, None
     if all(t.is_name if i % 2 == 0 else t.text == "." for i, t in enumerate(item)) and len(item) % 2 == 1:
         return item[-1].name, None  # a column, maybe qualified: a.Artikelnummer
     if len(item) >= 2 and item[-1].is_name and item[-2].text not in (".", "+", "-", "*", "/", "=", "||"):
         return item[-1].name, None  # an expression followed by its name without AS
-    return None, f"the query selects '{text}' without a name: add AS and a name, e.g. '{text} AS Wert'"
+    return None, _("the query selects '{text}' without a name: add AS and a name, e.g. '{text} AS Wert'").format(
+        text=text)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import DeliveryError
+from ..i18n import _, ngettext
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -38,7 +39,8 @@ class StagingTables:
     def key_column(self, name: str) -> str:
         found = _spelled(self.keys, name)
         if found is None:  # checked when the tables are found
-            raise DeliveryError(f"the key table {self.keys.name} has no column {name}")
+            raise DeliveryError(_("the key table {table} has no column {column}").format(
+                table=self.keys.name, column=name))
         return found
 
 
@@ -75,11 +77,18 @@ def find_tables(conn: Connection, staging: str, keys: str, where: str) -> Stagin
     key_table = reflect(conn, keys)
     missing = [n for n, t in ((staging, staging_table), (keys, key_table)) if t is None]
     if missing:
-        raise DeliveryError(f"{where} has no table {' and no table '.join(missing)}: create the staging tables with "
-                            "the script for this database in sql/ (docs/sol-database.md)")
+        words = _("{database} has no table {table}: create the staging tables with the script for this database in "
+                  "sql/ (docs/sol-database.md)") if len(missing) == 1 else _(
+                  "{database} has no table {table} and no table {other}: create the staging tables with the script "
+                  "for this database in sql/ (docs/sol-database.md)")
+        raise DeliveryError(words.format(database=where, table=missing[0], other=missing[-1]))
     assert staging_table is not None and key_table is not None  # noqa: S101 - both found
     lacking = [c for c in KEY_COLUMNS if _spelled(key_table, c) is None]
     if lacking:
-        raise DeliveryError(f"{where}: the key table {key_table.name} lacks the column(s) {', '.join(lacking)}; "
-                            "create it with the script in sql/ (docs/sol-database.md)")
+        raise DeliveryError(ngettext(
+            "{database}: the key table {table} lacks the column(s) {columns}; create it with the script in sql/ "
+            "(docs/sol-database.md)",
+            "{database}: the key table {table} lacks the column(s) {columns}; create it with the script in sql/ "
+            "(docs/sol-database.md)", len(lacking)).format(
+                database=where, table=key_table.name, columns=", ".join(lacking)))
     return StagingTables(staging_table, key_table)

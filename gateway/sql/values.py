@@ -32,6 +32,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..i18n import _
+
 
 def to_text(value: Any) -> str:
     """A database value as SOL's CSV export writes it (see the module docstring)."""
@@ -84,7 +86,7 @@ def parse_number(text: str) -> decimal.Decimal:
     if _GERMAN_NUMBER.match(value):
         value = value.replace(".", "").replace(",", ".")
     elif not _PLAIN_NUMBER.match(value):
-        raise Unfit(f"'{text}' is not a number (write 12.90 or 12,90)")
+        raise Unfit(_("'{text}' is not a number (write 12.90 or 12,90)").format(text=text))
     return decimal.Decimal(value)
 
 
@@ -95,16 +97,17 @@ _DATE = re.compile(r"^(?:(\d{4})-(\d{2})-(\d{2})|(\d{2})\.(\d{2})\.(\d{4}))(?:[ 
 def parse_datetime(text: str, *, with_time: bool) -> dt.date | dt.datetime:
     """``2026-11-27`` or ``27.11.2026``, with ``09:14[:03]`` after a space where the column holds a time."""
     match = _DATE.match(text.strip())
-    hint = ", with a time as 2026-11-27 09:14:03)" if with_time else ")"
+    words = _("'{text}' is not a date (write 2026-11-27 or 27.11.2026, with a time as 2026-11-27 09:14:03)") \
+        if with_time else _("'{text}' is not a date (write 2026-11-27 or 27.11.2026)")
     if match is None or (match.group(7) and not with_time):
-        raise Unfit(f"'{text}' is not a date (write 2026-11-27 or 27.11.2026{hint}")
+        raise Unfit(words.format(text=text))
     y, m, d = (match.group(1), match.group(2), match.group(3)) if match.group(1) else (
         match.group(6), match.group(5), match.group(4))
     try:
         day = dt.datetime(int(y), int(m), int(d), int(match.group(7) or 0), int(match.group(8) or 0),
                           int(match.group(9) or 0))
     except ValueError:
-        raise Unfit(f"'{text}' is not a date (write 2026-11-27 or 27.11.2026{hint}") from None
+        raise Unfit(words.format(text=text)) from None
     return day if with_time else day.date()
 
 
@@ -131,7 +134,7 @@ def converter(column: Any) -> Callable[[str], Any]:
             return None
         if text_column:
             return ""
-        raise Unfit("the column needs a value (it takes no NULL), and the value is empty")
+        raise Unfit(_("the column needs a value (it takes no NULL), and the value is empty"))
 
     if isinstance(kind, types.Boolean):
         def as_bool(text: str) -> Any:
@@ -142,7 +145,7 @@ def converter(column: Any) -> Callable[[str], Any]:
                 return True
             if folded in _FALSE:
                 return False
-            raise Unfit(f"'{text}' is not yes or no (write -1 or 0)")
+            raise Unfit(_("'{text}' is not yes or no (write -1 or 0)").format(text=text))
         return as_bool
     if isinstance(kind, types.Integer):
         def as_int(text: str) -> Any:
@@ -151,9 +154,9 @@ def converter(column: Any) -> Callable[[str], Any]:
             try:
                 number = parse_number(text)
             except Unfit:
-                raise Unfit(f"'{text}' is not a whole number") from None
+                raise Unfit(_("'{text}' is not a whole number").format(text=text)) from None
             if number != number.to_integral_value():
-                raise Unfit(f"'{text}' is not a whole number")
+                raise Unfit(_("'{text}' is not a whole number").format(text=text))
             return int(number)
         return as_int
     if isinstance(kind, (types.Numeric, types.Float)):  # Float is no Numeric since SQLAlchemy 2.1
@@ -167,8 +170,8 @@ def converter(column: Any) -> Callable[[str], Any]:
             if precision is not None and scale is not None:
                 digits = len(str(abs(int(number)))) if int(number) else 0
                 if digits > precision - scale:
-                    raise Unfit(f"'{text}' is too large for the column (at most {precision - scale} digits "
-                                "before the decimal point)")
+                    raise Unfit(_("'{text}' is too large for the column (at most {count} digits before the decimal "
+                                  "point)").format(text=text, count=precision - scale))
             return float(number) if as_float else number
         return as_number
     if isinstance(kind, (types.DateTime, types.Date)):
@@ -183,6 +186,7 @@ def converter(column: Any) -> Callable[[str], Any]:
         if text == "":
             return empty()
         if length is not None and len(text) > length:
-            raise Unfit(f"the value has {len(text)} characters, the column holds at most {length}")
+            raise Unfit(_("the value has {count} characters, the column holds at most {length}").format(
+                count=len(text), length=length))
         return text
     return as_text

@@ -21,6 +21,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DeliveryError
+from ..i18n import _
 
 if TYPE_CHECKING:
     from ..journal import Journal
@@ -38,14 +39,14 @@ def normalised(kind: str, value: Any) -> Any:
             return int.from_bytes(bytes(value), "big")
         if isinstance(value, (int, decimal.Decimal)) and not isinstance(value, bool):
             return int(value)
-        raise DeliveryError(f"the watermark column holds {value!r}, which is not a whole number "
-                            "(the mapping says type: integer)")
+        raise DeliveryError(_("the watermark column holds {value}, which is not a whole number (the mapping says "
+                              "type: integer)").format(value=repr(value)))
     if isinstance(value, dt.datetime):
         return value
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
-    raise DeliveryError(f"the watermark column holds {value!r}, which is not a date and time "
-                        "(the mapping says type: datetime)")
+    raise DeliveryError(_("the watermark column holds {value}, which is not a date and time (the mapping says "
+                          "type: datetime)").format(value=repr(value)))
 
 
 def later(kind: str, a: Any, b: Any) -> Any:

@@ -24,6 +24,7 @@ from types import SimpleNamespace
 from typing import BinaryIO
 
 from ..errors import MappingError
+from ..i18n import _
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ANY_FORMULA_START = re.compile("\x00[=+@\t\r-]")  # in NUL + the row's values joined by NUL: one C-level search
@@ -84,9 +85,9 @@ class CsvWriter:
 
     def _refuse(self, values: list[str], record: str, exc: UnicodeEncodeError) -> None:
         field, bad = self._find_unencodable(values)
-        raise MappingError(
-            f"the character {bad!r} cannot be written in {self.encoding}; "
-            "change the text in the source system or map it to another character",
+        raise MappingError(_(
+            "the character {character} cannot be written in {encoding}; change the text in the source system or "
+            "map it to another character").format(character=repr(bad), encoding=self.encoding),
             record=record, field=field,
         ) from exc
 

@@ -38,6 +38,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 
 from ..errors import MappingError
+from ..i18n import N_, _
 
 __all__ = ["address_problem", "build_message", "message_id_for"]
 
@@ -75,25 +76,43 @@ def message_id_for(domain: str, flow: str, input_id: int, output: str, index: in
     """
     labels = domain.split(".")
     if not domain or not all(_DOMAIN_LABEL.match(label) for label in labels):
-        raise ValueError(f"the Message-ID domain {domain!r} is not a domain name (like 'shop.example.de')")
+        raise ValueError(_("the Message-ID domain {domain} is not a domain name (like 'shop.example.de')").format(
+            domain=repr(domain)))
     if input_id < 0 or index < 0:
         raise ValueError("input_id and index of a Message-ID must not be negative")
     return f"<gw.{_id_part(flow)}.{input_id}.{_id_part(output)}.{index}@{domain.lower()}>"
+
+
+#: What is checked, with its article, for the messages (``what`` below); translated where shown.
+_THE = {
+    "sender": N_("the sender"),
+    "recipient": N_("the recipient"),
+    "reply-to address": N_("the reply-to address"),
+    "subject": N_("the subject"),
+    "Message-ID": N_("the Message-ID"),
+    "attachment name": N_("the attachment name"),
+    "address": N_("the address"),
+    "alert address": N_("the alert address"),
+    "sender_override": N_("the sender_override"),
+}
+
+
+def _the(what: str) -> str:
+    """``sender`` → "the sender", in the admin's language."""
+    return _(_THE[what]) if what in _THE else f"the {what}"
 
 
 def _check_header_text(what: str, value: str) -> None:
     """Refuse anything that could end a header line and start a new one."""
     for ch in value:
         if ch in "\r\n":
-            raise MappingError(
-                f"the {what} {value!r} contains a line break; line breaks are not allowed in an e-mail header "
-                "(they could add headers or recipients)"
-            )
+            raise MappingError(_(
+                "{what} {value} contains a line break; line breaks are not allowed in an e-mail header (they could "
+                "add headers or recipients)").format(what=_the(what), value=repr(value)))
         if ch != "\t" and unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
-            raise MappingError(
-                f"the {what} {value!r} contains the control character U+{ord(ch):04X}, "
-                "which is not allowed in an e-mail header"
-            )
+            raise MappingError(_(
+                "{what} {value} contains the control character {character}, which is not allowed in an e-mail "
+                "header").format(what=_the(what), value=repr(value), character=f"U+{ord(ch):04X}"))
 
 
 def _valid_domain(domain: str) -> bool:
@@ -118,17 +137,18 @@ def _address(what: str, value: str) -> Address:
     """
     _check_header_text(what, value)
     if not value.strip():
-        raise MappingError(f"the {what} is empty; an e-mail address is needed")
+        raise MappingError(_("{what} is empty; an e-mail address is needed").format(what=_the(what)))
     header = email_policy.default.header_factory("To", value)
     addresses = list(header.addresses)
     defects = [d for d in header.defects if type(d).__name__ != "NonASCIILocalPartDefect"]
     if len(addresses) > 1:
-        raise MappingError(f"the {what} {value!r} holds {len(addresses)} addresses; exactly one is allowed")
+        raise MappingError(_("{what} {value} holds {count} addresses; exactly one is allowed").format(
+            what=_the(what), value=repr(value), count=len(addresses)))
     if len(addresses) != 1 or defects:
-        raise MappingError(f"the {what} {value!r} is not an e-mail address")
+        raise MappingError(_("{what} {value} is not an e-mail address").format(what=_the(what), value=repr(value)))
     addr: Address = addresses[0]
     if not addr.username or not _valid_domain(addr.domain) or parseaddr(value)[1] != addr.addr_spec:
-        raise MappingError(f"the {what} {value!r} is not an e-mail address")
+        raise MappingError(_("{what} {value} is not an e-mail address").format(what=_the(what), value=repr(value)))
     return Address(display_name=addr.display_name, username=addr.username, domain=addr.domain)
 
 
@@ -179,13 +199,14 @@ def build_message(
     _check_header_text("subject", subject)
     _check_header_text("Message-ID", message_id)
     if not _MESSAGE_ID.match(message_id) or not message_id.isascii():
-        raise MappingError(f"the Message-ID {message_id!r} is not of the form <id@domain>")
+        raise MappingError(_("the Message-ID {value} is not of the form <id@domain>").format(value=repr(message_id)))
     for filename, _content, mime_type in attachments:
         _check_header_text("attachment name", filename)
         if not filename.strip() or "/" in filename or "\\" in filename:
-            raise MappingError(f"the attachment name {filename!r} is not a plain file name")
+            raise MappingError(_("the attachment name {name} is not a plain file name").format(name=repr(filename)))
         if not _MIME_TOKEN.match(mime_type):
-            raise MappingError(f"the attachment type {mime_type!r} of {filename!r} is not of the form type/subtype")
+            raise MappingError(_("the attachment type {type} of {name} is not of the form type/subtype").format(
+                type=repr(mime_type), name=repr(filename)))
 
     addrs = [from_addr, to_addr] + ([reply_addr] if reply_addr else [])
     international = not all(a.addr_spec.isascii() for a in addrs)

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import BinaryIO
 
 from ..errors import MappingError
+from ..i18n import _
 from ..mapping.values import to_decimal
 
 _TRUE = {"1", "-1", "true", "yes", "ja", "y", "j", "wahr"}
@@ -29,19 +30,19 @@ def _json_value(text: str, kind: str, column: str) -> str:
             return "true"
         if word in _FALSE:
             return "false"
-        raise MappingError("expected yes or no (1/0, -1/0, true/false)", field=column, value=text)
+        raise MappingError(_("expected yes or no (1/0, -1/0, true/false)"), field=column, value=text)
     try:
         number = to_decimal(text.strip(), german="," in text)
     except MappingError as exc:
         raise exc.located(field=column) from None
     if kind == "integer":
         if number != number.to_integral_value():
-            raise MappingError("expected a whole number", field=column, value=text)
+            raise MappingError(_("expected a whole number"), field=column, value=text)
         return str(int(number))
     try:
         return _plain_decimal(number)
     except InvalidOperation:  # pragma: no cover - to_decimal gives finite numbers
-        raise MappingError("expected a number", field=column, value=text) from None
+        raise MappingError(_("expected a number"), field=column, value=text) from None
 
 
 def _plain_decimal(number: Decimal) -> str:

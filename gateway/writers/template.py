@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 from ..errors import MappingError
+from ..i18n import _
 
 
 class RecordFeed:
@@ -54,7 +55,8 @@ def render_template(
                 except UnicodeEncodeError as exc:
                     bad = chunk[exc.start:exc.end]
                     raise MappingError(
-                        f"the character {bad!r} cannot be written in {encoding}",
+                        _("the character {character} cannot be written in {encoding}").format(
+                            character=repr(bad), encoding=encoding),
                         record=feed.current, field=os.path.basename(template.filename or "template"),
                     ) from None
         except Exception as exc:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ...errors import ReadError
+from ...i18n import N_, _
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -50,7 +51,7 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 _UNPACKABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _METHODS = {zipfile.ZIP_BZIP2: "BZIP2", zipfile.ZIP_LZMA: "LZMA", 9: "Deflate64", 93: "Zstandard", 98: "PPMd",
-            99: "AES encryption"}
+            99: N_("AES encryption")}
 _WINDOWS_REPARSE_POINT = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT: junctions and symbolic links
 
 
@@ -77,10 +78,11 @@ def batch_files(path: Path, shown_as: str, limits: BatchLimits = LIMITS) -> list
 def listing(files: Sequence[Member]) -> str:
     """The batch's files in words, for a message about one that is missing."""
     if not files:
-        return "the batch holds no files at all"
-    names = [m.name for m in files[:_FILES_LISTED]]
-    more = f" and {len(files) - _FILES_LISTED} more" if len(files) > _FILES_LISTED else ""
-    return f"the batch has: {', '.join(names)}{more}"
+        return _("the batch holds no files at all")
+    names = ", ".join(m.name for m in files[:_FILES_LISTED])
+    if len(files) > _FILES_LISTED:
+        return _("the batch has: {names} and {count} more").format(names=names, count=len(files) - _FILES_LISTED)
+    return _("the batch has: {names}").format(names=names)
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,9 @@ class Batch:
         matches = [m for m in self.files if _is_file(m.name, file)]
         if len(matches) > 1:
             listed = ", ".join(f"'{m.name}'" for m in matches)
-            raise ReadError(
-                f"the batch holds {len(matches)} files named {file} ({listed}); which one is the table is unclear",
+            raise ReadError(_(
+                "the batch holds {count} files named {name} ({files}); which one is the table is unclear").format(
+                    count=len(matches), name=file, files=listed),
                 file=self.shown_as,
             )
         return matches[0] if matches else None
@@ -147,7 +150,7 @@ class ZipBatch(Batch):
         try:
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, struct.error, UnicodeDecodeError):
-            raise ReadError("the file is not a ZIP archive (or a damaged one)", file=shown_as) from None
+            raise ReadError(_("the file is not a ZIP archive (or a damaged one)"), file=shown_as) from None
         try:
             infos = self.zip.infolist()
             if len(infos) > limits.max_members:
@@ -165,11 +168,12 @@ class ZipBatch(Batch):
         assert info is not None  # noqa: S101 - every member of a ZIP batch has its entry
         shown = f"{self.shown_as}/{member.name}"
         if info.compress_type not in _UNPACKABLE:
-            method = _METHODS.get(info.compress_type, f"the compression method no. {info.compress_type}")
-            raise ReadError(
-                f"the member is packed with {method}; the gateway unpacks only members packed with Deflate "
-                "(what ZIP tools use unless told otherwise) or stored unpacked, because it cannot count the "
-                "bytes of other methods while they unpack; pack the export with Deflate", file=shown)
+            known = _METHODS.get(info.compress_type)
+            method = _(known) if known else _("the compression method no. {number}").format(number=info.compress_type)
+            raise ReadError(_(
+                "the member is packed with {method}; the gateway unpacks only members packed with Deflate (what ZIP "
+                "tools use unless told otherwise) or stored unpacked, because it cannot count the bytes of other "
+                "methods while they unpack; pack the export with Deflate").format(method=method), file=shown)
         with target.open("wb") as out:
             for chunk in self._unpack(info, shown):
                 out.write(chunk)
@@ -187,24 +191,24 @@ class ZipBatch(Batch):
                 written += len(chunk)
                 self.unpacked += len(chunk)
                 if written > declared:
-                    raise ReadError(
-                        f"the member unpacks to more than the {_size(declared)} its header states; the archive "
-                        "is damaged or forged (a trick of zip bombs), so it is refused", file=shown)
+                    raise ReadError(_(
+                        "the member unpacks to more than the {size} its header states; the archive is damaged or "
+                        "forged (a trick of zip bombs), so it is refused").format(size=_size(declared)), file=shown)
                 if written > limits.max_member_bytes:
-                    raise ReadError(f"the member unpacks to more than {_size(limits.max_member_bytes)} "
-                                    "(the most one member may have)", file=shown)
+                    raise ReadError(_("the member unpacks to more than {size} (the most one member may have)").format(
+                        size=_size(limits.max_member_bytes)), file=shown)
                 if self.unpacked > limits.max_total_bytes:
-                    raise ReadError(f"the members unpack to more than {_size(limits.max_total_bytes)} "
-                                    "together (the most a batch may have)", file=shown)
+                    raise ReadError(_("the members unpack to more than {size} together (the most a batch may "
+                                      "have)").format(size=_size(limits.max_total_bytes)), file=shown)
                 if written > RATIO_FROM_BYTES and written > limits.max_ratio * max(info.compress_size, 1):
                     raise ReadError(_bomb(info.compress_size, written, limits), file=shown)
                 crc = zlib.crc32(chunk, crc)
                 yield chunk
         if written != declared:
-            raise ReadError(f"the member unpacks to {_size(written)}, but its header states {_size(declared)}; "
-                            "the archive is damaged", file=shown)
+            raise ReadError(_("the member unpacks to {size}, but its header states {declared}; the archive is "
+                              "damaged").format(size=_size(written), declared=_size(declared)), file=shown)
         if crc != info.CRC:
-            raise ReadError("the member's content does not match its checksum (CRC); the archive is damaged",
+            raise ReadError(_("the member's content does not match its checksum (CRC); the archive is damaged"),
                             file=shown)
 
     def close(self) -> None:
@@ -217,22 +221,23 @@ def _packed_data(raw: BinaryIO, info: zipfile.ZipInfo, shown: str) -> Iterator[b
     raw.seek(info.header_offset)
     header = raw.read(_LOCAL_HEADER.size)
     if len(header) < _LOCAL_HEADER.size:
-        raise ReadError("the member's header lies beyond the end of the archive; the archive is damaged", file=shown)
-    signature, _, flags, method, _, _, _, _, _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+        raise ReadError(_("the member's header lies beyond the end of the archive; the archive is damaged"),
+                        file=shown)
+    signature, _v, flags, method, _t, _d, _c, _s, _u, name_length, extra_length = _LOCAL_HEADER.unpack(header)
     name = raw.read(name_length).decode("utf-8" if flags & 0x800 else "cp437", "replace")
     if signature != _LOCAL_HEADER_SIGNATURE or name != info.orig_filename or method != info.compress_type:
-        raise ReadError("the member's own header does not match the archive's table of contents; the archive "
-                        "is damaged or forged, so it is refused", file=shown)
+        raise ReadError(_("the member's own header does not match the archive's table of contents; the archive "
+                          "is damaged or forged, so it is refused"), file=shown)
     start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
     if start + info.compress_size > size:
-        raise ReadError("the member's data goes on beyond the end of the archive; the archive is damaged "
-                        "(was it cut short while copying?)", file=shown)
+        raise ReadError(_("the member's data goes on beyond the end of the archive; the archive is damaged "
+                          "(was it cut short while copying?)"), file=shown)
     raw.seek(start)
     left = info.compress_size
     while left:
         chunk = raw.read(min(_CHUNK, left))
         if not chunk:
-            raise ReadError("the archive ends inside the member; it is damaged", file=shown)
+            raise ReadError(_("the archive ends inside the member; it is damaged"), file=shown)
         left -= len(chunk)
         yield chunk
 
@@ -250,8 +255,9 @@ def _inflate(packed: Iterator[bytes], shown: str) -> Iterator[bytes]:
             if inflater.eof:
                 return
     except zlib.error as exc:
-        raise ReadError(f"the member cannot be unpacked, the archive is damaged: {exc}", file=shown) from None
-    raise ReadError("the member's packed data ends before its content does; the archive is damaged", file=shown)
+        raise ReadError(_("the member cannot be unpacked, the archive is damaged: {error}").format(error=exc),
+                        file=shown) from None
+    raise ReadError(_("the member's packed data ends before its content does; the archive is damaged"), file=shown)
 
 
 def _check_overlap(infos: list[zipfile.ZipInfo], shown_as: str) -> None:
@@ -259,8 +265,9 @@ def _check_overlap(infos: list[zipfile.ZipInfo], shown_as: str) -> None:
     ordered = sorted(infos, key=lambda i: i.header_offset)
     for info, following in itertools.pairwise(ordered):
         if info.header_offset + _LOCAL_HEADER.size + info.compress_size > following.header_offset:
-            raise ReadError(f"the members {info.filename!r} and {following.filename!r} overlap in the archive, "
-                            "a trick of zip bombs; the archive is refused", file=shown_as)
+            raise ReadError(_("the members {first} and {second} overlap in the archive, a trick of zip bombs; the "
+                              "archive is refused").format(first=repr(info.filename), second=repr(following.filename)),
+                            file=shown_as)
 
 
 @contextlib.contextmanager
@@ -269,9 +276,9 @@ def open_batch(path: Path, shown_as: str, limits: BatchLimits) -> Iterator[Batch
         is_folder = path.is_dir()
         exists = is_folder or path.is_file()
     except OSError as exc:
-        raise ReadError(f"the batch cannot be read: {exc}", file=shown_as) from None
+        raise ReadError(_("the batch cannot be read: {error}").format(error=exc), file=shown_as) from None
     if not exists:
-        raise ReadError("the batch is neither a ZIP file nor a folder (it does not exist)", file=shown_as)
+        raise ReadError(_("the batch is neither a ZIP file nor a folder (it does not exist)"), file=shown_as)
     batch: Batch = FolderBatch(path, shown_as, limits) if is_folder else ZipBatch(path, shown_as, limits)
     try:
         yield batch
@@ -309,12 +316,12 @@ def _open_regular(path: Path, name: str, shown_as: str | None) -> BinaryIO:
         fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise ReadError(_not_a_file(name, "a symbolic link"), file=shown_as) from None
+            raise ReadError(_not_a_file(name, N_("a symbolic link")), file=shown_as) from None
         raise
     fh = os.fdopen(fd, "rb")
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         fh.close()
-        raise ReadError(_not_a_file(name, "not a regular file"), file=shown_as)
+        raise ReadError(_not_a_file(name, N_("not a regular file")), file=shown_as)
     return fh
 
 
@@ -334,12 +341,13 @@ def _walk(root: Path, shown_as: str | None, limits: BatchLimits) -> list[Member]
                     name = prefix + entry.name
                     info = entry.stat(follow_symlinks=False)
                     if entry.is_symlink() or getattr(info, "st_file_attributes", 0) & _WINDOWS_REPARSE_POINT:
-                        raise ReadError(_not_a_file(name, "a symbolic link (or junction)"), file=shown_as)
+                        raise ReadError(_not_a_file(name, N_("a symbolic link (or junction)")), file=shown_as)
                     if stat.S_ISDIR(info.st_mode):
                         if depth > limits.max_depth:
-                            raise ReadError(f"'{_shortened(name)}' lies more than {limits.max_depth} folders deep; "
-                                            "a batch folder is refused beyond that (no export nests its files so "
-                                            "deep)", file=shown_as)
+                            raise ReadError(_(
+                                "'{name}' lies more than {count} folders deep; a batch folder is refused beyond that "
+                                "(no export nests its files so deep)").format(
+                                    name=_shortened(name), count=limits.max_depth), file=shown_as)
                         members.append(Member(name + "/", 0))
                         pending.append((name + "/", Path(entry.path), depth + 1))
                     elif stat.S_ISREG(info.st_mode):
@@ -349,24 +357,26 @@ def _walk(root: Path, shown_as: str | None, limits: BatchLimits) -> list[Member]
                     if len(members) > limits.max_members:
                         raise ReadError(_too_many(len(members), limits, at_least=True), file=shown_as)
     except OSError as exc:
-        raise ReadError(f"the batch folder cannot be read: {exc}", file=shown_as) from None
+        raise ReadError(_("the batch folder cannot be read: {error}").format(error=exc), file=shown_as) from None
     members.sort(key=lambda m: m.name)
     return members
 
 
 def _kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
+        return N_("a named pipe (FIFO)")
     if stat.S_ISSOCK(mode):
-        return "a socket"
+        return N_("a socket")
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
+        return N_("a device")
+    return N_("not a regular file")
 
 
 def _not_a_file(name: str, kind: str) -> str:
-    return (f"'{_shortened(name)}' is {kind}; a batch folder may hold only files and folders (a link can point "
-            "outside it, a pipe or device never ends), so the batch is refused without reading it")
+    """``kind`` is marked with ``N_`` and translated here."""
+    return _("'{name}' is {kind}; a batch folder may hold only files and folders (a link can point outside it, a "
+             "pipe or device never ends), so the batch is refused without reading it").format(
+                 name=_shortened(name), kind=_(kind))
 
 
 def _shortened(name: str) -> str:
@@ -383,10 +393,10 @@ def _check_directory(path: Path, shown_as: str, limits: BatchLimits) -> None:
             tail = raw.read()
             at = tail.rfind(_EOCD_SIGNATURE)
             if at < 0 or len(tail) - at < _EOCD.size:
-                raise ReadError("the file is not a ZIP archive", file=shown_as)
-            _, _, _, _, entries, directory_size, _, _ = _EOCD.unpack_from(tail, at)
+                raise ReadError(_("the file is not a ZIP archive"), file=shown_as)
+            entries, directory_size = _EOCD.unpack_from(tail, at)[4:6]
             if (entries == 0xFFFF or directory_size == 0xFFFFFFFF) and at >= _ZIP64_LOCATOR.size:
-                signature, _, offset, _ = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
+                signature, _disk, offset, _disks = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
                 if signature == _ZIP64_LOCATOR_SIGNATURE and offset + _ZIP64_EOCD.size <= size:
                     raw.seek(offset)
                     record = raw.read(_ZIP64_EOCD.size)
@@ -394,13 +404,13 @@ def _check_directory(path: Path, shown_as: str, limits: BatchLimits) -> None:
                     if fields[0] == _ZIP64_EOCD_SIGNATURE:
                         entries, directory_size = fields[7], fields[8]
     except OSError as exc:
-        raise ReadError(f"the file cannot be read: {exc}", file=shown_as) from None
+        raise ReadError(_("the file cannot be read: {error}").format(error=exc), file=shown_as) from None
     if entries > limits.max_members:
         raise ReadError(_too_many(entries, limits), file=shown_as)
     if directory_size > limits.max_members * _DIRECTORY_BYTES_PER_MEMBER + 64 * KiB:
-        raise ReadError(
-            f"the archive's table of contents is {_size(directory_size)}, far more than {entries} members need; "
-            "the archive is refused as unsafe", file=shown_as,
+        raise ReadError(_(
+            "the archive's table of contents is {size}, far more than {count} members need; the archive is refused "
+            "as unsafe").format(size=_size(directory_size), count=entries), file=shown_as,
         )
 
 
@@ -411,70 +421,75 @@ def _check_members(members: list[Member], shown_as: str, limits: BatchLimits) ->
         problem = _unsafe_name(member.name)
         folders = member.name.rstrip("/").count("/") + member.name.endswith("/")
         if problem is None and folders > limits.max_depth:
-            problem = f"it lies more than {limits.max_depth} folders deep (no export nests its files so deep)"
+            problem = _("it lies more than {count} folders deep (no export nests its files so deep)").format(
+                count=limits.max_depth)
         if problem:
-            raise ReadError(f"the batch holds a member with an unsafe name, {member.name!r}: {problem}",
-                            file=shown_as)
+            raise ReadError(_("the batch holds a member with an unsafe name, {name}: {problem}").format(
+                name=repr(member.name), problem=problem), file=shown_as)
         folded = member.name.rstrip("/").casefold()
         if folded in seen:
-            same = "the same name" if seen[folded] == member.name else "names that differ only in case"
-            raise ReadError(f"the batch holds two members with {same}: {seen[folded]!r} and {member.name!r}",
-                            file=shown_as)
+            words = _("the batch holds two members with the same name: {first} and {second}") \
+                if seen[folded] == member.name else \
+                _("the batch holds two members with names that differ only in case: {first} and {second}")
+            raise ReadError(words.format(first=repr(seen[folded]), second=repr(member.name)), file=shown_as)
         seen[folded] = member.name
         shown = f"{shown_as}/{member.name}"
         if member.size > limits.max_member_bytes:
-            raise ReadError(f"the member is {_size(member.size)} unpacked, more than the "
-                            f"{_size(limits.max_member_bytes)} one member may have", file=shown)
+            raise ReadError(_("the member is {size} unpacked, more than the {limit} one member may have").format(
+                size=_size(member.size), limit=_size(limits.max_member_bytes)), file=shown)
         total += member.size
         if total > limits.max_total_bytes:
-            raise ReadError(f"the members are more than {_size(limits.max_total_bytes)} unpacked together, "
-                            "more than a batch may have", file=shown_as)
+            raise ReadError(_("the members are more than {size} unpacked together, more than a batch may have").format(
+                size=_size(limits.max_total_bytes)), file=shown_as)
 
 
 def _check_info(info: zipfile.ZipInfo, shown_as: str, limits: BatchLimits) -> None:
     shown = f"{shown_as}/{info.filename}"
     if info.flag_bits & 0x1:
-        raise ReadError("the member is encrypted (password-protected); the gateway reads only unencrypted "
-                        "archives", file=shown)
+        raise ReadError(_("the member is encrypted (password-protected); the gateway reads only unencrypted "
+                          "archives"), file=shown)
     if info.file_size > RATIO_FROM_BYTES and info.file_size > limits.max_ratio * max(info.compress_size, 1):
         raise ReadError(_bomb(info.compress_size, info.file_size, limits), file=shown)
 
 
 def _unsafe_name(name: str) -> str | None:
     if not name or name == "/":
-        return "the name is empty"
+        return _("the name is empty")
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
-        return "it contains control characters"
+        return _("it contains control characters")
     if "\\" in name:
-        return "it contains a backslash"
+        return _("it contains a backslash")
     if name.startswith("/"):
-        return "it is an absolute path"
+        return _("it is an absolute path")
     if ":" in name:
-        return "it contains ':' (a drive letter or a Windows stream name)"
+        return _("it contains ':' (a drive letter or a Windows stream name)")
     parts = name.rstrip("/").split("/")
     if ".." in parts:
-        return "it contains '..' (a way out of the folder it is unpacked into)"
+        return _("it contains '..' (a way out of the folder it is unpacked into)")
     if "" in parts or "." in parts:
-        return "it has an empty or '.' folder part"
+        return _("it has an empty or '.' folder part")
     return None
 
 
 def _too_many(count: int, limits: BatchLimits, at_least: bool = False) -> str:
-    amount = f"more than {limits.max_members}" if at_least else f"{count}"
-    return (f"the batch has {amount} members (files and folders), and at most {limits.max_members} are allowed; "
-            "is it really a catalog export?")
+    words = _("the batch has more than {limit} members (files and folders), and at most {limit} are allowed; is it "
+              "really a catalog export?") if at_least else _(
+              "the batch has {count} members (files and folders), and at most {limit} are allowed; is it really a "
+              "catalog export?")
+    return words.format(count=count, limit=limits.max_members)
 
 
 def _bomb(packed: int, unpacked: int, limits: BatchLimits) -> str:
-    return (f"the member unpacks from {_size(packed)} to {_size(unpacked)} or more, a ratio over "
-            f"{limits.max_ratio:g} to 1; no real export packs that well, so the archive is refused as a zip bomb")
+    return _("the member unpacks from {packed} to {unpacked} or more, a ratio over {ratio} to 1; no real export "
+             "packs that well, so the archive is refused as a zip bomb").format(
+                 packed=_size(packed), unpacked=_size(unpacked), ratio=f"{limits.max_ratio:g}")
 
 
 def _size(count: int) -> str:
     for unit, factor in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
         if count >= factor:
             return f"{count / factor:.1f} {unit}".replace(".0 ", " ")
-    return f"{count} bytes"
+    return _("{count} bytes").format(count=count)
 
 
 def copy_batch_file(path: Path, shown_as: str, name: str, target: Path, *, folder: str = "/",
@@ -489,20 +504,24 @@ def copy_batch_file(path: Path, shown_as: str, name: str, target: Path, *, folde
     says in words which row named the file, for the messages. The same member checks and
     unpacking limits as for tables apply.
     """
-    named = f"{row or 'the record'} names the file {name!r}"
+    who = row or _("the record")
     problem = _unsafe_name(name)
     if problem is not None:
-        raise ReadError(f"{named}, which cannot be passed on: {problem}", file=shown_as)
+        raise ReadError(_("{row} names the file {name}, which cannot be passed on: {problem}").format(
+            row=who, name=repr(name), problem=problem), file=shown_as)
     if folder != "/" and not name.casefold().startswith(folder.casefold() + "/"):
-        raise ReadError(f"{named}, which is not in the folder '{folder}/'; only files in that folder are passed on "
-                        "(the output's 'folder' in the mapping)", file=shown_as)
+        raise ReadError(_("{row} names the file {name}, which is not in the folder '{folder}/'; only files in that "
+                          "folder are passed on (the output's 'folder' in the mapping)").format(
+                              row=who, name=repr(name), folder=folder), file=shown_as)
     with open_batch(path, shown_as, limits) as batch:
         member = batch.find(name)
         if member is None:
-            raise ReadError(f"{named}, which the batch does not hold; {listing(batch.files)}", file=shown_as)
+            raise ReadError(_("{row} names the file {name}, which the batch does not hold; {files}").format(
+                row=who, name=repr(name), files=listing(batch.files)), file=shown_as)
         if any(_is_file(member.name, table) for table in tables):
-            raise ReadError(f"{named}, which is '{member.name}', a table of the batch; tables are read, never "
-                            "passed on as files", file=shown_as)
+            raise ReadError(_("{row} names the file {name}, which is '{member}', a table of the batch; tables are "
+                              "read, never passed on as files").format(row=who, name=repr(name), member=member.name),
+                            file=shown_as)
         if isinstance(batch, FolderBatch):
             shutil.copyfile(batch.local_path(member, target), target)
         else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import ReadError
+from ...i18n import _
 from ...mapping.values import MISSING, Record
 from ..csv import read_csv_records
 from .archive import LIMITS, BatchLimits, listing, open_batch
@@ -90,10 +91,8 @@ def _read(path: Path, shown_as: str, plan: Plan, work_dir: Path, limits: BatchLi
         found = {name: batch.find(spec.file) for name, spec in plan.tables.items()}
         for name, spec in plan.tables.items():
             if found[name] is None and not spec.optional:
-                raise ReadError(
-                    f"the batch has no file {spec.file} (table '{name}', required); {listing(batch.files)}",
-                    file=shown_as,
-                )
+                raise ReadError(_("the batch has no file {file} (table '{table}', required); {files}").format(
+                    file=spec.file, table=name, files=listing(batch.files)), file=shown_as)
         for index, name in enumerate(dict.fromkeys((plan.primary, *plan.loaded))):
             member = found[name]
             if member is not None:
@@ -177,8 +176,8 @@ def _groups(store: Store, shown: str, plan: Plan, resolver: Resolver) -> Iterato
     """The primary table's rows grouped by ``plan.group_by``, in the order of each group's first row."""
     table = store.tables[plan.primary]
     if "rows" in table.position:
-        raise ReadError("the file has a column 'rows', and group_by gives each record a field 'rows' (the "
-                        "grouped rows); one would hide the other, so rename the column", file=shown)
+        raise ReadError(_("the file has a column 'rows', and group_by gives each record a field 'rows' (the "
+                          "grouped rows); one would hide the other, so rename the column"), file=shown)
     check_clash(table.columns, plan.relations.get(plan.primary, {}), plan.primary, shown, None)
     keys = ", ".join(f"c{table.position[c]}" for c in plan.group_by)
     columns = ", ".join(f"c{i}" for i in range(len(table.columns)))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ReadError
+from ...i18n import _
 from ...mapping.values import MISSING, Record
 from .plan import Plan, Relation
 from .relations import BatchRecord, Resolver
@@ -75,9 +76,9 @@ def check_clash(
     """A relation named like a column would hide it (or be hidden): refused."""
     clash = [name for name in columns if name in joins]
     if clash:
-        raise ReadError(
-            f"the file has a column '{clash[0]}', and the mapping names a relation of table '{table}' "
-            "the same; one would hide the other, so rename the relation in the mapping",
+        raise ReadError(_(
+            "the file has a column '{column}', and the mapping names a relation of table '{table}' the same; one "
+            "would hide the other, so rename the relation in the mapping").format(column=clash[0], table=table),
             file=shown, line=line,
         )
 

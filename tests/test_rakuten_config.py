@@ -1,0 +1,96 @@
+"""The ``services:`` section and the http kinds in gateway.yaml: refused before anything moves, in plain words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Install
+
+BASE = """\
+settle_seconds: 0
+services:
+  rakuten-fr: {{ api: rakuten-fr, url_env: RAKUTEN_FR_URL, login_env: RAKUTEN_FR_LOGIN,
+                token_env: RAKUTEN_FR_TOKEN{fr} }}
+  rakuten-de: {{ api: rakuten-de, url_env: RAKUTEN_DE_URL, key_env: RAKUTEN_DE_KEY }}
+flows:
+  sales:
+    mapping: mappings/rakuten-fr-orders.yaml
+    source: {{ http: {service}, call: {call} }}
+    outbox: {{ folder: outbox/sol }}
+    destinations:
+      annahme: {{ http: rakuten-fr, call: acceptsale }}
+"""
+
+
+def install(tmp_path: Path, *, fr: str = "", service: str = "rakuten-fr", call: str = "getnewsales") -> Install:
+    root = tmp_path / "gw"
+    (root / "mappings").mkdir(parents=True)
+    (root / "mappings" / "rakuten-fr-orders.yaml").write_text(
+        (REPO / "mappings" / "rakuten-fr-orders.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (root / "gateway.yaml").write_text(BASE.format(fr=fr, service=service, call=call), encoding="utf-8")
+    return Install(root)
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"service": "rakuten-es"}, "no web service named 'rakuten-es' under 'services' (services: rakuten-fr, "),
+    ({"service": "rakuten-de"}, "'getnewsales' is a call of rakuten-fr, and the service 'rakuten-de' is rakuten-de"),
+    ({"call": "getSales"}, "call"),
+    ({"fr": ", calls_per_secnd: 2"}, "calls_per_secnd"),
+    ({"fr": ", key_env: RAKUTEN_DE_KEY"}, "key_env belongs to rakuten-de"),
+    ({"fr": ", ca_file: keys/none.pem"}, "the CA bundle keys/none.pem does not exist"),
+])
+def test_a_wrong_service_setting_is_refused_with_its_line(tmp_path: Path, changes: dict[str, str],
+                                                          words: str) -> None:
+    result = install(tmp_path, **changes).cli("check")
+    assert result.exit_code == 2
+    assert words in result.output and "gateway.yaml:" in result.output
+
+
+def test_a_secret_written_where_its_variable_belongs_is_refused(tmp_path: Path) -> None:
+    gw = install(tmp_path)
+    text = gw.config.read_text(encoding="utf-8").replace("token_env: RAKUTEN_FR_TOKEN", "token_env: 'x9/+secret'")
+    gw.config.write_text(text, encoding="utf-8")
+    result = gw.cli("check")
+    assert result.exit_code == 2 and "write the variable's name here, never its value" in result.output
+
+
+def test_check_warns_about_an_address_that_would_be_refused_without_calling(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RAKUTEN_FR_URL", "RAKUTEN_FR_LOGIN", "RAKUTEN_FR_TOKEN", "RAKUTEN_DE_URL", "RAKUTEN_DE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAKUTEN_DE_URL", "http://webservice.rakuten.de/merchants/")
+    result = install(tmp_path).cli("check")
+    assert result.exit_code == 0
+    assert "web service rakuten-de: RAKUTEN_DE_URL must start with https://" in result.output
+    assert "rakuten-fr" not in result.output.split("OK")[0]  # variables not set are no problem of the file
+
+
+def test_the_shipped_configuration_runs_without_any_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's first command still exits 0: the web-service flows wait for their variables."""
+    import shutil
+    import subprocess
+
+    for name in ("RAKUTEN_FR_URL", "RAKUTEN_FR_LOGIN", "RAKUTEN_FR_TOKEN", "RAKUTEN_DE_URL", "RAKUTEN_DE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "shipped"
+    files = subprocess.run(["git", "ls-files", "gateway.yaml", "mappings", "templates", "lookups", "schemas"],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, root / name)
+    (root / "inbox" / "rakuten-orders").mkdir(parents=True)
+    sample = REPO / "examples" / "rakuten-orders" / "sample" / "input" / "orders_de.xml"
+    shutil.copy(sample, root / "inbox" / "rakuten-orders")
+    result = Install(root).cli("run", "--once")
+    assert result.exit_code == 0, result.output
+    assert "rakuten-fr-sales" in result.output and "RAKUTEN_FR_TOKEN" in result.output
+
+
+def test_a_web_service_source_is_polled_every_five_minutes_unless_the_flow_says_otherwise(tmp_path: Path) -> None:
+    from gateway.config import load_installation
+
+    inst = load_installation(install(tmp_path).config)
+    flow = inst.flows["sales"]
+    assert flow.config.schedule is None and inst.kinds.poll_minutes(flow) == 5.0
+    assert inst.kinds.get("source", "folder").poll_minutes is None  # a folder is watched, not polled
