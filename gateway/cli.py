@@ -24,6 +24,7 @@ from .summary import Progress, RunSummary
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichProgress
+    from rich.table import Table
 
     from .config import Flow, Installation
     from .engine import Engine
@@ -290,7 +291,6 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
 def status(obj: _Obj, as_json: bool) -> None:
     """Per flow: inputs waiting, done, duplicates, quarantined, all skipped, last run; each place's health."""
     from rich.console import Console
-    from rich.table import Table
 
     from .engine import Engine
     from .status import flow_statuses
@@ -309,9 +309,20 @@ def status(obj: _Obj, as_json: bool) -> None:
             click.echo(json.dumps(r))
         return
     console = Console()
-    narrow = console.width < 110
+    if console.width < 110:  # one block per flow, so that nothing is cut at 80 columns
+        _echo_flow_blocks(rows)
+    else:
+        console.print(_flow_table(rows))
+    _echo_place_health(rows)
+    _echo_service_health(services)
+
+
+def _flow_table(rows: list[dict[str, Any]]) -> Table:
+    """The flows as one table, for a terminal wide enough to show it uncut."""
+    from rich.table import Table
+
     table = Table(_("flow"), _("waiting"), _("in progress"), _("done"), _("duplicates"), _("quarantined"),
-                  _("all skipped"), _("last run"), show_lines=narrow)
+                  _("all skipped"), _("last run"), show_lines=False)
     for r in rows:
         name = r["flow"] + ("" if r["enabled"] else " " + _("(off)"))
         if r["waits_for"]:
@@ -321,21 +332,27 @@ def status(obj: _Obj, as_json: bool) -> None:
         waiting = _("remote") if r["waiting"] is None else str(r["waiting"])
         table.add_row(name, waiting, str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
                       str(r["failed"]), str(r["all_skipped"]), _when(r["last_run"]) or _("never"))
-    if narrow:  # one block per flow, so that nothing is cut at 80 columns
-        for r in rows:
-            click.echo(f"{r['flow']}{'' if r['enabled'] else ' ' + _('(off)')}")
-            figures = [(_("waiting"), _("remote") if r["waiting"] is None else r["waiting"]),
-                       (_("in progress"), r["in_progress"]), (_("done"), r["done"]),
-                       (_("duplicates"), r["duplicate"]), (_("quarantined"), r["failed"]),
-                       (_("all skipped"), r["all_skipped"]), (_("last run"), _when(r["last_run"]) or _("never"))]
-            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[:4]))
-            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[4:]))
-            if r["waits_for"]:
-                click.echo("  " + _("waits for {names}").format(names=", ".join(r["waits_for"])))
-            for entry, why in r["ignored"].items():
-                click.echo("  " + _("left alone: {name} ({why})").format(name=entry, why=why))
-    else:
-        console.print(table)
+    return table
+
+
+def _echo_flow_blocks(rows: list[dict[str, Any]]) -> None:
+    """The flows one block each, for a narrow terminal where a table would cut columns off."""
+    for r in rows:
+        click.echo(f"{r['flow']}{'' if r['enabled'] else ' ' + _('(off)')}")
+        figures = [(_("waiting"), _("remote") if r["waiting"] is None else r["waiting"]),
+                   (_("in progress"), r["in_progress"]), (_("done"), r["done"]),
+                   (_("duplicates"), r["duplicate"]), (_("quarantined"), r["failed"]),
+                   (_("all skipped"), r["all_skipped"]), (_("last run"), _when(r["last_run"]) or _("never"))]
+        click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[:4]))
+        click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[4:]))
+        if r["waits_for"]:
+            click.echo("  " + _("waits for {names}").format(names=", ".join(r["waits_for"])))
+        for entry, why in r["ignored"].items():
+            click.echo("  " + _("left alone: {name} ({why})").format(name=entry, why=why))
+
+
+def _echo_place_health(rows: list[dict[str, Any]]) -> None:
+    """Each place the flows read or deliver to: when it was last reached and since when it fails."""
     places = [p for r in rows for p in r["places"]]
     for p in places:
         line = _("{place}: last reached {ok}").format(place=p["place"], ok=_when(p["last_ok"]) or _("never"))
@@ -343,6 +360,10 @@ def status(obj: _Obj, as_json: bool) -> None:
             line += "; " + _("failing since {since}: {error}").format(since=_when(p["failing_since"]),
                                                                      error=p["error"] or "")
         click.echo(line)
+
+
+def _echo_service_health(services: list[dict[str, Any]]) -> None:
+    """Each web service: its last call and answer, since when it fails, which variables it still waits for."""
     for r in services:
         line = _("web service {name} ({api}): last call {call}, last answered {ok}").format(
             name=r["service"], api=r["api"], call=_when(r["last_call"]) or _("never"),

@@ -307,6 +307,21 @@ class Service:
     def _cycle(self, stop: threading.Event, cycle: RunSummary) -> bool:
         """One wake-up's work; whether it was a full rescan."""
         now = self.clock.monotonic()
+        self._take_events(now)
+        rescan = now >= self._next_rescan
+        if rescan and not self._upkeep(stop, cycle):
+            return rescan
+        for st in self._states.values():
+            if stop.is_set():
+                return rescan
+            self._check_if_due(st, cycle, now, rescan)
+        if rescan:
+            self._next_rescan = self.clock.monotonic() + self.rescan_seconds
+        return rescan
+
+    def _take_events(self, now: float) -> None:
+        """Act on what the watchers reported since the last wake-up: watch deleted folders again, and set an
+        event scan for each woken flow (not before ``EVENT_GAP`` after its last look, so a burst is one scan)."""
         with self._lock:
             woken, self._woken = self._woken, set()
             lost, self._lost = self._lost, set()
@@ -320,31 +335,31 @@ class Service:
                 continue
             at = max(now, st.last_check + EVENT_GAP)
             st.event_at = at if st.event_at is None else min(st.event_at, at)
-        rescan = now >= self._next_rescan
-        if rescan:
-            for st in self._states.values():
-                if stop.is_set():
-                    return rescan
-                self._recover(st, cycle)
-            for st in self._states.values():
-                if self._watched(st) and not self._watching(st):
-                    self._rewatch(st, "the folder was replaced or its watch had ended")
-            self._purge()
+
+    def _upkeep(self, stop: threading.Event, cycle: RunSummary) -> bool:
+        """A rescan's care before the scans: recover interrupted work, renew lost watches, clean up the archive;
+        whether it got through (``False`` when ``stop`` came first)."""
         for st in self._states.values():
             if stop.is_set():
-                return rescan
-            if st.timer is not None:
-                if not self._run_if_due(st, st.timer, cycle) and _passed(st.recheck_at, now):
-                    self._check(st, cycle, "settle")  # the due run waits for the files it saw being written
-            elif rescan:
-                self._check(st, cycle, "rescan")
-            elif _passed(st.recheck_at, now):
-                self._check(st, cycle, "settle")
-            elif _passed(st.event_at, now):
-                self._check(st, cycle, "event")
-        if rescan:
-            self._next_rescan = self.clock.monotonic() + self.rescan_seconds
-        return rescan
+                return False
+            self._recover(st, cycle)
+        for st in self._states.values():
+            if self._watched(st) and not self._watching(st):
+                self._rewatch(st, "the folder was replaced or its watch had ended")
+        self._purge()
+        return True
+
+    def _check_if_due(self, st: _FlowState, cycle: RunSummary, now: float, rescan: bool) -> None:
+        """Scan one flow if anything calls for it now: its schedule, a rescan, a settle re-check or an event."""
+        if st.timer is not None:
+            if not self._run_if_due(st, st.timer, cycle) and _passed(st.recheck_at, now):
+                self._check(st, cycle, "settle")  # the due run waits for the files it saw being written
+        elif rescan:
+            self._check(st, cycle, "rescan")
+        elif _passed(st.recheck_at, now):
+            self._check(st, cycle, "settle")
+        elif _passed(st.event_at, now):
+            self._check(st, cycle, "event")
 
     def _next_wake(self) -> float:
         """The monotonic time of the earliest deadline: rescan, event scan, settle re-check, schedule."""
