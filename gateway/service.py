@@ -58,6 +58,7 @@ from .clock import Clock
 from .config import Flow
 from .engine import Engine
 from .errors import GatewayError
+from .i18n import _
 from .schedule import Schedule, ScheduleTimer
 from .sources.base import Candidate, Source
 from .summary import RunSummary
@@ -297,7 +298,8 @@ class Service:
             if st.timer is None:
                 self._check(st, cycle, "start")
             else:
-                log.info("%s: runs %s", st.flow.name, st.timer.schedule.describe())
+                log.info(_("{flow}: runs {schedule}").format(flow=st.flow.name,
+                                                             schedule=st.timer.schedule.describe()))
                 self._run_if_due(st, st.timer, cycle)
         self._purge()
         self._report(cycle)
@@ -328,7 +330,7 @@ class Service:
         for name in lost:
             st = self._states.get(name)
             if st is not None:
-                self._rewatch(st, "the folder was deleted")
+                self._rewatch(st, _("the folder was deleted"))
         for name in woken:
             st = self._states.get(name)
             if st is None or st.timer is not None:
@@ -345,7 +347,7 @@ class Service:
             self._recover(st, cycle)
         for st in self._states.values():
             if self._watched(st) and not self._watching(st):
-                self._rewatch(st, "the folder was replaced or its watch had ended")
+                self._rewatch(st, _("the folder was replaced or its watch had ended"))
         self._purge()
         return True
 
@@ -418,10 +420,12 @@ class Service:
         except Exception as exc:
             st.recheck_at = None  # the next event or rescan tries again
             candidates, error = (), _text(exc)
-            self._problem(key, f"{flow.name}: the inbox {flow.source_folder} cannot be scanned: {_text(exc)}; "
-                               "tried again on the next event or rescan, the other flows go on", exc)
+            self._problem(key, _("{flow}: the inbox {folder} cannot be scanned: {error}; tried again on the next "
+                                 "event or rescan, the other flows go on").format(
+                flow=flow.name, folder=flow.source_folder, error=_text(exc)), exc)
         else:
-            self._resolved(key, f"{flow.name}: the inbox {flow.source_folder} can be scanned again")
+            self._resolved(key, _("{flow}: the inbox {folder} can be scanned again").format(
+                flow=flow.name, folder=flow.source_folder))
         finally:
             st.event_at = None
             st.last_check = self.clock.monotonic()
@@ -439,20 +443,21 @@ class Service:
         try:
             summary = self.engine.recover(flow)
         except Exception as exc:
-            self._problem(key, f"{flow.name}: unfinished inputs in the work folder cannot be handled: {_text(exc)}; "
-                               "tried again on the next rescan", exc)
+            self._problem(key, _("{flow}: unfinished inputs in the work folder cannot be handled: {error}; "
+                                 "tried again on the next rescan").format(flow=flow.name, error=_text(exc)), exc)
             return
         st.pending = summary.pending  # recover retried every waiting input: this is the current count
         cycle.add(summary)
-        self._resolved(key, f"{flow.name}: the work folder can be handled again")
+        self._resolved(key, _("{flow}: the work folder can be handled again").format(flow=flow.name))
 
     def _purge(self) -> None:
         try:
             self.engine.purge_archive()
         except Exception as exc:
-            self._problem(("", "archive"), f"the archive cannot be cleaned up: {_text(exc)}", exc)
+            self._problem(("", "archive"), _("the archive cannot be cleaned up: {error}").format(error=_text(exc)),
+                          exc)
         else:
-            self._resolved(("", "archive"), "the archive can be cleaned up again")
+            self._resolved(("", "archive"), _("the archive can be cleaned up again"))
 
     def _report(self, cycle: RunSummary) -> None:
         self._total.add(cycle)
@@ -464,9 +469,9 @@ class Service:
         try:
             self.on_cycle(cycle)
         except Exception as exc:
-            self._problem(("", "on_cycle"), f"the cycle report failed: {_text(exc)}", exc)
+            self._problem(("", "on_cycle"), _("the cycle report failed: {error}").format(error=_text(exc)), exc)
         else:
-            self._resolved(("", "on_cycle"), "the cycle report works again")
+            self._resolved(("", "on_cycle"), _("the cycle report works again"))
 
     def _report_pass(self, at: float, rescan: bool, cycle: RunSummary) -> None:
         if self.on_pass is None:
@@ -475,9 +480,9 @@ class Service:
         try:
             self.on_pass(done)
         except Exception as exc:
-            self._problem(("", "on_pass"), f"the pass report failed: {_text(exc)}", exc)
+            self._problem(("", "on_pass"), _("the pass report failed: {error}").format(error=_text(exc)), exc)
         else:
-            self._resolved(("", "on_pass"), "the pass report works again")
+            self._resolved(("", "on_pass"), _("the pass report works again"))
 
     # -- trouble, logged once per change ------------------------------------------------
 
@@ -509,7 +514,7 @@ class Service:
             if self._native_error is not None:
                 raise self._native_error
             if Observer is PollingObserver:
-                self._native_error = OSError(errno.ENOSYS, "this system has no native file notifications")
+                self._native_error = OSError(errno.ENOSYS, _("this system has no native file notifications"))
                 raise self._native_error
             try:
                 observer = Observer()
@@ -545,7 +550,7 @@ class Service:
         if folder is None:
             return
         key = (flow.name, "watch")
-        kind = "native"
+        kind = _("native")
         try:
             folder.mkdir(parents=True, exist_ok=True)  # so that a partner has somewhere to drop
             st.watched = _identity(folder)
@@ -556,21 +561,25 @@ class Service:
                     if self.watch_mode == "native" or exc.errno in (errno.ENOENT, errno.ENOTDIR):
                         raise
                     st.native_refused = True
-                    log.warning("%s: the inbox %s cannot be watched natively (%s); polling it every %g s instead",
-                                flow.name, folder, _text(exc), self.poll_seconds)
+                    log.warning(_("{flow}: the inbox {folder} cannot be watched natively ({error}); polling it "
+                                  "every {seconds:g} s instead").format(
+                        flow=flow.name, folder=folder, error=_text(exc), seconds=self.poll_seconds))
             if st.watch is None:
-                kind = f"polling every {self.poll_seconds:g} s"
+                kind = _("polling every {seconds:g} s").format(seconds=self.poll_seconds)
                 self._schedule(self._polling_observer(), st)
         except Exception as exc:
-            self._problem(key, f"{flow.name}: the inbox {folder} cannot be watched: {_text(exc)}; "
-                               f"it is scanned every {self.rescan_seconds:g} s until this is fixed", exc)
+            self._problem(key, _("{flow}: the inbox {folder} cannot be watched: {error}; it is scanned every "
+                                 "{seconds:g} s until this is fixed").format(
+                flow=flow.name, folder=folder, error=_text(exc), seconds=self.rescan_seconds), exc)
             return
         if key in self._problems:
-            self._resolved(key, f"{flow.name}: watching the inbox {folder} again ({kind})")
+            self._resolved(key, _("{flow}: watching the inbox {folder} again ({kind})").format(
+                flow=flow.name, folder=folder, kind=kind))
         elif again:
-            log.info("%s: watching the inbox %s again (%s; %s)", flow.name, folder, again, kind)
+            log.info(_("{flow}: watching the inbox {folder} again ({why}; {kind})").format(
+                flow=flow.name, folder=folder, why=again, kind=kind))
         else:
-            log.info("%s: watching %s (%s)", flow.name, folder, kind)
+            log.info(_("{flow}: watching {folder} ({kind})").format(flow=flow.name, folder=folder, kind=kind))
 
     def _watching(self, st: _FlowState) -> bool:
         """Whether the flow's watch still works.
