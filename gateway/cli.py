@@ -24,6 +24,7 @@ from .summary import Progress, RunSummary
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichProgress
+    from rich.table import Table
 
     from .config import Flow, Installation
     from .engine import Engine
@@ -158,7 +159,8 @@ def _check_online(inst: Installation) -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
-        click.echo(f"{len(problems)} problem(s) found in the databases; nothing was processed.", err=True)
+        click.echo(_("{count} problem(s) found in the databases; nothing was processed.").format(count=len(problems)),
+                   err=True)
         raise SystemExit(2)
 
 
@@ -177,7 +179,8 @@ def _service_notes(inst: Installation) -> list[str]:
             continue
         problem = url_problem(os.environ[config.url_env].strip())
         if problem:
-            notes.append(f"{inst.path.name}: warning: web service {name}: {config.url_env} {problem}")
+            notes.append(_("{file}: warning: web service {name}: {variable} {problem}").format(
+                file=inst.path.name, name=name, variable=config.url_env, problem=problem))
     return notes
 
 
@@ -197,7 +200,8 @@ class _TerminalProgress(Progress):
 
     def input_finished(self, flow: str, name: str, state: str) -> None:
         if self.task is not None:
-            self.bar.update(self.task, description=f"{flow}: {name} [{state}]")
+            words = _(STATE_WORDS.get(state, state))
+            self.bar.update(self.task, description=f"{flow}: {name} [{words}]")
             self.bar.stop_task(self.task)
             self.task = None
 
@@ -269,7 +273,7 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
-        logging.getLogger("gateway").info("stopping after the current input")
+        logging.getLogger("gateway").info(_("stopping after the current input"))
         stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
@@ -294,7 +298,6 @@ def _run_service(engine: Engine, inst: Installation, flows: list[Any]) -> RunSum
 def status(obj: _Obj, as_json: bool) -> None:
     """Per flow: inputs waiting, done, duplicates, quarantined, all skipped, last run; each place's health."""
     from rich.console import Console
-    from rich.table import Table
 
     from .engine import Engine
     from .status import flow_statuses
@@ -313,9 +316,20 @@ def status(obj: _Obj, as_json: bool) -> None:
             click.echo(json.dumps(r))
         return
     console = Console()
-    narrow = console.width < 110
+    if console.width < 110:  # one block per flow, so that nothing is cut at 80 columns
+        _echo_flow_blocks(rows)
+    else:
+        console.print(_flow_table(rows))
+    _echo_place_health(rows)
+    _echo_service_health(services)
+
+
+def _flow_table(rows: list[dict[str, Any]]) -> Table:
+    """The flows as one table, for a terminal wide enough to show it uncut."""
+    from rich.table import Table
+
     table = Table(_("flow"), _("waiting"), _("in progress"), _("done"), _("duplicates"), _("quarantined"),
-                  _("all skipped"), _("last run"), show_lines=narrow)
+                  _("all skipped"), _("last run"), show_lines=False)
     for r in rows:
         name = r["flow"] + ("" if r["enabled"] else " " + _("(off)"))
         if r["waits_for"]:
@@ -325,28 +339,41 @@ def status(obj: _Obj, as_json: bool) -> None:
         waiting = _("remote") if r["waiting"] is None else str(r["waiting"])
         table.add_row(name, waiting, str(r["in_progress"]), str(r["done"]), str(r["duplicate"]),
                       str(r["failed"]), str(r["all_skipped"]), _when(r["last_run"]) or _("never"))
-    if narrow:  # one block per flow, so that nothing is cut at 80 columns
-        for r in rows:
-            click.echo(f"{r['flow']}{'' if r['enabled'] else ' ' + _('(off)')}")
-            figures = [(_("waiting"), _("remote") if r["waiting"] is None else r["waiting"]),
-                       (_("in progress"), r["in_progress"]), (_("done"), r["done"]),
-                       (_("duplicates"), r["duplicate"]), (_("quarantined"), r["failed"]),
-                       (_("all skipped"), r["all_skipped"]), (_("last run"), _when(r["last_run"]) or _("never"))]
-            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[:4]))
-            click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[4:]))
-            if r["waits_for"]:
-                click.echo("  " + _("waits for {names}").format(names=", ".join(r["waits_for"])))
-            for entry, why in r["ignored"].items():
-                click.echo("  " + _("left alone: {name} ({why})").format(name=entry, why=why))
-    else:
-        console.print(table)
+    return table
+
+
+def _echo_flow_blocks(rows: list[dict[str, Any]]) -> None:
+    """The flows one block each, for a narrow terminal where a table would cut columns off."""
+    for r in rows:
+        click.echo(f"{r['flow']}{'' if r['enabled'] else ' ' + _('(off)')}")
+        figures = [(_("waiting"), _("remote") if r["waiting"] is None else r["waiting"]),
+                   (_("in progress"), r["in_progress"]), (_("done"), r["done"]),
+                   (_("duplicates"), r["duplicate"]), (_("quarantined"), r["failed"]),
+                   (_("all skipped"), r["all_skipped"]), (_("last run"), _when(r["last_run"]) or _("never"))]
+        click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[:4]))
+        click.echo("  " + " · ".join(f"{label} {value}" for label, value in figures[4:]))
+        if r["waits_for"]:
+            click.echo("  " + _("waits for {names}").format(names=", ".join(r["waits_for"])))
+        for entry, why in r["ignored"].items():
+            click.echo("  " + _("left alone: {name} ({why})").format(name=entry, why=why))
+
+
+def _echo_place_health(rows: list[dict[str, Any]]) -> None:
+    """Each place the flows read or deliver to: when it was last reached and since when it fails."""
+    from .alerts import place_words
+
     places = [p for r in rows for p in r["places"]]
     for p in places:
-        line = _("{place}: last reached {ok}").format(place=p["place"], ok=_when(p["last_ok"]) or _("never"))
+        line = _("{place}: last reached {ok}").format(place=place_words(p["place"]),
+                                                      ok=_when(p["last_ok"]) or _("never"))
         if p["failing_since"]:
             line += "; " + _("failing since {since}: {error}").format(since=_when(p["failing_since"]),
                                                                      error=p["error"] or "")
         click.echo(line)
+
+
+def _echo_service_health(services: list[dict[str, Any]]) -> None:
+    """Each web service: its last call and answer, since when it fails, which variables it still waits for."""
     for r in services:
         line = _("web service {name} ({api}): last call {call}, last answered {ok}").format(
             name=r["service"], api=r["api"], call=_when(r["last_call"]) or _("never"),
@@ -416,8 +443,8 @@ def journal(ctx: click.Context, flow: str | None, limit: int | None, as_json: bo
     finally:
         jr.close()
     if lost:
-        click.echo(f"warning: this journal replaced a lost one ({lost}); nothing is processed until it is "
-                   "restored: see 'gateway journal restore --help'", err=True)
+        click.echo(_("warning: this journal replaced a lost one ({lost}); nothing is processed until it is "
+                     "restored: see 'gateway journal restore --help'").format(lost=lost), err=True)
     if as_json:
         for e in entries:
             click.echo(json.dumps(e, ensure_ascii=False))
@@ -474,9 +501,10 @@ def journal_restore(obj: _Obj, start_empty: bool) -> None:
     finally:
         jr.close()
     if start_empty:
-        click.echo("the new journal is accepted as it is; orders delivered before may be delivered again")
+        click.echo(_("the new journal is accepted as it is; orders delivered before may be delivered again"))
     else:
-        click.echo(f"{count} record key(s) taken from {ledger_path(inst)}; those orders are never delivered again")
+        click.echo(_("{count} record key(s) taken from {ledger}; those orders are never delivered again").format(
+            count=count, ledger=ledger_path(inst)))
 
 
 @cli.command()
@@ -487,7 +515,7 @@ def journal_restore(obj: _Obj, start_empty: bool) -> None:
 def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None:
     """Put quarantined inputs back to be processed again (after the mapping or file was fixed)."""
     if not ids and not flow and not all_:
-        raise click.UsageError("name input ids, or --flow FLOW, or --all")
+        raise click.UsageError(_("name input ids, or --flow FLOW, or --all"))
     from .engine import Engine
 
     inst = obj.installation(mappings=False)
@@ -499,7 +527,7 @@ def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None
             for i in ids:
                 row = engine.journal.find(i)
                 if row is None:
-                    click.echo(f"input {i}: no such entry in the journal", err=True)
+                    click.echo(_("input {id}: no such entry in the journal").format(id=i), err=True)
                     problems += 1
                 else:
                     rows.append(row)
@@ -512,9 +540,10 @@ def retry(obj: _Obj, ids: tuple[int, ...], flow: str | None, all_: bool) -> None
                 click.echo(str(exc), err=True)
                 problems += 1
                 continue
-            click.echo(f"input {row.id} ({row.flow}: {row.name}) will be processed by the next run")
+            click.echo(_("input {id} ({flow}: {name}) will be processed by the next run").format(
+                id=row.id, flow=row.flow, name=row.name))
         if not rows and not problems:
-            click.echo("nothing to retry")
+            click.echo(_("nothing to retry"))
     finally:
         engine.close()
     raise SystemExit(1 if problems else 0)
@@ -545,25 +574,26 @@ def preview(obj: _Obj, flow: str, input_file: Path, save_dir: Path | None) -> No
         raise SystemExit(2) from None
     refusal = refuses_folder(selected, input_file)
     if refusal:
-        click.echo(f"error: {refusal}", err=True)
+        click.echo(_("error: {error}").format(error=refusal), err=True)
         raise SystemExit(2)
     with converted(inst, selected, input_file) as result:
         if result.error is not None:
-            click.echo(f"error: {result.error}", err=True)
+            click.echo(_("error: {error}").format(error=result.error), err=True)
             raise SystemExit(1)
         for out in result.outputs:
             if out.encoding is None:  # a PDF or image passed on as it is: not text to print
-                click.echo(f"==> {out.name} (a file of the input passed on as it is, "
-                           f"{out.size:,} bytes) <==", err=True)
+                click.echo(_("==> {name} (a file of the input passed on as it is, {size:,} bytes) <==").format(
+                    name=out.name, size=out.size), err=True)
             else:
-                click.echo(f"==> {out.name} ({out.rows} rows, {out.encoding}) <==", err=True)
+                click.echo(_("==> {name} ({rows} rows, {encoding}) <==").format(
+                    name=out.name, rows=out.rows, encoding=out.encoding), err=True)
                 click.echo(out.text()[0], nl=False)
             if save_dir is not None:
                 save_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(out.path, save_dir / out.name)
-                click.echo(f"saved as {save_dir / out.name}", err=True)
+                click.echo(_("saved as {path}").format(path=save_dir / out.name), err=True)
     for skip in result.skipped:
-        click.echo(f"skipped: {skip['reason']}", err=True)
+        click.echo(_("skipped: {reason}").format(reason=skip["reason"]), err=True)
 
 
 @cli.command("settings")
@@ -613,18 +643,20 @@ def test_examples(obj: _Obj, flows: tuple[str, ...], refresh: bool, yes: bool) -
         return
     results = run_examples(inst, selected)
     for r in results:
-        click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.flow}/{r.case}")
+        line = _("PASS  {flow}/{case}") if r.passed else _("FAIL  {flow}/{case}")
+        click.echo(line.format(flow=r.flow, case=r.case))
         for text in r.problems:
             click.echo("      " + text.replace("\n", "\n      ").rstrip())
     tested = {r.flow for r in results}
     for flow in selected:
         if flow.name not in tested:
-            click.echo(f"none  {flow.name}: no examples in {examples_dir(inst) / flow.name}")
+            click.echo(_("none  {flow}: no examples in {folder}").format(
+                flow=flow.name, folder=examples_dir(inst) / flow.name))
     failed = sum(not r.passed for r in results)
     if failed:
-        click.echo("After an intended change to a mapping: gateway test --refresh FLOW shows the differences and "
-                   "writes the new expected files (check each value, and the example's NOTES.md).")
-    click.echo(f"{len(results) - failed} passed, {failed} failed")
+        click.echo(_("After an intended change to a mapping: gateway test --refresh FLOW shows the differences and "
+                     "writes the new expected files (check each value, and the example's NOTES.md)."))
+    click.echo(_("{passed} passed, {failed} failed").format(passed=len(results) - failed, failed=failed))
     raise SystemExit(1 if failed else 0)
 
 
@@ -638,25 +670,28 @@ def _refresh_examples(inst: Installation, flows: list[Flow], yes: bool) -> None:
         for case in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
             found = refresh_case(inst, flow, case)
             if found.error:
-                click.echo(f"skip  {flow.name}/{case.name}: {found.error}")
+                click.echo(_("skip  {flow}/{case}: {error}").format(flow=flow.name, case=case.name,
+                                                                   error=found.error))
             elif not found.changed:
-                click.echo(f"same  {flow.name}/{case.name}")
+                click.echo(_("same  {flow}/{case}").format(flow=flow.name, case=case.name))
             else:
-                click.echo(f"CHANGES  {flow.name}/{case.name}")
+                click.echo(_("CHANGES  {flow}/{case}").format(flow=flow.name, case=case.name))
                 for text in found.changes:
                     click.echo("      " + text.replace("\n", "\n      ").rstrip())
                 for name in found.removed:
-                    click.echo(f"      {name} is no longer produced and would be removed")
+                    click.echo("      " + _("{name} is no longer produced and would be removed").format(name=name))
                 pending.append((case, found))
     if not pending:
-        click.echo("nothing to refresh")
+        click.echo(_("nothing to refresh"))
         return
-    if not yes and not click.confirm(f"Write the new expected files of {len(pending)} example(s)?", default=False):
-        click.echo("nothing written")
+    if not yes and not click.confirm(_("Write the new expected files of {count} example(s)?").format(
+            count=len(pending)), default=False):
+        click.echo(_("nothing written"))
         raise SystemExit(1)
     for case, found in pending:
         write_refresh(case, found)
-        click.echo(f"written  {found.flow}/{found.case} (check the values and update its NOTES.md)")
+        click.echo(_("written  {flow}/{case} (check the values and update its NOTES.md)").format(
+            flow=found.flow, case=found.case))
 
 
 @cli.group(invoke_without_command=True)
@@ -681,7 +716,7 @@ def console(ctx: click.Context, listen: str | None, port: int | None) -> None:
     try:
         serve(inst)
     except ConsoleRefused as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_("error: {error}").format(error=exc), err=True)
         raise SystemExit(2) from None
 
 
@@ -697,7 +732,7 @@ def console_passwd(obj: _Obj, user: str, role: str | None) -> None:
     from .console.passwd import PasswdError, set_password
 
     if not USER_NAME.match(user):
-        click.echo("error: a user name may hold only letters, digits and . _ @ - (at most 64)", err=True)
+        click.echo(_("error: a user name may hold only letters, digits and . _ @ - (at most 64)"), err=True)
         raise SystemExit(2)
     password = click.prompt(_("Password for {user}").format(user=user), hide_input=True,
                             confirmation_prompt=_("Repeat it"))
@@ -707,7 +742,7 @@ def console_passwd(obj: _Obj, user: str, role: str | None) -> None:
     try:
         set_password(obj.config, user, hash_password(password), role)
     except (PasswdError, ConfigError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_("error: {error}").format(error=exc), err=True)
         raise SystemExit(2) from None
     click.echo(_("the password hash of {user} is in {file}; restart the console to use it").format(
         user=user, file=obj.config))
@@ -736,8 +771,9 @@ def service_test(obj: _Obj, name: str) -> None:
 
     inst = obj.installation()
     if name not in inst.services:
-        known = ", ".join(inst.services) or "none"
-        click.echo(f"no web service named '{name}' in {inst.path.name} (services: {known})", err=True)
+        known = ", ".join(inst.services) or _("none")
+        click.echo(_("no web service named '{name}' in {file} (services: {known})").format(
+            name=name, file=inst.path.name, known=known), err=True)
         raise SystemExit(2)
     config = inst.services[name]
     client = ServiceClient(name, config, root=inst.root)
@@ -749,11 +785,12 @@ def service_test(obj: _Obj, name: str) -> None:
             else:
                 words = api.test(Path(spool))
     except GatewayError as exc:
-        click.echo(f"{name}: FAILED: {client.redact(str(exc))}", err=True)
+        click.echo(_("{name}: FAILED: {error}").format(name=name, error=client.redact(str(exc))), err=True)
         raise SystemExit(1) from None
     finally:
         client.close()
-    click.echo(f"{name}: OK ({config.api}, {client.credentials.url}): {words}")
+    click.echo(_("{name}: OK ({api}, {url}): {answer}").format(name=name, api=config.api,
+                                                              url=client.credentials.url, answer=words))
 
 
 @cli.group()
@@ -776,33 +813,37 @@ def sftp_trust(obj: _Obj, partner: str, fingerprint: str | None, yes: bool) -> N
     from .sftp import fetch_host_key, key_fingerprint, trust
 
     if yes and fingerprint is None:
-        click.echo("--yes would trust whatever key the server shows; give the fingerprint the partner told you "
-                   "instead: --fingerprint SHA256:…", err=True)
+        click.echo(_("--yes would trust whatever key the server shows; give the fingerprint the partner told you "
+                     "instead: --fingerprint SHA256:…"), err=True)
         raise SystemExit(2)
     inst = obj.installation()
     if partner not in inst.partners:
-        known = ", ".join(inst.partners) or "none"
-        click.echo(f"no partner named '{partner}' in {inst.path.name} (partners: {known})", err=True)
+        known = ", ".join(inst.partners) or _("none")
+        click.echo(_("no partner named '{partner}' in {file} (partners: {known})").format(
+            partner=partner, file=inst.path.name, known=known), err=True)
         raise SystemExit(2)
     p = inst.partners[partner]
     try:
         key = fetch_host_key(p.host, p.port, p.timeout)
     except GatewayError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_("error: {error}").format(error=exc), err=True)
         raise SystemExit(1) from None
     shown = key_fingerprint(key)
-    click.echo(f"{partner}: {p.host}:{p.port} presents a {key.get_name()} key")
-    click.echo(f"    fingerprint {shown}")
+    click.echo(_("{partner}: {host}:{port} presents a {kind} key").format(partner=partner, host=p.host, port=p.port,
+                                                                         kind=key.get_name()))
+    click.echo("    " + _("fingerprint {fingerprint}").format(fingerprint=shown))
     if fingerprint is not None:
         if fingerprint.strip() != shown:
-            click.echo(f"this is not the fingerprint you gave ({fingerprint.strip()}); nothing recorded. A different "
-                       "key can mean that someone is in between: ask the partner before going on", err=True)
+            click.echo(_("this is not the fingerprint you gave ({fingerprint}); nothing recorded. A different "
+                         "key can mean that someone is in between: ask the partner before going on").format(
+                fingerprint=fingerprint.strip()), err=True)
             raise SystemExit(1)
-    elif not click.confirm("Is this the fingerprint the partner gave you?", default=False):
-        click.echo("nothing recorded")
+    elif not click.confirm(_("Is this the fingerprint the partner gave you?"), default=False):
+        click.echo(_("nothing recorded"))
         raise SystemExit(1)
     line = trust(p.known_hosts, p.host, p.port, key)
-    click.echo(f"recorded in {p.known_hosts}: {line.split()[0]} {line.split()[1]}")
+    click.echo(_("recorded in {file}: {host} {kind}").format(file=p.known_hosts, host=line.split()[0],
+                                                             kind=line.split()[1]))
 
 
 def main() -> None:
@@ -811,7 +852,7 @@ def main() -> None:
     except GatewayError as exc:
         # Commands catch their own; what arrives here is mostly a JournalError (a full disk, a journal held
         # by another program), whose message says what the admin can do about it: the gateway could not work.
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_("error: {error}").format(error=exc), err=True)
         raise SystemExit(3) from None
 
 

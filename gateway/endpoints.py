@@ -14,6 +14,7 @@ from .clock import Clock
 from .config import Flow, Installation
 from .destinations.base import Destination
 from .errors import DeliveryError, GatewayError
+from .i18n import _
 from .journal import Journal
 from .kinds import Parts, Registry
 from .sources.base import Source
@@ -42,7 +43,7 @@ class Endpoints:
         if key not in self._destinations:
             spec = flow.destination_config(name)
             if spec is None:
-                raise DeliveryError(f"flow {flow.name} has no destination '{name}'")
+                raise DeliveryError(_("flow {flow} has no destination '{name}'").format(flow=flow.name, name=name))
             self._destinations[key] = self.kinds.build_destination(spec, self._parts(flow, name))
         return self._destinations[key]
 

@@ -42,7 +42,11 @@ class ConfigError(GatewayError):
     """The configuration is refused; ``problems`` lists every finding, not just the first."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
+        # a mapping used by two flows is checked twice: the admin reads each problem once
+        unique: dict[str, Problem] = {}
+        for problem in problems:
+            unique.setdefault(str(problem), problem)
+        self.problems = list(unique.values())
         super().__init__("\n".join(str(p) for p in problems))
 
 

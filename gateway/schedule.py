@@ -32,6 +32,8 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from .i18n import _
+
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 
 
@@ -50,21 +52,21 @@ def parse_times(values: Iterable[object] | str) -> list[dt.time]:
     times: set[dt.time] = set()
     for value in values:
         if not isinstance(value, str):
-            raise ValueError(
-                f"{_describe(value)} is not a time of day: write times in quotes as HH:MM, e.g. \"06:00\" "
-                "(without quotes YAML reads 12:30 as the number 750)"
-            )
+            raise ValueError(_(
+                "{value} is not a time of day: write times in quotes as HH:MM, e.g. \"06:00\" "
+                "(without quotes YAML reads 12:30 as the number 750)").format(value=_describe(value)))
         match = _TIME.fullmatch(value.strip())
         if match is None:
-            raise ValueError(
-                f"{_describe(value)} is not a time of day: write it as HH:MM on the 24-hour clock, "
-                "e.g. 06:00 or 18:30"
-            )
+            raise ValueError(_(
+                "{value} is not a time of day: write it as HH:MM on the 24-hour clock, e.g. 06:00 or 18:30").format(
+                value=_describe(value)))
         hour, minute = int(match.group(1)), int(match.group(2))
         if hour > 23:
-            raise ValueError(f"{_describe(value)} is not a time of day: the hour must be 00 to 23 (midnight is 00:00)")
+            raise ValueError(_("{value} is not a time of day: the hour must be 00 to 23 (midnight is 00:00)").format(
+                value=_describe(value)))
         if minute > 59:
-            raise ValueError(f"{_describe(value)} is not a time of day: the minutes must be 00 to 59")
+            raise ValueError(_("{value} is not a time of day: the minutes must be 00 to 59").format(
+                value=_describe(value)))
         times.add(dt.time(hour, minute))
     return sorted(times)
 
@@ -81,14 +83,14 @@ class Schedule:
     def __init__(self, every_minutes: float | None = None, at: Iterable[object] | str | None = None) -> None:
         if every_minutes is not None:
             if isinstance(every_minutes, bool) or not isinstance(every_minutes, int | float):
-                raise ValueError(
-                    f"every_minutes must be a number of minutes, like 15 or 0.5, not {_describe(every_minutes)}"
-                )
+                raise ValueError(_("every_minutes must be a number of minutes, like 15 or 0.5, not {value}").format(
+                    value=_describe(every_minutes)))
             if not math.isfinite(every_minutes) or every_minutes <= 0:
-                raise ValueError(f"every_minutes must be more than 0 minutes, not {every_minutes}")
+                raise ValueError(_("every_minutes must be more than 0 minutes, not {value}").format(
+                    value=every_minutes))
         times = tuple(parse_times(at)) if at is not None else ()
         if every_minutes is None and not times:
-            raise ValueError("a schedule needs 'every_minutes', 'at' times, or both")
+            raise ValueError(_("a schedule needs 'every_minutes', 'at' times, or both"))
         self.every_minutes: float | None = float(every_minutes) if every_minutes is not None else None
         self.at: tuple[dt.time, ...] = times
 
@@ -100,10 +102,12 @@ class Schedule:
         """For log lines: ``every 15 min and at 06:00, 18:30``."""
         parts = []
         if self.every_minutes is not None:
-            parts.append(f"every {self.every_minutes:g} min")
+            parts.append(_("every {minutes:g} min").format(minutes=self.every_minutes))
         if self.at:
-            parts.append("at " + ", ".join(t.strftime("%H:%M") for t in self.at))
-        return " and ".join(parts)
+            parts.append(_("at {times}").format(times=", ".join(t.strftime("%H:%M") for t in self.at)))
+        if len(parts) == 2:
+            return _("{every} and {at}").format(every=parts[0], at=parts[1])
+        return parts[0]
 
     def __repr__(self) -> str:
         at = [t.strftime("%H:%M") for t in self.at]

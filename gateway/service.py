@@ -58,6 +58,7 @@ from .clock import Clock
 from .config import Flow
 from .engine import Engine
 from .errors import GatewayError
+from .i18n import _
 from .schedule import Schedule, ScheduleTimer
 from .sources.base import Candidate, Source
 from .summary import RunSummary
@@ -297,7 +298,8 @@ class Service:
             if st.timer is None:
                 self._check(st, cycle, "start")
             else:
-                log.info("%s: runs %s", st.flow.name, st.timer.schedule.describe())
+                log.info(_("{flow}: runs {schedule}").format(flow=st.flow.name,
+                                                             schedule=st.timer.schedule.describe()))
                 self._run_if_due(st, st.timer, cycle)
         self._purge()
         self._report(cycle)
@@ -307,44 +309,59 @@ class Service:
     def _cycle(self, stop: threading.Event, cycle: RunSummary) -> bool:
         """One wake-up's work; whether it was a full rescan."""
         now = self.clock.monotonic()
+        self._take_events(now)
+        rescan = now >= self._next_rescan
+        if rescan and not self._upkeep(stop, cycle):
+            return rescan
+        for st in self._states.values():
+            if stop.is_set():
+                return rescan
+            self._check_if_due(st, cycle, now, rescan)
+        if rescan:
+            self._next_rescan = self.clock.monotonic() + self.rescan_seconds
+        return rescan
+
+    def _take_events(self, now: float) -> None:
+        """Act on what the watchers reported since the last wake-up: watch deleted folders again, and set an
+        event scan for each woken flow (not before ``EVENT_GAP`` after its last look, so a burst is one scan)."""
         with self._lock:
             woken, self._woken = self._woken, set()
             lost, self._lost = self._lost, set()
         for name in lost:
             st = self._states.get(name)
             if st is not None:
-                self._rewatch(st, "the folder was deleted")
+                self._rewatch(st, _("the folder was deleted"))
         for name in woken:
             st = self._states.get(name)
             if st is None or st.timer is not None:
                 continue
             at = max(now, st.last_check + EVENT_GAP)
             st.event_at = at if st.event_at is None else min(st.event_at, at)
-        rescan = now >= self._next_rescan
-        if rescan:
-            for st in self._states.values():
-                if stop.is_set():
-                    return rescan
-                self._recover(st, cycle)
-            for st in self._states.values():
-                if self._watched(st) and not self._watching(st):
-                    self._rewatch(st, "the folder was replaced or its watch had ended")
-            self._purge()
+
+    def _upkeep(self, stop: threading.Event, cycle: RunSummary) -> bool:
+        """A rescan's care before the scans: recover interrupted work, renew lost watches, clean up the archive;
+        whether it got through (``False`` when ``stop`` came first)."""
         for st in self._states.values():
             if stop.is_set():
-                return rescan
-            if st.timer is not None:
-                if not self._run_if_due(st, st.timer, cycle) and _passed(st.recheck_at, now):
-                    self._check(st, cycle, "settle")  # the due run waits for the files it saw being written
-            elif rescan:
-                self._check(st, cycle, "rescan")
-            elif _passed(st.recheck_at, now):
-                self._check(st, cycle, "settle")
-            elif _passed(st.event_at, now):
-                self._check(st, cycle, "event")
-        if rescan:
-            self._next_rescan = self.clock.monotonic() + self.rescan_seconds
-        return rescan
+                return False
+            self._recover(st, cycle)
+        for st in self._states.values():
+            if self._watched(st) and not self._watching(st):
+                self._rewatch(st, _("the folder was replaced or its watch had ended"))
+        self._purge()
+        return True
+
+    def _check_if_due(self, st: _FlowState, cycle: RunSummary, now: float, rescan: bool) -> None:
+        """Scan one flow if anything calls for it now: its schedule, a rescan, a settle re-check or an event."""
+        if st.timer is not None:
+            if not self._run_if_due(st, st.timer, cycle) and _passed(st.recheck_at, now):
+                self._check(st, cycle, "settle")  # the due run waits for the files it saw being written
+        elif rescan:
+            self._check(st, cycle, "rescan")
+        elif _passed(st.recheck_at, now):
+            self._check(st, cycle, "settle")
+        elif _passed(st.event_at, now):
+            self._check(st, cycle, "event")
 
     def _next_wake(self) -> float:
         """The monotonic time of the earliest deadline: rescan, event scan, settle re-check, schedule."""
@@ -403,10 +420,12 @@ class Service:
         except Exception as exc:
             st.recheck_at = None  # the next event or rescan tries again
             candidates, error = (), _text(exc)
-            self._problem(key, f"{flow.name}: the inbox {flow.source_folder} cannot be scanned: {_text(exc)}; "
-                               "tried again on the next event or rescan, the other flows go on", exc)
+            self._problem(key, _("{flow}: the inbox {folder} cannot be scanned: {error}; tried again on the next "
+                                 "event or rescan, the other flows go on").format(
+                flow=flow.name, folder=flow.source_folder, error=_text(exc)), exc)
         else:
-            self._resolved(key, f"{flow.name}: the inbox {flow.source_folder} can be scanned again")
+            self._resolved(key, _("{flow}: the inbox {folder} can be scanned again").format(
+                flow=flow.name, folder=flow.source_folder))
         finally:
             st.event_at = None
             st.last_check = self.clock.monotonic()
@@ -424,20 +443,21 @@ class Service:
         try:
             summary = self.engine.recover(flow)
         except Exception as exc:
-            self._problem(key, f"{flow.name}: unfinished inputs in the work folder cannot be handled: {_text(exc)}; "
-                               "tried again on the next rescan", exc)
+            self._problem(key, _("{flow}: unfinished inputs in the work folder cannot be handled: {error}; "
+                                 "tried again on the next rescan").format(flow=flow.name, error=_text(exc)), exc)
             return
         st.pending = summary.pending  # recover retried every waiting input: this is the current count
         cycle.add(summary)
-        self._resolved(key, f"{flow.name}: the work folder can be handled again")
+        self._resolved(key, _("{flow}: the work folder can be handled again").format(flow=flow.name))
 
     def _purge(self) -> None:
         try:
             self.engine.purge_archive()
         except Exception as exc:
-            self._problem(("", "archive"), f"the archive cannot be cleaned up: {_text(exc)}", exc)
+            self._problem(("", "archive"), _("the archive cannot be cleaned up: {error}").format(error=_text(exc)),
+                          exc)
         else:
-            self._resolved(("", "archive"), "the archive can be cleaned up again")
+            self._resolved(("", "archive"), _("the archive can be cleaned up again"))
 
     def _report(self, cycle: RunSummary) -> None:
         self._total.add(cycle)
@@ -449,9 +469,9 @@ class Service:
         try:
             self.on_cycle(cycle)
         except Exception as exc:
-            self._problem(("", "on_cycle"), f"the cycle report failed: {_text(exc)}", exc)
+            self._problem(("", "on_cycle"), _("the cycle report failed: {error}").format(error=_text(exc)), exc)
         else:
-            self._resolved(("", "on_cycle"), "the cycle report works again")
+            self._resolved(("", "on_cycle"), _("the cycle report works again"))
 
     def _report_pass(self, at: float, rescan: bool, cycle: RunSummary) -> None:
         if self.on_pass is None:
@@ -460,9 +480,9 @@ class Service:
         try:
             self.on_pass(done)
         except Exception as exc:
-            self._problem(("", "on_pass"), f"the pass report failed: {_text(exc)}", exc)
+            self._problem(("", "on_pass"), _("the pass report failed: {error}").format(error=_text(exc)), exc)
         else:
-            self._resolved(("", "on_pass"), "the pass report works again")
+            self._resolved(("", "on_pass"), _("the pass report works again"))
 
     # -- trouble, logged once per change ------------------------------------------------
 
@@ -494,7 +514,7 @@ class Service:
             if self._native_error is not None:
                 raise self._native_error
             if Observer is PollingObserver:
-                self._native_error = OSError(errno.ENOSYS, "this system has no native file notifications")
+                self._native_error = OSError(errno.ENOSYS, _("this system has no native file notifications"))
                 raise self._native_error
             try:
                 observer = Observer()
@@ -530,7 +550,7 @@ class Service:
         if folder is None:
             return
         key = (flow.name, "watch")
-        kind = "native"
+        kind = _("native")
         try:
             folder.mkdir(parents=True, exist_ok=True)  # so that a partner has somewhere to drop
             st.watched = _identity(folder)
@@ -541,21 +561,25 @@ class Service:
                     if self.watch_mode == "native" or exc.errno in (errno.ENOENT, errno.ENOTDIR):
                         raise
                     st.native_refused = True
-                    log.warning("%s: the inbox %s cannot be watched natively (%s); polling it every %g s instead",
-                                flow.name, folder, _text(exc), self.poll_seconds)
+                    log.warning(_("{flow}: the inbox {folder} cannot be watched natively ({error}); polling it "
+                                  "every {seconds:g} s instead").format(
+                        flow=flow.name, folder=folder, error=_text(exc), seconds=self.poll_seconds))
             if st.watch is None:
-                kind = f"polling every {self.poll_seconds:g} s"
+                kind = _("polling every {seconds:g} s").format(seconds=self.poll_seconds)
                 self._schedule(self._polling_observer(), st)
         except Exception as exc:
-            self._problem(key, f"{flow.name}: the inbox {folder} cannot be watched: {_text(exc)}; "
-                               f"it is scanned every {self.rescan_seconds:g} s until this is fixed", exc)
+            self._problem(key, _("{flow}: the inbox {folder} cannot be watched: {error}; it is scanned every "
+                                 "{seconds:g} s until this is fixed").format(
+                flow=flow.name, folder=folder, error=_text(exc), seconds=self.rescan_seconds), exc)
             return
         if key in self._problems:
-            self._resolved(key, f"{flow.name}: watching the inbox {folder} again ({kind})")
+            self._resolved(key, _("{flow}: watching the inbox {folder} again ({kind})").format(
+                flow=flow.name, folder=folder, kind=kind))
         elif again:
-            log.info("%s: watching the inbox %s again (%s; %s)", flow.name, folder, again, kind)
+            log.info(_("{flow}: watching the inbox {folder} again ({why}; {kind})").format(
+                flow=flow.name, folder=folder, why=again, kind=kind))
         else:
-            log.info("%s: watching %s (%s)", flow.name, folder, kind)
+            log.info(_("{flow}: watching {folder} ({kind})").format(flow=flow.name, folder=folder, kind=kind))
 
     def _watching(self, st: _FlowState) -> bool:
         """Whether the flow's watch still works.

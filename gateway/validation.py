@@ -130,35 +130,33 @@ def _choices(expected: str) -> str:
     return _("{items} or {last}").format(items=items, last=last) if sep else expected
 
 
+_WRONG_TYPE = {
+    kind: words
+    for kinds, words in (
+        (("int_parsing", "int_type", "int_from_float"), N_("'{field}' must be a whole number, not {value}")),
+        (("float_parsing", "decimal_parsing", "float_type"), N_("'{field}' must be a number, not {value}")),
+        (("bool_parsing", "bool_type"), N_("'{field}' must be yes or no (true/false), not {value}")),
+        (("dict_type", "model_type", "model_attributes_type"), N_("'{field}' must be a group of 'name: value' lines")),
+        (("list_type",), N_("'{field}' must be a list ('- ' lines)")),
+    )
+    for kind in kinds
+}
+"""pydantic's error types for a value of the wrong type, each with the words for it (``{value}`` is the input)."""
+
+
 def _describe(err: Any, root: type[BaseModel], loc: Loc, data: Any = None) -> str:
+    """One pydantic error in words the admin can act on, by its error type."""
     kind = err["type"]
     field = loc[-1] if loc else ""
     value = repr(err.get("input"))
     if kind == "extra_forbidden":
-        parent = _model_at(root, loc[:-1], data)
-        if parent is None:
-            return _("unknown field '{field}'").format(field=field)
-        close = _suggestion(err, root, loc, data)
-        if close:
-            return _("unknown field '{field}' (did you mean '{name}'?)").format(field=field, name=close)
-        return _("unknown field '{field}' (allowed here: {names})").format(
-            field=field, names=", ".join(_field_names(parent)))
+        return _unknown_field(err, root, loc, data)
     if kind == "missing":
         return _("'{field}' is required here").format(field=field)
     if kind == "unknown_kind":
-        ctx = err.get("ctx", {})
-        if ctx.get("role") in KIND_CHOICE:
-            return _(KIND_CHOICE[ctx["role"]]).format(names=ctx.get("names", ""))
-        return str(err["msg"])
+        return _unknown_kind(err)
     if kind in ("union_tag_not_found", "union_tag_invalid"):
-        ctx = err.get("ctx", {})
-        tag = ctx.get("discriminator", "'format'").strip("'")
-        allowed = ctx.get("expected_tags", "")
-        if kind == "union_tag_not_found":
-            return (_("'{tag}' is required here (one of: {allowed})").format(tag=tag, allowed=allowed) if allowed
-                    else _("'{tag}' is required here").format(tag=tag))
-        return _("'{tag}' must be one of {allowed}, not {value}").format(
-            tag=tag, allowed=allowed, value=repr(ctx.get("tag")))
+        return _wrong_tag(err)
     if kind in ("string_type",):
         if err.get("input") is None:
             return _("'{field}' has no value; write \"\" for empty text").format(field=field)
@@ -167,16 +165,8 @@ def _describe(err: Any, root: type[BaseModel], loc: Loc, data: Any = None) -> st
         least = err.get("ctx", {}).get("min_length", 1)
         return ngettext("'{field}' needs at least {count} entry", "'{field}' needs at least {count} entries",
                         least).format(field=field, count=least)
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return _("'{field}' must be a whole number, not {value}").format(field=field, value=value)
-    if kind in ("float_parsing", "decimal_parsing", "float_type"):
-        return _("'{field}' must be a number, not {value}").format(field=field, value=value)
-    if kind in ("bool_parsing", "bool_type"):
-        return _("'{field}' must be yes or no (true/false), not {value}").format(field=field, value=value)
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return _("'{field}' must be a group of 'name: value' lines").format(field=field)
-    if kind in ("list_type",):
-        return _("'{field}' must be a list ('- ' lines)").format(field=field)
+    if kind in _WRONG_TYPE:
+        return _(_WRONG_TYPE[kind]).format(field=field, value=value)
     if kind in _LIMITS:
         return _(_LIMITS[kind]).format(field=field, limit=str(err["msg"]).rsplit(" ", 1)[-1])
     if kind == "literal_error":
@@ -187,6 +177,39 @@ def _describe(err: Any, root: type[BaseModel], loc: Loc, data: Any = None) -> st
         msg = str(err.get("ctx", {}).get("error", err["msg"]))
         return f"'{field}': {msg}" if field else msg
     return f"'{field}': {err['msg']}" if field else str(err["msg"])
+
+
+def _unknown_field(err: Any, root: type[BaseModel], loc: Loc, data: Any) -> str:
+    """An unknown field, with the known one it is most likely a typo of, or else all that are allowed there."""
+    field = loc[-1] if loc else ""
+    parent = _model_at(root, loc[:-1], data)
+    if parent is None:
+        return _("unknown field '{field}'").format(field=field)
+    close = _suggestion(err, root, loc, data)
+    if close:
+        return _("unknown field '{field}' (did you mean '{name}'?)").format(field=field, name=close)
+    return _("unknown field '{field}' (allowed here: {names})").format(
+        field=field, names=", ".join(_field_names(parent)))
+
+
+def _unknown_kind(err: Any) -> str:
+    """A ``kind`` no source or destination has: the kinds there are, for the role it was meant to play."""
+    ctx = err.get("ctx", {})
+    if ctx.get("role") in KIND_CHOICE:
+        return _(KIND_CHOICE[ctx["role"]]).format(names=ctx.get("names", ""))
+    return str(err["msg"])
+
+
+def _wrong_tag(err: Any) -> str:
+    """The field that chooses among alternatives (``format``) is missing or names none of them."""
+    ctx = err.get("ctx", {})
+    tag = ctx.get("discriminator", "'format'").strip("'")
+    allowed = ctx.get("expected_tags", "")
+    if err["type"] == "union_tag_not_found":
+        return (_("'{tag}' is required here (one of: {allowed})").format(tag=tag, allowed=allowed) if allowed
+                else _("'{tag}' is required here").format(tag=tag))
+    return _("'{tag}' must be one of {allowed}, not {value}").format(
+        tag=tag, allowed=allowed, value=repr(ctx.get("tag")))
 
 
 def validate(model: type[M], doc: YamlDocument, base: Loc = ()) -> M:

@@ -364,10 +364,17 @@ def audit(install: Install, feed: Feed, importer: Importer | None = None) -> Aud
     """
     fmt = importer.fmt if importer is not None else OutputFormat.of(install)
     result = Audit(inputs=len(feed.files))
-    outbox = install.outbox()
-
-    # Inputs: one final journal entry each, in the right place.
     entries = journal_entries(install)
+    _audit_inputs(feed, entries, result)
+    _audit_leftovers(install, feed, entries, result)
+    _audit_quarantine(install, feed, result)
+    published, taken = _audit_outbox(install, importer, entries, result)
+    _audit_orders(install.outbox(), feed, fmt, published, taken, result)
+    return result
+
+
+def _audit_inputs(feed: Feed, entries: list[dict[str, Any]], result: Audit) -> None:
+    """Inputs: one final journal entry each, in the right place."""
     by_name: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in entries:
         by_name[e["name"]].append(e)
@@ -378,39 +385,50 @@ def audit(install: Install, feed: Feed, importer: Importer | None = None) -> Aud
             continue
         if len(found) > 1:
             result.duplicated.append(f"{name}: {len(found)} journal entries")
-        e = found[-1]
-        if name in feed.malformed:
-            if e["state"] != "failed":
-                result.wrongly_quarantined.append(f"{name} ({feed.malformed[name]}): {e['state']}, not quarantined")
-            continue
-        if e["state"] == "failed":
-            result.wrongly_quarantined.append(f"{name}: quarantined: {e['error']}")
-        elif e["state"] not in ("done", "duplicate"):
-            result.lost.append(f"{name}: left {e['state']} ({e['error']})")
-        elif e["pending_outputs"]:
-            result.lost.append(f"{name}: outputs never delivered: {e['pending_outputs']}")
-        elif not (e["stored_path"] and Path(e["stored_path"]).is_file()):
-            result.lost.append(f"{name}: not in the archive")
+        _audit_entry(name, found[-1], feed, result)
     for name in set(by_name) - set(feed.files):
         result.duplicated.append(f"{name}: journal entry for a file never dropped")
+
+
+def _audit_entry(name: str, e: dict[str, Any], feed: Feed, result: Audit) -> None:
+    """An input's last journal entry: a malformed input quarantined, a valid one done, delivered and archived."""
+    if name in feed.malformed:
+        if e["state"] != "failed":
+            result.wrongly_quarantined.append(f"{name} ({feed.malformed[name]}): {e['state']}, not quarantined")
+        return
+    if e["state"] == "failed":
+        result.wrongly_quarantined.append(f"{name}: quarantined: {e['error']}")
+    elif e["state"] not in ("done", "duplicate"):
+        result.lost.append(f"{name}: left {e['state']} ({e['error']})")
+    elif e["pending_outputs"]:
+        result.lost.append(f"{name}: outputs never delivered: {e['pending_outputs']}")
+    elif not (e["stored_path"] and Path(e["stored_path"]).is_file()):
+        result.lost.append(f"{name}: not in the archive")
+
+
+def _audit_leftovers(install: Install, feed: Feed, entries: list[dict[str, Any]], result: Audit) -> None:
+    """Nothing left in the inbox or the work folder; staged files left behind are noted, not counted."""
     left = [p.name for p in install.inbox().iterdir() if not p.name.startswith(".")]
     result.lost.extend(f"{n}: still in the inbox" for n in sorted(left))
     work = work_folder(install)
-    if work.is_dir():
-        result.lost.extend(f"{p.name}: still in the work folder" for p in sorted(work.iterdir())
-                           if not p.name.startswith("."))
-        stage = work / ".stage"
-        ids = {e["id"]: e for e in entries}
-        for folder in sorted(stage.iterdir()) if stage.is_dir() else []:
-            e = ids.get(int(folder.name)) if folder.name.isdigit() else None
-            what = "no journal entry"
-            if e is not None:
-                kind = f", malformed: {feed.malformed[e['name']]}" if e["name"] in feed.malformed else ""
-                what = f"input {e['id']} {e['name']} ({e['state']}{kind})"
-            result.notes.append(f"staged files left behind: .stage/{folder.name}/"
-                                f"{sorted(p.name for p in folder.iterdir())} of {what}")
+    if not work.is_dir():
+        return
+    result.lost.extend(f"{p.name}: still in the work folder" for p in sorted(work.iterdir())
+                       if not p.name.startswith("."))
+    stage = work / ".stage"
+    ids = {e["id"]: e for e in entries}
+    for folder in sorted(stage.iterdir()) if stage.is_dir() else []:
+        e = ids.get(int(folder.name)) if folder.name.isdigit() else None
+        what = "no journal entry"
+        if e is not None:
+            kind = f", malformed: {feed.malformed[e['name']]}" if e["name"] in feed.malformed else ""
+            what = f"input {e['id']} {e['name']} ({e['state']}{kind})"
+        result.notes.append(f"staged files left behind: .stage/{folder.name}/"
+                            f"{sorted(p.name for p in folder.iterdir())} of {what}")
 
-    # Quarantine: the malformed files, each exactly once, with a reason.
+
+def _audit_quarantine(install: Install, feed: Feed, result: Audit) -> None:
+    """Quarantine: the malformed files, each exactly once, with a reason."""
     folder = install.quarantine / FLOW
     stored = sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
     quarantined = Counter(p.name.split("--", 1)[-1] for p in stored if not p.name.endswith(".reason.txt"))
@@ -428,7 +446,13 @@ def audit(install: Install, feed: Feed, importer: Importer | None = None) -> Aud
         result.notes.append("hidden temporaries in the quarantine folder: "
                             f"{sorted(p.name for p in folder.iterdir() if p.name.startswith('.'))[:5]}")
 
-    # The outbox: only whole outputs, each listed in the journal once, none written twice.
+
+def _audit_outbox(install: Install, importer: Importer | None, entries: list[dict[str, Any]],
+                  result: Audit) -> tuple[list[str], dict[str, list[dict[str, str]]]]:
+    """The outbox: only whole outputs, each listed in the journal once, none written twice.
+
+    Returns the outputs published in the outbox and those the importer took (by name, with their rows)."""
+    outbox = install.outbox()
     names = sorted(p.name for p in outbox.iterdir() if p.name != ".gitkeep")
     result.temp_visible.extend(f"{n}: temporary left in the outbox" for n in names if is_temporary(n))
     published = [n for n in names if not is_temporary(n) and n.endswith(".csv")]
@@ -436,13 +460,7 @@ def audit(install: Install, feed: Feed, importer: Importer | None = None) -> Aud
                           if not is_temporary(n) and not n.endswith(".csv"))
     taken = importer.taken if importer is not None else {}
     if importer is not None:
-        result.duplicated.extend(importer.written_twice)
-        result.partial.extend(importer.partial)
-        result.temp_visible.extend(f"{n}: seen by the importer under that name" for n in importer.temp_visible)
-        for n in published:
-            st = (outbox / n).stat()
-            if n in importer.seen and importer.seen[n] != (st.st_ino, st.st_size, st.st_mtime_ns):
-                result.duplicated.append(f"{n}: changed after it was published")
+        _audit_importer(importer, outbox, published, result)
     listed = [Path(o).name for e in entries for o in e["outputs"]]
     for n, k in Counter(listed).items():
         if k > 1:
@@ -452,8 +470,23 @@ def audit(install: Install, feed: Feed, importer: Importer | None = None) -> Aud
             result.duplicated.append(f"{n}: an output the journal does not list")
     for n in sorted(set(listed) - set(published) - set(taken)):
         result.lost.append(f"{n}: listed in the journal, neither in the outbox nor taken by the importer")
+    return published, taken
 
-    # Orders: each valid one with all its positions, in exactly one output.
+
+def _audit_importer(importer: Importer, outbox: Path, published: list[str], result: Audit) -> None:
+    """What the importer saw while the gateway ran: outputs written twice or changed, temporaries, partial files."""
+    result.duplicated.extend(importer.written_twice)
+    result.partial.extend(importer.partial)
+    result.temp_visible.extend(f"{n}: seen by the importer under that name" for n in importer.temp_visible)
+    for n in published:
+        st = (outbox / n).stat()
+        if n in importer.seen and importer.seen[n] != (st.st_ino, st.st_size, st.st_mtime_ns):
+            result.duplicated.append(f"{n}: changed after it was published")
+
+
+def _audit_orders(outbox: Path, feed: Feed, fmt: OutputFormat, published: list[str],
+                  taken: dict[str, list[dict[str, str]]], result: Audit) -> None:
+    """Orders: each valid one with all its positions, in exactly one output."""
     rows_per_order: Counter[str] = Counter()
     outputs_per_order: defaultdict[str, set[str]] = defaultdict(set)
     all_rows = dict(taken)
@@ -481,4 +514,3 @@ def audit(install: Install, feed: Feed, importer: Importer | None = None) -> Aud
             result.duplicated.append(f"order {order}: never dropped, yet in {sorted(outs)}")
         elif len(outs) > 1:
             result.duplicated.append(f"order {order}: in {len(outs)} outputs {sorted(outs)}")
-    return result

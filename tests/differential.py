@@ -98,28 +98,34 @@ def compare_record(mapping: Mapping, record: Record, info: dict[str, Any], setti
         unit = mapping.key_unit
         check("key", lambda: key(context), lambda: unit.render(context))
     for out in mapping.outputs:
-        if isinstance(out, CompiledOutput):
-            rows = out.generated_rows
-            if rows is not None:
-                check(f"rows of {out.name}", lambda r=rows: r(context), lambda o=out: _jinja_rows(o, context))
-            if out.spec.per == "record" and out.generated_file is not None:
-                check(f"file of {out.name}", lambda o=out: o.generated_file(context),  # type: ignore[misc]
-                      lambda o=out: o.file_unit.render(context))
-        elif isinstance(out, CompiledEmail):
-            for part, unit in (("file", out.file_unit), ("recipient", out.recipient), ("subject", out.subject)):
-                function = out.generated.get(part)
-                if function is not None:
-                    check(f"{part} of {out.name}", lambda f=function: f(context), lambda u=unit: u.render(context))
-            when = out.generated.get("when")
-            if when is not None and out.when is not None:
-                check(f"when of {out.name}", lambda f=when: f(context), lambda u=out.when: u(**context))
-        elif isinstance(out, CompiledFiles) and out.generated is not None:
-            check(f"files of {out.name}", lambda o=out: [(s, n) for s, n, _ in o.generated(context)],
-                  lambda o=out: [(p.source, p.name) for p in o._jinja_files(context)])
-        elif isinstance(out, CompiledTemplate) and out.generated_file is not None:
+        _compare_output(out, context, check)
+    return findings
+
+
+def _compare_output(out: CompiledOutput | CompiledEmail | CompiledFiles | CompiledTemplate, context: dict[str, Any],
+                    check: Callable[[str, Callable[[], Any], Callable[[], Any]], None]) -> None:
+    """The generated code of one output against Jinja (see ``compare_record``)."""
+    if isinstance(out, CompiledOutput):
+        rows = out.generated_rows
+        if rows is not None:
+            check(f"rows of {out.name}", lambda r=rows: r(context), lambda o=out: _jinja_rows(o, context))
+        if out.spec.per == "record" and out.generated_file is not None:
             check(f"file of {out.name}", lambda o=out: o.generated_file(context),  # type: ignore[misc]
                   lambda o=out: o.file_unit.render(context))
-    return findings
+    elif isinstance(out, CompiledEmail):
+        for part, unit in (("file", out.file_unit), ("recipient", out.recipient), ("subject", out.subject)):
+            function = out.generated.get(part)
+            if function is not None:
+                check(f"{part} of {out.name}", lambda f=function: f(context), lambda u=unit: u.render(context))
+        when = out.generated.get("when")
+        if when is not None and out.when is not None:
+            check(f"when of {out.name}", lambda f=when: f(context), lambda u=out.when: u(**context))
+    elif isinstance(out, CompiledFiles) and out.generated is not None:
+        check(f"files of {out.name}", lambda o=out: [(s, n) for s, n, _ in o.generated(context)],
+              lambda o=out: [(p.source, p.name) for p in o._jinja_files(context)])
+    elif isinstance(out, CompiledTemplate) and out.generated_file is not None:
+        check(f"file of {out.name}", lambda o=out: o.generated_file(context),  # type: ignore[misc]
+              lambda o=out: o.file_unit.render(context))
 
 
 def _jinja_skip(mapping: Mapping, context: dict[str, Any]) -> str | None:

@@ -603,9 +603,29 @@ class _Handler(BaseHTTPRequestHandler):
                 self.rakuten.handler_seconds += time.perf_counter() - started
 
     def _answer(self, body: bytes) -> None:
+        """Answer one call: a fault injected for it instead of the call, or the call's answer, perhaps spoilt."""
         server = self.rakuten
         parts = urlsplit(self.path)
-        params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        params, file = self._params(parts.query, body)
+        path = parts.path.strip("/")
+        action = params.get("action") or path.rpartition("/")[2]
+        key = next((params[k] for k in ("itemid", "purchaseid", "order_no", "variant_art_no", "product_art_no")
+                    if params.get(k)), "")
+        fault = server._fault_for(action, key)
+        if fault is not None and fault.kind in _INSTEAD_OF_CALL:
+            # a hostile answer is logged under the call's key, a failed call under its itemid
+            logged = key if fault.kind in _HOSTILE else params.get("itemid", "")
+            server._log(action, logged, f"fault {fault.kind}", False)
+            _INSTEAD_OF_CALL[fault.kind](self, action)
+            return
+        status, data, content_type = self._call(path, params, file)
+        deliver = _DELIVERY.get("" if fault is None else fault.kind)
+        if deliver is not None:
+            deliver(self, status, data, content_type)
+
+    def _params(self, query: str, body: bytes) -> tuple[dict[str, str], bytes | None]:
+        """The call's parameters, from the query and a form body, and the file of a multipart upload."""
+        params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         file = None
         ctype = self.headers.get("Content-Type", "")
         if body and ctype.startswith("application/x-www-form-urlencoded"):
@@ -620,59 +640,45 @@ class _Handler(BaseHTTPRequestHandler):
                     file = payload
                 elif name:
                     params[str(name)] = payload.decode()
-        path = parts.path.strip("/")
-        action = params.get("action") or path.rpartition("/")[2]
-        key = next((params[k] for k in ("itemid", "purchaseid", "order_no", "variant_art_no", "product_art_no")
-                    if params.get(k)), "")
-        fault = server._fault_for(action, key)
-        if fault is not None and fault.kind in ("dtd", "redirect", "huge"):
-            server._log(action, key, f"fault {fault.kind}", False)
-            if fault.kind == "dtd":
-                self._send(200, b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">]>'
-                                b"<getnewsalesresult>&a;&a;</getnewsalesresult>", "text/xml")
-            elif fault.kind == "redirect":
-                self.send_response(302)
-                self.send_header("Location", "https://elsewhere.example/")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            else:
-                self._send(200, b"<getnewsalesresult>" + b"<x/>" * 1_000_000 + b"</getnewsalesresult>", "text/xml")
-            return
-        if fault is not None and fault.kind in ("500", "hang", "drop-before", "expired"):
-            server._log(action, params.get("itemid", ""), f"fault {fault.kind}", False)
-            if fault.kind == "500":
-                self._send(500, b"<html>Internal Server Error</html>", "text/html")
-            elif fault.kind == "hang":
-                server.release.wait(10)
-                self.close_connection = True
-            elif fault.kind == "drop-before":
-                self._drop()
-            else:
-                self._send(*server._fr_error(action, "Sender", "InvalidUserRights", "token expired"))
-            return
+        return params, file
+
+    def _call(self, path: str, params: dict[str, str], file: bytes | None) -> tuple[int, bytes, str]:
+        """The answer of Rakuten France (``sales_ws``, ``stock_ws``) or Germany (``merchants/…``)."""
         if path in ("sales_ws", "stock_ws"):
-            status, data, content_type = server.fr(path, params, file)
-        elif path.startswith("merchants/"):
-            status, data, content_type = server.de(path.removeprefix("merchants/"), params)
-        else:
-            status, data, content_type = 404, b"not found", "text/plain"
-        if fault is None:
-            self._send(status, data, content_type)
-        elif fault.kind == "drop":
-            self._drop()
-        elif fault.kind == "truncate":
-            self._send(status, data[: len(data) // 2], content_type)
-        elif fault.kind == "slow":
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            for i in range(len(data)):
-                if server.release.wait(0.05):
-                    break
-                self.wfile.write(data[i:i + 1])
-                self.wfile.flush()
-            self.close_connection = True
+            return self.rakuten.fr(path, params, file)
+        if path.startswith("merchants/"):
+            return self.rakuten.de(path.removeprefix("merchants/"), params)
+        return 404, b"not found", "text/plain"
+
+    # -- faults instead of the call -----------------------------------------------------------------
+
+    def _send_dtd(self, action: str) -> None:
+        self._send(200, b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">]>'
+                        b"<getnewsalesresult>&a;&a;</getnewsalesresult>", "text/xml")
+
+    def _send_redirect(self, action: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", "https://elsewhere.example/")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _send_huge(self, action: str) -> None:
+        self._send(200, b"<getnewsalesresult>" + b"<x/>" * 1_000_000 + b"</getnewsalesresult>", "text/xml")
+
+    def _send_500(self, action: str) -> None:
+        self._send(500, b"<html>Internal Server Error</html>", "text/html")
+
+    def _hang(self, action: str) -> None:
+        self.rakuten.release.wait(10)
+        self.close_connection = True
+
+    def _drop_before(self, action: str) -> None:
+        self._drop()
+
+    def _send_expired(self, action: str) -> None:
+        self._send(*self.rakuten._fr_error(action, "Sender", "InvalidUserRights", "token expired"))
+
+    # -- the call's answer, as it is or spoilt ------------------------------------------------------
 
     def _send(self, status: int, data: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -686,3 +692,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _drop_after(self, status: int, data: bytes, content_type: str) -> None:
+        self._drop()
+
+    def _send_truncated(self, status: int, data: bytes, content_type: str) -> None:
+        self._send(status, data[: len(data) // 2], content_type)
+
+    def _send_slowly(self, status: int, data: bytes, content_type: str) -> None:
+        """A byte every 50 ms, until the test releases the server."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        for i in range(len(data)):
+            if self.rakuten.release.wait(0.05):
+                break
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+        self.close_connection = True
+
+
+_HOSTILE = ("dtd", "redirect", "huge")  # answers no client may accept
+_INSTEAD_OF_CALL: dict[str, Callable[[_Handler, str], None]] = {
+    "dtd": _Handler._send_dtd,
+    "redirect": _Handler._send_redirect,
+    "huge": _Handler._send_huge,
+    "500": _Handler._send_500,
+    "hang": _Handler._hang,
+    "drop-before": _Handler._drop_before,
+    "expired": _Handler._send_expired,
+}
+_DELIVERY: dict[str, Callable[[_Handler, int, bytes, str], None]] = {  # by fault kind; "" is no fault
+    "": _Handler._send,
+    "drop": _Handler._drop_after,
+    "truncate": _Handler._send_truncated,
+    "slow": _Handler._send_slowly,
+}

@@ -166,4 +166,38 @@ def test_gateway_test_passes_the_english_error_txt_in_german(german: Install) ->
     shutil.copytree(REPO / "examples" / "rakuten-orders", german.root / "examples" / "rakuten-orders")
     result = german.cli("test")
     assert result.exit_code == 0, result.output
-    assert result.output.rstrip().endswith("4 passed, 0 failed")
+    assert result.output.rstrip().endswith("4 bestanden, 0 fehlgeschlagen")
+
+
+def test_run_once_and_retry_answer_in_german(german: Install) -> None:
+    german.drop("bad.xml", "<result><orders><order>")
+    run = german.cli("run", "--once")
+    assert run.exit_code == 1
+    assert "0 erledigt, 0 doppelt, 1 in Quarantäne" in run.output
+    assert "1 Eingang liegt in Quarantäne und wartet auf einen Menschen" in run.output
+    assert "0 done" not in run.output
+    retry = german.cli("retry", "1", "99")
+    assert retry.exit_code == 1
+    assert "Eingang 99: kein solcher Eintrag im Journal" in retry.output
+    assert "Eingang 1 (rakuten-orders: bad.xml) wird beim nächsten Lauf verarbeitet" in retry.output
+    assert german.cli("retry", "--all").output == "nichts erneut zu versuchen\n"
+
+
+def test_a_wrong_schedule_is_refused_in_german(german: Install) -> None:
+    german.config.write_text(german.config.read_text(encoding="utf-8") + '    schedule: { at: ["25:00"] }\n',
+                             encoding="utf-8")
+    result = german.cli("check")
+    assert result.exit_code == 2
+    assert "'25:00' ist keine Uhrzeit: die Stunde muss 00 bis 23 sein (Mitternacht ist 00:00)" in result.output
+    assert "is not a time of day" not in result.output
+
+
+def test_a_schedule_describes_itself_in_german() -> None:
+    from gateway.schedule import Schedule
+
+    i18n.set_language("de")
+    assert Schedule(15, ["18:30", "06:00"]).describe() == "alle 15 min und um 06:00, 18:30"
+    assert Schedule(0.5).describe() == "alle 0.5 min"
+    with pytest.raises(ValueError) as refused:
+        Schedule(-1)
+    assert str(refused.value) == "every_minutes muss mehr als 0 Minuten sein, nicht -1"

@@ -159,9 +159,9 @@ def test_a_split_value_that_is_no_file_name_is_refused(tmp_path: Path) -> None:
 
 
 def test_more_files_than_allowed_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gateway.convert
+    import gateway.writers.rows
 
-    monkeypatch.setattr(gateway.convert, "MAX_SPLIT_FILES", 2)
+    monkeypatch.setattr(gateway.writers.rows, "MAX_SPLIT_FILES", 2)
     root = run(tmp_path, SPLIT, "texte.csv", TEXTE)
     (entry,) = journal(root)
     assert entry["state"] == "failed"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import REPO, Install
+
+from gateway import i18n
 
 BASE = """\
 settle_seconds: 0
@@ -94,3 +97,64 @@ def test_a_web_service_source_is_polled_every_five_minutes_unless_the_flow_says_
     flow = inst.flows["sales"]
     assert flow.config.schedule is None and inst.kinds.poll_minutes(flow) == 5.0
     assert inst.kinds.get("source", "folder").poll_minutes is None  # a folder is watched, not polled
+
+
+@pytest.fixture
+def english_afterwards() -> Iterator[None]:
+    """The command line sets the process's language from gateway.yaml; the next test starts in English."""
+    yield
+    i18n.set_language("en")
+
+
+def _german(gw: Install) -> Install:
+    gw.config.write_text("language: de\n" + gw.config.read_text(encoding="utf-8"), encoding="utf-8")
+    return gw
+
+
+def _no_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RAKUTEN_FR_URL", "RAKUTEN_FR_LOGIN", "RAKUTEN_FR_TOKEN", "RAKUTEN_DE_URL", "RAKUTEN_DE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("english_afterwards")
+def test_a_wrong_service_setting_is_refused_in_german(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_variables(monkeypatch)
+    result = _german(install(tmp_path / "a", fr=", key_env: RAKUTEN_DE_KEY")).cli("check")
+    assert result.exit_code == 2
+    assert "key_env gehört zu rakuten-de; rakuten-fr nimmt login_env und token_env" in result.output
+    result = _german(install(tmp_path / "b", service="rakuten-es")).cli("check")
+    assert result.exit_code == 2
+    assert "kein Webdienst namens 'rakuten-es' unter 'services' (Webdienste: rakuten-fr, rakuten-de)" in result.output
+    monkeypatch.setenv("RAKUTEN_DE_URL", "http://webservice.rakuten.de/merchants/")
+    result = _german(install(tmp_path / "c")).cli("check")
+    assert result.exit_code == 0
+    assert "Warnung: Webdienst rakuten-de: RAKUTEN_DE_URL muss mit https:// beginnen" in result.output
+    assert "belongs to" not in result.output and "must start" not in result.output
+
+
+@pytest.mark.usefixtures("english_afterwards")
+def test_a_web_service_that_cannot_be_reached_is_shown_in_german(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: the connection is refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _no_variables(monkeypatch)
+    monkeypatch.setenv("RAKUTEN_FR_URL", f"http://127.0.0.1:{port}/")
+    monkeypatch.setenv("RAKUTEN_FR_LOGIN", "seller")
+    monkeypatch.setenv("RAKUTEN_FR_TOKEN", "t0ken")
+    gw = _german(install(tmp_path, fr=", retries: 0, calls_per_second: 0"))
+    run = gw.cli("run", "--once")
+    assert "0 erledigt, 0 doppelt, 0 in Quarantäne" in run.output, run.output
+    status = gw.cli("status").output.splitlines()
+    (fr,) = [line for line in status if line.startswith("Webdienst rakuten-fr ")]
+    assert fr.startswith("Webdienst rakuten-fr (rakuten-fr): letzter Aufruf 2"), fr
+    assert ", zuletzt geantwortet nie; gestört seit " in fr
+    assert ": Webdienst rakuten-fr: getnewsales: ist nicht erreichbar (" in fr
+    assert ("Webdienst rakuten-de (rakuten-de): letzter Aufruf nie, zuletzt geantwortet nie; wartet auf "
+            "RAKUTEN_DE_URL, RAKUTEN_DE_KEY") in status
+    test = gw.cli("service", "test", "rakuten-fr")
+    assert test.exit_code == 1
+    assert "rakuten-fr: FEHLGESCHLAGEN: Webdienst rakuten-fr: getcurrentsales: ist nicht erreichbar (" in test.output
+    assert "(1 Versuch)" in test.output and "t0ken" not in test.output

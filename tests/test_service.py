@@ -552,3 +552,29 @@ def test_the_service_refuses_values_that_make_no_sense(install: Install) -> None
             Service(engine, flows, poll_seconds=-1)
     finally:
         engine.close()
+
+
+def test_the_service_logs_in_german_with_language_de(install: Install, gateway_log: pytest.LogCaptureFixture) -> None:
+    from gateway import i18n
+
+    _set(install, "flows:\n", (
+        "flows:\n"
+        "  second:\n"
+        "    mapping: mappings/rakuten-orders.yaml\n"
+        "    source:\n"
+        "      folder: inbox/second\n"
+        '      include: ["*.xml"]\n'
+        "    outbox:\n"
+        "      folder: outbox/second\n"
+    ))
+    schedules = {FLOW: Schedule(every_minutes=15, at=["06:00"])}
+    i18n.set_language("de")
+    try:
+        with running(install, clock=ManualClock(), schedules=schedules, watch="polling", poll_seconds=0.2,
+                     rescan_seconds=60):
+            pass
+    finally:
+        i18n.set_language("en")
+    infos = [r.getMessage() for r in gateway_log.records if r.levelno == logging.INFO]
+    assert f"{FLOW}: läuft alle 15 min und um 06:00" in infos
+    assert f"second: {install.root / 'inbox' / 'second'} wird überwacht (Abfrage alle 0.2 s)" in infos

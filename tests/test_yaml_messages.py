@@ -126,3 +126,18 @@ def test_the_problems_of_a_german_installation_are_in_german(tmp_path: Path) -> 
     assert check.exit_code == 2
     assert "Zeile 5 ist mit einem Tabulator eingerückt" in check.output
     assert "1 Problem: beheben Sie es und rufen Sie dann gateway check erneut auf." in check.output
+
+
+def test_a_mistake_in_a_mapping_two_flows_use_is_reported_once(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    (tmp_path / "m.yaml").write_text("input: { format: csv }\noutputs:\n  - name: x\n\tfile: y\n", encoding="utf-8")
+    flow = "    mapping: m.yaml\n    source: {{ folder: inbox/{name} }}\n    outbox: {{ folder: outbox/{name} }}\n"
+    (tmp_path / "gateway.yaml").write_text(
+        "state: state\nflows:\n  a:\n" + flow.format(name="a") + "  b:\n" + flow.format(name="b"), encoding="utf-8")
+    check = CliRunner().invoke(cli, ["--config", str(tmp_path / "gateway.yaml"), "check"])
+    assert check.exit_code == 2
+    assert check.output.count("line 4 is indented with a tab") == 1, check.output
+    assert check.output.splitlines()[-1] == "1 problem: correct it, then run gateway check again."

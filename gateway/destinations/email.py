@@ -69,6 +69,19 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {' '.join(words.split())}".strip()
 
 
+def _refused_recipients(exc: smtplib.SMTPRecipientsRefused) -> str:
+    """Each refused address with the server's reply, and whether trying again can help (a 5xx reply says no)."""
+    parts = []
+    for address, (code, text) in exc.recipients.items():
+        if 500 <= code < 600:
+            parts.append(_("{address} permanently ({reply}): the address is wrong or no longer exists, and "
+                           "every further attempt will be refused the same way").format(
+                               address=address, reply=_reply(code, text)))
+        else:
+            parts.append(_("{address} for now ({reply})").format(address=address, reply=_reply(code, text)))
+    return "; ".join(parts)
+
+
 class SmtpDestinationConfig(KindConfig):
     """E-mail, sent through the server under ``smtp`` in gateway.yaml."""
 
@@ -357,19 +370,17 @@ class SmtpDestination(Destination):
 
     def _words(self, exc: BaseException, name: str) -> str:
         """What went wrong, for the admin, and that the message waits."""
+        if isinstance(exc, smtplib.SMTPException):  # checked first: an SMTPException is an OSError too
+            return self._refusal_words(exc, name)
+        return self._connection_words(exc)
+
+    def _refusal_words(self, exc: smtplib.SMTPException, name: str) -> str:
+        """What the mail server answered or refused, from the most particular SMTP error to the most general."""
         server = self._server
         seconds = f"{self.timeout:g}"
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
-            parts = []
-            for address, (code, text) in exc.recipients.items():
-                if 500 <= code < 600:
-                    parts.append(_("{address} permanently ({reply}): the address is wrong or no longer exists, and "
-                                   "every further attempt will be refused the same way").format(
-                                       address=address, reply=_reply(code, text)))
-                else:
-                    parts.append(_("{address} for now ({reply})").format(address=address, reply=_reply(code, text)))
             return _("the mail server {server} refused the recipient of {name}: {details}; the message is kept and "
-                     "sent again on the next run").format(server=server, name=name, details="; ".join(parts))
+                     "sent again on the next run").format(server=server, name=name, details=_refused_recipients(exc))
         if isinstance(exc, smtplib.SMTPSenderRefused):
             return _("the mail server {server} refused the sender {sender} of {name} ({reply}); the message is kept "
                      "and sent again on the next run").format(
@@ -398,9 +409,13 @@ class SmtpDestination(Destination):
         if isinstance(exc, smtplib.SMTPResponseException):
             return _("the mail server {server} answered with an error ({reply}); the message is kept and sent again "
                      "on the next run").format(server=server, reply=_reply(exc.smtp_code, exc.smtp_error))
-        if isinstance(exc, smtplib.SMTPException):
-            return _("the mail server {server} failed: {error}; the message is kept and sent again on the next "
-                     "run").format(server=server, error=exc)
+        return _("the mail server {server} failed: {error}; the message is kept and sent again on the next "
+                 "run").format(server=server, error=exc)
+
+    def _connection_words(self, exc: BaseException) -> str:
+        """Why the mail server could not be reached or spoken to (TLS, time-out, name, network), or what else broke."""
+        server = self._server
+        seconds = f"{self.timeout:g}"
         if isinstance(exc, ssl.SSLCertVerificationError):
             return _("the certificate of the mail server {server} is not trusted ({reason}); if the server uses a "
                      "company CA, give its certificate as ca_file; the message is kept and sent again on the next "

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..crashpoints import crashpoint
 from ..errors import DeliveryError
+from ..i18n import _, ngettext
 from ..kinds import CheckContext, Kind, KindConfig, Parts, Problem
 from .base import CallLog, Delivered, Delivery, Destination, Status
 
@@ -99,7 +100,7 @@ class HttpDestination(Destination):
 
     def prepare(self, item: Delivery) -> None:
         if not item.staged.is_file():
-            raise DeliveryError(f"the staged output {item.staged} is missing")
+            raise DeliveryError(_("the staged output {file} is missing").format(file=item.staged))
 
     def deliver(self, item: Delivery, calls: CallLog) -> str:
         if self.call == UPLOAD:
@@ -125,10 +126,11 @@ class HttpDestination(Destination):
                     calls.answered(call.name, f"{outcome.words} (asked after its answer was lost)")
                     continue
                 if outcome.resolved is Resolved.UNKNOWN:
-                    raise DeliveryError(f"{self.describe()}: whether the {call.request} took effect cannot be told "
-                                        f"yet ({outcome.words}); asked again later, never sent blindly")
-                log.info("%s: the %s did not take effect (%s); it is made now", self.describe(), call.request,
-                         outcome.words)
+                    raise DeliveryError(_("{service}: whether the {request} took effect cannot be told yet "
+                                          "({answer}); asked again later, never sent blindly").format(
+                        service=self.describe(), request=call.request, answer=outcome.words))
+                log.info(_("{service}: the {request} did not take effect ({answer}); it is made now").format(
+                    service=self.describe(), request=call.request, answer=outcome.words))
             group.append(call)
             if len(group) >= self._group_size():
                 made += self._make_group(op, group, calls, item)
@@ -136,7 +138,8 @@ class HttpDestination(Destination):
         if group:
             made += self._make_group(op, group, calls, item)
         if made:
-            log.info("%s: %s: %d call(s) made", self.describe(), item.name, made)
+            log.info(ngettext("{service}: {name}: {count} call(s) made", "{service}: {name}: {count} call(s) made",
+                              made).format(service=self.describe(), name=item.name, count=made))
         return self._location(item)
 
     def _group_size(self) -> int:
@@ -224,7 +227,8 @@ class HttpDestination(Destination):
                 results.append((answer, exc))
                 if isinstance(exc, ServiceError) and not isinstance(exc, AnswerLost):
                     # the service refuses to work (down, a token expired): the rest is not even tried
-                    results += [("", ServiceError(f"not made: {exc}"))] * (len(group) - len(results))
+                    results += [("", ServiceError(_("not made: {error}").format(error=exc)))] * (
+                        len(group) - len(results))
                     break
             return results
         from concurrent.futures import ThreadPoolExecutor
@@ -243,8 +247,9 @@ class HttpDestination(Destination):
             if outcome.resolved is Resolved.TAKEN:
                 return f"{outcome.words} (asked after its answer was lost)", None
             if outcome.resolved is Resolved.UNKNOWN:
-                raise ServiceError(f"{self.describe()}: whether the {call.request} took effect cannot be told yet "
-                                   f"({outcome.words})")
+                raise ServiceError(_("{service}: whether the {request} took effect cannot be told yet "
+                                     "({answer})").format(service=self.describe(), request=call.request,
+                                                          answer=outcome.words))
             calls.started(call.name, call.request)
             try:
                 return op.make(call), None
@@ -252,8 +257,8 @@ class HttpDestination(Destination):
                 log.warning("%s", exc)
             except (RecordRefused, ServiceError) as exc:
                 return "", exc
-        raise ServiceError(f"{self.describe()}: the {call.request} kept losing its answer; it is asked about and "
-                           "tried again later")
+        raise ServiceError(_("{service}: the {request} kept losing its answer; it is asked about and tried again "
+                             "later").format(service=self.describe(), request=call.request))
 
     def status(self, item: Delivery, calls: CallLog) -> Status:
         from ..webservices.calls import Resolved, read_rows
@@ -289,8 +294,9 @@ class HttpDestination(Destination):
         importid = self.journal.recall(IMPORTS, item.key) if self.journal is not None else None
         if importid is None:
             if calls.state(UPLOAD) == "started":
-                log.warning("%s: the answer to the upload of %s was lost and Rakuten cannot be asked about it; "
-                            "the file (values, not actions) is uploaded again", self.describe(), item.name)
+                log.warning(_("{service}: the answer to the upload of {name} was lost and Rakuten cannot be asked "
+                              "about it; the file (values, not actions) is uploaded again").format(
+                    service=self.describe(), name=item.name))
             offer_file = self.spool / f"{item.key}.xml"
             items = build_offer_file(item.staged, item.output, offer_file)
             calls.started(UPLOAD, f"upload of {item.name}: {items} offer(s), {offer_file.stat().st_size:,} bytes")
@@ -301,7 +307,8 @@ class HttpDestination(Destination):
                 raise
             except RecordRefused as exc:
                 calls.answered(UPLOAD, f"refused: {exc}")
-                self._note(item, [{"key": item.name, "reason": f"Rakuten France refused the offer file: {exc}"}])
+                self._note(item, [{"key": item.name,
+                                   "reason": _("Rakuten France refused the offer file: {error}").format(error=exc)}])
                 return self._location(item)
             except ServiceError as exc:
                 calls.failed(UPLOAD, str(exc))
@@ -322,16 +329,21 @@ class HttpDestination(Destination):
             if report.done:
                 break
             if self.clock.monotonic() >= deadline:
-                raise DeliveryError(f"{self.describe()}: Rakuten France has not finished import {importid} of "
-                                    f"{item.name} yet (status '{report.status}'); its report is asked for again "
-                                    "on the next run")
+                raise DeliveryError(_("{service}: Rakuten France has not finished import {id} of {name} yet (status "
+                                      "'{status}'); its report is asked for again on the next run").format(
+                    service=self.describe(), id=importid, name=item.name, status=report.status))
             self.clock.sleep(config.report_every_seconds)
-        notes = [{"key": line.sku, "reason": f"Rakuten France refused article {line.sku} (import {importid}): "
-                                             f"{'; '.join(line.errors)}"} for line in report.refused]
+        notes = [{"key": line.sku, "reason": _("Rakuten France refused article {article} (import {id}): "
+                                               "{errors}").format(article=line.sku, id=importid,
+                                                                  errors="; ".join(line.errors))}
+                 for line in report.refused]
         if notes:
             self._note(item, notes)
-            log.warning("%s: import %s: Rakuten refused %d of %d article(s); `gateway journal` lists them with "
-                        "the reasons", self.describe(), importid, len(notes), report.lines)
+            log.warning(ngettext("{service}: import {id}: Rakuten refused {count} of {total} article(s); "
+                                 "`gateway journal` lists them with the reasons",
+                                 "{service}: import {id}: Rakuten refused {count} of {total} article(s); "
+                                 "`gateway journal` lists them with the reasons", report.lines).format(
+                service=self.describe(), id=importid, count=len(notes), total=report.lines))
         calls.answered(REPORT, f"import {importid}: {report.status}, {report.lines} line(s), "
                                f"{len(report.refused)} refused")
         return self._location(item)
@@ -350,8 +362,8 @@ class HttpDestination(Destination):
             return Status(Delivered.UNKNOWN, detail=str(exc))
         if report.done:
             return Status(Delivered.NO)  # processed: the delivery records the report and its refusals
-        return Status(Delivered.UNKNOWN, detail=f"Rakuten France is still processing import {importid} "
-                                                f"(status '{report.status}')")
+        return Status(Delivered.UNKNOWN, detail=_("Rakuten France is still processing import {id} (status "
+                                                  "'{status}')").format(id=importid, status=report.status))
 
     def _france(self) -> RakutenFrance:
         from ..webservices.rakuten_fr import RakutenFrance
@@ -376,8 +388,9 @@ class HttpDestination(Destination):
                         if o.destination == self.place and o.state in (OutputState.STAGED, OutputState.UPLOADED)]
                 if not owed:
                     continue
-            raise DeliveryError(f"{self.describe()}: {item.name} waits until the earlier update (input {row.id}, "
-                                f"{row.name}) has reached Rakuten: updates go in the order they came")
+            raise DeliveryError(_("{service}: {name} waits until the earlier update (input {id}, {earlier}) has "
+                                  "reached Rakuten: updates go in the order they came").format(
+                service=self.describe(), name=item.name, id=row.id, earlier=row.name))
 
     def _note(self, item: Delivery, notes: list[dict[str, str]]) -> None:
         """Add what Rakuten refused (or what was refused on purpose) to the input's journal entry."""

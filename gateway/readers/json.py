@@ -380,7 +380,9 @@ def _finish(text: _Text, levels: int) -> None:
         raise text.fail(_("the JSON is broken: there is more after the end of the document"))
 
 
-def _records(text: _Text, keys: list[str], records: str) -> Iterator[Record]:
+def _descend(text: _Text, keys: list[str], records: str) -> None:
+    """Walk down the objects named by ``keys``, so that the reader stands at the array of records;
+    where the path leads nowhere, say what is there instead (the keys one level up, or the kind found)."""
     if text.peek() == "":
         raise text.fail(_("the file holds no JSON, only blanks"))
     for level, key in enumerate(keys):
@@ -394,24 +396,34 @@ def _records(text: _Text, keys: list[str], records: str) -> Iterator[Record]:
             words = _("no array at {path}; {where} has the keys: {keys}") if count else _(
                 "no array at {path}; {where} is an empty object")
             raise text.fail(words.format(path=repr(records), where=where, keys=_keys_text(shown, count)))
+    _expect_array(text, keys, records)
+
+
+def _expect_array(text: _Text, keys: list[str], records: str) -> None:
+    """Fail unless the value here is an array, naming what it is and, for an object, its keys."""
     kind = text.kind_here()
-    if kind != _KINDS["["]:
-        line, column = text.line_at(text.pos), text.column_at(text.pos)
-        count = 0
-        shown = []
-        if kind == _KINDS["{"]:
-            _found, shown, count = _find_key(text, None)
-        if keys and count:
-            message = _("no array at {path}; there is {kind} there; its keys are: {keys}")
-        elif keys:
-            message = _("no array at {path}; there is {kind} there")
-        elif count:
-            message = _("the document is {kind}, not an array of records; give the path of the array in it (like "
-                        "'data.orders'); its keys are: {keys}")
-        else:
-            message = _("the document is {kind}, not an array of records")
-        raise ReadError(message.format(path=repr(records), kind=_kind_words(kind), keys=_keys_text(shown, count)),
-                        file=text.shown_as, line=line, column=column)
+    if kind == _KINDS["["]:
+        return
+    line, column = text.line_at(text.pos), text.column_at(text.pos)
+    count = 0
+    shown: list[str] = []
+    if kind == _KINDS["{"]:
+        _found, shown, count = _find_key(text, None)
+    if keys and count:
+        message = _("no array at {path}; there is {kind} there; its keys are: {keys}")
+    elif keys:
+        message = _("no array at {path}; there is {kind} there")
+    elif count:
+        message = _("the document is {kind}, not an array of records; give the path of the array in it (like "
+                    "'data.orders'); its keys are: {keys}")
+    else:
+        message = _("the document is {kind}, not an array of records")
+    raise ReadError(message.format(path=repr(records), kind=_kind_words(kind), keys=_keys_text(shown, count)),
+                    file=text.shown_as, line=line, column=column)
+
+
+def _records(text: _Text, keys: list[str], records: str) -> Iterator[Record]:
+    _descend(text, keys, records)
     text.pos += 1  # the [
     number = 0
     c = text.peek()

@@ -10,7 +10,7 @@ stays flat however many orders a file holds, and whatever else it holds around t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,6 +174,72 @@ def _refuse_dtd(el: etree._Element, shown_as: str) -> None:
         )
 
 
+def _refuse_empty(path: Path, shown_as: str) -> None:
+    """An empty file is a transfer that went wrong, not a document without records."""
+    if path.stat().st_size == 0:
+        raise ReadError(_("the file is empty (0 bytes)"), file=shown_as)
+
+
+def _record_test(wanted: list[str], *, absolute: bool) -> Callable[[list[str]], bool]:
+    """Whether an element's path of names is a record's: all of ``wanted`` from the root when the path is
+    absolute, else its last steps."""
+
+    def is_record(names: list[str]) -> bool:
+        return names == wanted if absolute else names[-len(wanted):] == wanted
+
+    return is_record
+
+
+def _pull_parser(path: Path, record_name: str) -> etree.XMLPullParser:
+    """A parser that reports only the start and end of elements named like a record, and of the root, and
+    that neither resolves entities nor loads a DTD or anything from the network."""
+    first = _root_tag(path)
+    return etree.XMLPullParser(
+        events=("start", "end"),
+        tag=["{*}" + record_name, *([first] if first else [])],
+        base_url=str(path),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def _check_root(root: etree._Element, wanted: list[str], record_path: str, shown_as: str) -> None:
+    """Refuse a document with a DTD, or whose root is not the first step of an absolute ``record_path``."""
+    _refuse_dtd(root, shown_as)
+    if record_path.startswith("/") and _local(root.tag) != wanted[0]:
+        raise ReadError(_(
+            "this is not the expected kind of document: its root element is <{name}>, records were expected "
+            "at {path}").format(name=_local(root.tag), path=record_path),
+            file=shown_as, line=_line(root),
+        )
+
+
+def _read_error(exc: etree.XMLSyntaxError | UnicodeDecodeError | OSError, path: Path, shown_as: str) -> ReadError:
+    """Why the file could not be read, for the admin: broken XML, another encoding than declared, or the disk."""
+    if isinstance(exc, etree.XMLSyntaxError):
+        return _syntax_error(exc, path, shown_as)
+    if isinstance(exc, UnicodeDecodeError):
+        return ReadError(_("the file is not in the encoding it declares ({encoding})").format(encoding=exc.encoding),
+                         file=shown_as)
+    return ReadError(_("the file cannot be read: {error}").format(error=exc), file=shown_as)
+
+
+def _syntax_error(exc: etree.XMLSyntaxError, path: Path, shown_as: str) -> ReadError:
+    """lxml's complaint in the admin's words, at the line and column of this file's first error."""
+    line, column = exc.position if exc.position else (exc.lineno, 0)
+    # lxml's log can hold entries of earlier documents: only this file's count
+    own = [e for e in exc.error_log if e.filename == str(path)]  # type: ignore[attr-defined]
+    message = (exc.msg or "").split(", line ")[0]
+    if own and (not message or message == "no element found"):
+        message, line, column = own[0].message, own[0].line, own[0].column
+    words = _in_words(message, _declared_encoding(path)) if "Invalid bytes" in message else _in_words(message)
+    return ReadError(words, file=shown_as, line=line or None, column=column or None)
+
+
 def read(source: Path, shown_as: str, spec: XmlInput, room: ReadRoom) -> Iterator[Record]:
     """The reader of ``input.format: xml`` (see ``registry.Reader``)."""
     return read_xml_records(source, spec.records, shown_as)
@@ -182,30 +248,14 @@ def read(source: Path, shown_as: str, spec: XmlInput, room: ReadRoom) -> Iterato
 def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Record]:
     """Yield one record per element at ``record_path`` (``/result/orders/order``)."""
     wanted = [p for p in record_path.strip("/").split("/") if p]
-    absolute = record_path.startswith("/")
-    if path.stat().st_size == 0:
-        raise ReadError(_("the file is empty (0 bytes)"), file=shown_as)
-
-    def is_record(names: list[str]) -> bool:
-        return names == wanted if absolute else names[-len(wanted):] == wanted
-
+    is_record = _record_test(wanted, absolute=record_path.startswith("/"))
+    _refuse_empty(path, shown_as)
     try:
         # Only elements named like a record, and the root, are reported; a record's position
         # is checked once, at its start, by walking up. Reporting every element would cost
         # a Python object per element; instead the parser is fed a chunk at a time and, after
         # each chunk, everything finished outside the records is cut from the tree (``_prune``).
-        first = _root_tag(path)
-        parser = etree.XMLPullParser(
-            events=("start", "end"),
-            tag=["{*}" + wanted[-1], *([first] if first else [])],
-            base_url=str(path),
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
+        parser = _pull_parser(path, wanted[-1])
         root: etree._Element | None = None
         records: list[etree._Element] = []  # the records being read, outermost first
         with path.open("rb") as raw:
@@ -238,24 +288,6 @@ def read_xml_records(path: Path, record_path: str, shown_as: str) -> Iterator[Re
         if root is not None:
             # Without any record the checks above never ran: a file of another kind, or with a
             # DTD, must not pass as "no orders today".
-            _refuse_dtd(root, shown_as)
-            if absolute and _local(root.tag) != wanted[0]:
-                raise ReadError(_(
-                    "this is not the expected kind of document: its root element is <{name}>, records were expected "
-                    "at {path}").format(name=_local(root.tag), path=record_path),
-                    file=shown_as, line=_line(root),
-                )
-    except etree.XMLSyntaxError as exc:
-        line, column = exc.position if exc.position else (exc.lineno, 0)
-        # lxml's log can hold entries of earlier documents: only this file's count
-        own = [e for e in exc.error_log if e.filename == str(path)]  # type: ignore[attr-defined]
-        message = (exc.msg or "").split(", line ")[0]
-        if own and (not message or message == "no element found"):
-            message, line, column = own[0].message, own[0].line, own[0].column
-        words = _in_words(message, _declared_encoding(path)) if "Invalid bytes" in message else _in_words(message)
-        raise ReadError(words, file=shown_as, line=line or None, column=column or None) from None
-    except UnicodeDecodeError as exc:
-        raise ReadError(_("the file is not in the encoding it declares ({encoding})").format(encoding=exc.encoding),
-                        file=shown_as) from None
-    except OSError as exc:
-        raise ReadError(_("the file cannot be read: {error}").format(error=exc), file=shown_as) from None
+            _check_root(root, wanted, record_path, shown_as)
+    except (etree.XMLSyntaxError, UnicodeDecodeError, OSError) as exc:
+        raise _read_error(exc, path, shown_as) from None

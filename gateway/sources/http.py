@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..errors import DeliveryError
 from ..files import fsync_dir, new_work_path
+from ..i18n import _, ngettext
 from ..kinds import CheckContext, Kind, KindConfig, Parts, Problem
 from .base import Candidate, Source
 
@@ -92,7 +93,8 @@ class HttpSource(Source):
         try:
             self.spool.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DeliveryError(f"cannot create the spool folder {self.spool}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot create the spool folder {folder}: {error}").format(
+                folder=self.spool, error=exc.strerror or exc)) from None
         token = f"{os.getpid()}-{secrets.token_hex(4)}"
         raw = self.spool / f".answer-{token}.part"
         built = self.spool / f".input-{token}.part"
@@ -108,16 +110,21 @@ class HttpSource(Source):
             os.replace(built, final)
             fsync_dir(self.spool)
         except OSError as exc:
-            raise DeliveryError(f"cannot write the answer of {self.describe()} to {self.spool}: "
-                                f"{exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot write the answer of {service} to {folder}: {error}").format(
+                service=self.describe(), folder=self.spool, error=exc.strerror or exc)) from None
         finally:
             for temp in (raw, built):
                 with contextlib.suppress(OSError):
                     temp.unlink()
         stamp = self.clock.local_now().strftime("%Y%m%dT%H%M%S")
         name = f"{self.call}_{stamp}.xml"
-        log.info("%s: %s answered with %d %s", self.flow, self.call, count,
-                 "sale(s)" if self.call == "getnewsales" else "order(s)")
+        if self.call == "getnewsales":
+            words = ngettext("{flow}: {call} answered with {count} sale(s)",
+                             "{flow}: {call} answered with {count} sale(s)", count)
+        else:
+            words = ngettext("{flow}: {call} answered with {count} order(s)",
+                             "{flow}: {call} answered with {count} order(s)", count)
+        log.info(words.format(flow=self.flow, call=self.call, count=count))
         return [Candidate(identity=sha, name=name, size=final.stat().st_size, changed=self.clock.time(), ready=True,
                           detail=final)]
 
@@ -141,7 +148,8 @@ class HttpSource(Source):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise DeliveryError(f"cannot move {spooled} into {work_dir}: {exc.strerror or exc}") from None
+            raise DeliveryError(_("cannot move {file} into {folder}: {error}").format(
+                file=spooled, folder=work_dir, error=exc.strerror or exc)) from None
         fsync_dir(work_dir)
         return target
 

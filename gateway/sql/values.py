@@ -126,8 +126,22 @@ def converter(column: Any) -> Callable[[str], Any]:
     from sqlalchemy import types
 
     kind = column.type
-    nullable = bool(column.nullable)
     text_column = isinstance(kind, types.String)
+    empty = _empty_value(bool(column.nullable), text_column)
+    if isinstance(kind, types.Boolean):
+        return _bool_converter(empty)
+    if isinstance(kind, types.Integer):
+        return _int_converter(empty)
+    if isinstance(kind, (types.Numeric, types.Float)):  # Float is no Numeric since SQLAlchemy 2.1
+        return _number_converter(getattr(kind, "precision", None), getattr(kind, "scale", None),
+                                 as_float=isinstance(kind, types.Float), empty=empty)
+    if isinstance(kind, (types.DateTime, types.Date)):
+        return _date_converter(with_time=isinstance(kind, types.DateTime), empty=empty)
+    return _text_converter(kind.length if text_column else None, empty)
+
+
+def _empty_value(nullable: bool, text_column: bool) -> Callable[[], Any]:
+    """What an empty text becomes: NULL where the column takes it, else an empty text column's "", else refused."""
 
     def empty() -> Any:
         if nullable:
@@ -135,52 +149,67 @@ def converter(column: Any) -> Callable[[str], Any]:
         if text_column:
             return ""
         raise Unfit(_("the column needs a value (it takes no NULL), and the value is empty"))
+    return empty
 
-    if isinstance(kind, types.Boolean):
-        def as_bool(text: str) -> Any:
-            folded = text.strip().lower()
-            if not folded:
-                return empty()
-            if folded in _TRUE:
-                return True
-            if folded in _FALSE:
-                return False
-            raise Unfit(_("'{text}' is not yes or no (write -1 or 0)").format(text=text))
-        return as_bool
-    if isinstance(kind, types.Integer):
-        def as_int(text: str) -> Any:
-            if not text.strip():
-                return empty()
-            try:
-                number = parse_number(text)
-            except Unfit:
-                raise Unfit(_("'{text}' is not a whole number").format(text=text)) from None
-            if number != number.to_integral_value():
-                raise Unfit(_("'{text}' is not a whole number").format(text=text))
-            return int(number)
-        return as_int
-    if isinstance(kind, (types.Numeric, types.Float)):  # Float is no Numeric since SQLAlchemy 2.1
-        precision, scale = getattr(kind, "precision", None), getattr(kind, "scale", None)
-        as_float = isinstance(kind, types.Float)
 
-        def as_number(text: str) -> Any:
-            if not text.strip():
-                return empty()
+def _bool_converter(empty: Callable[[], Any]) -> Callable[[str], Any]:
+    """A yes/no column: SOL's -1 and 0, and the words for yes and no."""
+
+    def as_bool(text: str) -> Any:
+        folded = text.strip().lower()
+        if not folded:
+            return empty()
+        if folded in _TRUE:
+            return True
+        if folded in _FALSE:
+            return False
+        raise Unfit(_("'{text}' is not yes or no (write -1 or 0)").format(text=text))
+    return as_bool
+
+
+def _int_converter(empty: Callable[[], Any]) -> Callable[[str], Any]:
+    """A whole-number column: a number with decimals other than zeros is refused, not rounded."""
+
+    def as_int(text: str) -> Any:
+        if not text.strip():
+            return empty()
+        try:
             number = parse_number(text)
-            if precision is not None and scale is not None:
-                digits = len(str(abs(int(number)))) if int(number) else 0
-                if digits > precision - scale:
-                    raise Unfit(_("'{text}' is too large for the column (at most {count} digits before the decimal "
-                                  "point)").format(text=text, count=precision - scale))
-            return float(number) if as_float else number
-        return as_number
-    if isinstance(kind, (types.DateTime, types.Date)):
-        with_time = isinstance(kind, types.DateTime)
+        except Unfit:
+            raise Unfit(_("'{text}' is not a whole number").format(text=text)) from None
+        if number != number.to_integral_value():
+            raise Unfit(_("'{text}' is not a whole number").format(text=text))
+        return int(number)
+    return as_int
 
-        def as_date(text: str) -> Any:
-            return parse_datetime(text, with_time=with_time) if text.strip() else empty()
-        return as_date
-    length = kind.length if text_column else None
+
+def _number_converter(precision: int | None, scale: int | None, *, as_float: bool,
+                      empty: Callable[[], Any]) -> Callable[[str], Any]:
+    """A decimal or float column: a number with more digits before the point than the column holds is refused."""
+
+    def as_number(text: str) -> Any:
+        if not text.strip():
+            return empty()
+        number = parse_number(text)
+        if precision is not None and scale is not None:
+            digits = len(str(abs(int(number)))) if int(number) else 0
+            if digits > precision - scale:
+                raise Unfit(_("'{text}' is too large for the column (at most {count} digits before the decimal "
+                              "point)").format(text=text, count=precision - scale))
+        return float(number) if as_float else number
+    return as_number
+
+
+def _date_converter(*, with_time: bool, empty: Callable[[], Any]) -> Callable[[str], Any]:
+    """A date or date-and-time column."""
+
+    def as_date(text: str) -> Any:
+        return parse_datetime(text, with_time=with_time) if text.strip() else empty()
+    return as_date
+
+
+def _text_converter(length: int | None, empty: Callable[[], Any]) -> Callable[[str], Any]:
+    """A text column (and any other type): a text longer than the column is refused, not cut."""
 
     def as_text(text: str) -> Any:
         if text == "":

@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..i18n import _
+
 if TYPE_CHECKING:
     from ..kinds import CheckContext, Parts, Problem
     from .client import ServiceClient
@@ -93,9 +95,11 @@ def check_service(service: str, ctx: CheckContext, apis: tuple[str, ...], call: 
     """A flow's ``http:`` must name a service under ``services`` whose API has ``call``."""
     services = ctx.gateway.services if ctx.gateway else {}
     if service not in services:
-        known = ", ".join(services) or "none yet"
-        return [(("http",), f"no web service named '{service}' under 'services' (services: {known})")]
+        known = ", ".join(services) or _("none yet")
+        return [(("http",), _("no web service named '{service}' under 'services' (services: {known})").format(
+            service=service, known=known))]
     api = services[service].api
     if api not in apis:
-        return [(("call",), f"'{call}' is a call of {' or '.join(apis)}, and the service '{service}' is {api}")]
+        return [(("call",), _("'{call}' is a call of {apis}, and the service '{service}' is {api}").format(
+            call=call, apis=_(" or ").join(apis), service=service, api=api))]
     return []

@@ -20,6 +20,8 @@ from typing import Any
 
 from lxml import etree
 
+from ..i18n import _
+
 _OPTIONS: dict[str, Any] = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
 
 
@@ -37,7 +39,7 @@ class Refusal:
 
     def words(self) -> str:
         text = " ".join(self.message.split())[:500]
-        return f"{text} (code {self.code})" if self.code else text
+        return _("{text} (code {code})").format(text=text, code=self.code) if self.code else text
 
 
 def local(tag: Any) -> str:
@@ -47,24 +49,24 @@ def local(tag: Any) -> str:
 def parse(data: bytes) -> etree._Element:
     """A small answer, whole; ``BrokenAnswer`` when it is not safe, well-formed XML."""
     if not data.strip():
-        raise BrokenAnswer("the answer was empty")
+        raise BrokenAnswer(_("the answer was empty"))
     parser = etree.XMLParser(remove_comments=True, remove_pis=True, **_OPTIONS)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise BrokenAnswer(f"the answer is not well-formed XML ({_short(exc)})") from None
+        raise BrokenAnswer(_("the answer is not well-formed XML ({detail})").format(detail=_short(exc))) from None
     _refuse_dtd(root)
     return root
 
 
 def _short(exc: etree.XMLSyntaxError) -> str:
-    return " ".join(str(exc.msg or exc).split(", line ")[0].split())[:200] or "it ends too early"
+    return " ".join(str(exc.msg or exc).split(", line ")[0].split())[:200] or _("it ends too early")
 
 
 def _refuse_dtd(root: etree._Element) -> None:
     info = root.getroottree().docinfo
     if getattr(info, "doctype", "") or info.internalDTD is not None:
-        raise BrokenAnswer("the answer declares a DTD, which no web service answer needs; it was not read")
+        raise BrokenAnswer(_("the answer declares a DTD, which no web service answer needs; it was not read"))
 
 
 def text(el: etree._Element | None, *path: str) -> str:
@@ -87,7 +89,7 @@ def fr_refusal(root: etree._Element) -> Refusal | None:
         return None
     error = next((c for c in root if local(c.tag) == "error"), root)
     details = " ".join(d for d in (" ".join((x.text or "").split()) for x in find_all(error, "detail")) if d)
-    message = text(error, "message") or "no message"
+    message = text(error, "message") or _("no message")
     return Refusal(code=text(error, "code"), message=f"{message} {details}".strip(), kind=text(error, "type"))
 
 
@@ -98,8 +100,9 @@ def de_refusal(root: etree._Element) -> Refusal | None:
     errors = next((c for c in root if local(c.tag) == "errors"), None)
     first = next((c for c in errors if local(c.tag) == "error"), None) if errors is not None else None
     if first is None:
-        return Refusal(code="", message=f"the answer says success {text(root, 'success') or '(empty)'}")
-    return Refusal(code=text(first, "code"), message=text(first, "message") or "no message")
+        return Refusal(code="", message=_("the answer says success {value}").format(
+            value=text(root, "success") or _("(empty)")))
+    return Refusal(code=text(first, "code"), message=text(first, "message") or _("no message"))
 
 
 def check_file(path: Path) -> str:
@@ -121,9 +124,9 @@ def check_file(path: Path) -> str:
                 while el.getprevious() is not None:
                     del parent[0]
     except etree.XMLSyntaxError as exc:
-        raise BrokenAnswer(f"the answer is not well-formed XML ({_short(exc)})") from None
+        raise BrokenAnswer(_("the answer is not well-formed XML ({detail})").format(detail=_short(exc))) from None
     if not root_name:
-        raise BrokenAnswer("the answer was empty")
+        raise BrokenAnswer(_("the answer was empty"))
     return root_name
 
 
@@ -147,4 +150,4 @@ def stream(path: Path, name: str) -> Iterator[etree._Element]:
                 while el.getprevious() is not None:
                     del parent[0]
     except etree.XMLSyntaxError as exc:
-        raise BrokenAnswer(f"the answer is not well-formed XML ({_short(exc)})") from None
+        raise BrokenAnswer(_("the answer is not well-formed XML ({detail})").format(detail=_short(exc))) from None

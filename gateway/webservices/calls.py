@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DeliveryError
+from ..i18n import _
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -80,10 +81,10 @@ def read_rows(path: Path, columns: tuple[str, ...], output: str) -> Iterator[dic
         have = set(reader.fieldnames or [])
         missing = [c for c in columns if c not in have]
         if missing:
-            raise DeliveryError(
-                f"the output {output} lacks the column(s) {', '.join(missing)} that this web-service call needs "
-                f"(it has {', '.join(reader.fieldnames or []) or 'none'}); correct the mapping's output, then "
-                "retry the input")
+            raise DeliveryError(_(
+                "the output {output} lacks the column(s) {missing} that this web-service call needs (it has "
+                "{columns}); correct the mapping's output, then retry the input").format(
+                output=output, missing=", ".join(missing), columns=", ".join(reader.fieldnames or []) or _("none")))
         for row in reader:
             yield {k: (v or "").strip() for k, v in row.items() if k is not None}
 
@@ -114,7 +115,8 @@ class Operation(ABC):
         """The outcome of ``call`` whose answer was lost, asked of the service."""
 
     def refused_note(self, call: Call, words: str) -> dict[str, str]:
-        return {"key": call.key, "reason": f"{self.api.describe()} refused {call.request}: {words}"}
+        return {"key": call.key, "reason": _("{service} refused {request}: {error}").format(
+            service=self.api.describe(), request=call.request, error=words)}
 
     def answered_note(self, call: Call, answer: str) -> dict[str, str] | None:
         """A note for the journal about a call that went through (a refused sale), if it deserves one."""
@@ -220,13 +222,16 @@ class AcceptSales(Operation):
         for row in rows:
             action = "refusesale" if row["action"].lower() == "refuse" else "acceptsale"
             if row["action"].lower() not in ("accept", "refuse"):
-                yield Call(name=f"{action} {row['itemid']}", request=f"{action} of unit {row['itemid']}", row=row,
-                           key=purchase, problem=f"the action '{row['action']}' is neither accept nor refuse")
+                yield Call(name=f"{action} {row['itemid']}",
+                           request=_("{call} of unit {unit}").format(call=action, unit=row["itemid"]), row=row,
+                           key=purchase, problem=_("the action '{action}' is neither accept nor refuse").format(
+                               action=row["action"]))
                 continue
             reason = f" ({row['reason']})" if row["reason"] and action == "refusesale" else ""
             yield Call(name=f"{action} {row['itemid']}",
-                       request=f"{action} of unit {row['itemid']} of sale {purchase}{reason}", row=row, key=purchase,
-                       items=accepted)
+                       request=_("{call} of unit {unit} of sale {sale}{reason}").format(
+                           call=action, unit=row["itemid"], sale=purchase, reason=reason),
+                       row=row, key=purchase, items=accepted)
 
     def make(self, call: Call) -> str:
         if call.name.startswith("refusesale"):
@@ -236,21 +241,22 @@ class AcceptSales(Operation):
     def resolve(self, call: Call) -> Outcome:
         item = call.row["itemid"]
         if call.name.startswith("acceptsale") and item in self.listings.current():
-            return Outcome(Resolved.TAKEN, "accepted: Rakuten lists the unit among the current sales")
+            return Outcome(Resolved.TAKEN, _("accepted: Rakuten lists the unit among the current sales"))
         if item in self.listings.new():
-            return Outcome(Resolved.NOT_TAKEN, "still waiting for acceptance")
+            return Outcome(Resolved.NOT_TAKEN, _("still waiting for acceptance"))
         if call.name.startswith("refusesale"):
-            return Outcome(Resolved.TAKEN, "refused: the unit no longer waits for acceptance")
-        return Outcome(Resolved.TAKEN, "no longer waiting for acceptance (refused, cancelled or handled elsewhere)")
+            return Outcome(Resolved.TAKEN, _("refused: the unit no longer waits for acceptance"))
+        return Outcome(Resolved.TAKEN, _("no longer waiting for acceptance (refused, cancelled or handled elsewhere)"))
 
     def answered_note(self, call: Call, answer: str) -> dict[str, str] | None:
         if call.name.startswith("refusesale"):
-            return {"key": call.key, "reason": f"sale {call.key}: unit {call.row['itemid']} refused on Rakuten France"
-                                               f"{': ' + call.row['reason'] if call.row['reason'] else ''}"}
+            return {"key": call.key, "reason": _("sale {sale}: unit {unit} refused on Rakuten France{reason}").format(
+                sale=call.key, unit=call.row["itemid"], reason=": " + call.row["reason"] if call.row["reason"] else "")}
         return None
 
     def refused_note(self, call: Call, words: str) -> dict[str, str]:
-        return {"key": call.key, "reason": f"sale {call.key}: Rakuten France did not take the {call.request}: {words}"}
+        return {"key": call.key, "reason": _("sale {sale}: Rakuten France did not take the {request}: {error}").format(
+            sale=call.key, request=call.request, error=words)}
 
     def forget_snapshot(self) -> None:
         self.listings = _Listings(self.fr, self.spool)
@@ -278,16 +284,17 @@ class TrackFrance(Operation):
             kept = self.journal.recall(PURCHASE_ITEMS, purchase) if self.journal is not None else None
             items = kept.split() if kept else self.listings.items_of(purchase)
             if not items:
-                yield Call(name=f"settrackingpackageinfos {purchase}", request=f"shipping confirmation of sale "
-                           f"{purchase}", row=row, key=purchase,
-                           problem=f"sale {purchase} is not known: it was not imported through the Rakuten France "
-                                   "web service and Rakuten does not list it among the accepted, unshipped sales; "
-                                   "confirm it in the Rakuten seller account")
+                yield Call(name=f"settrackingpackageinfos {purchase}",
+                           request=_("shipping confirmation of sale {sale}").format(sale=purchase), row=row,
+                           key=purchase,
+                           problem=_("sale {sale} is not known: it was not imported through the Rakuten France "
+                                     "web service and Rakuten does not list it among the accepted, unshipped sales; "
+                                     "confirm it in the Rakuten seller account").format(sale=purchase))
                 continue
             for item in items:
                 yield Call(name=f"settrackingpackageinfos {item}",
-                           request=f"shipping confirmation of unit {item} of sale {purchase} "
-                                   f"({row['transporter']} {row['trackingnumber']})",
+                           request=_("shipping confirmation of unit {unit} of sale {sale} ({carrier} {number})").format(
+                               unit=item, sale=purchase, carrier=row["transporter"], number=row["trackingnumber"]),
                            row=row, key=purchase, extra={"itemid": item})
 
     def make(self, call: Call) -> str:
@@ -296,16 +303,16 @@ class TrackFrance(Operation):
 
     def resolve(self, call: Call) -> Outcome:
         if call.extra.get("itemid") in self.listings.current():
-            return Outcome(Resolved.NOT_TAKEN, "Rakuten still lists the unit as accepted and not shipped")
+            return Outcome(Resolved.NOT_TAKEN, _("Rakuten still lists the unit as accepted and not shipped"))
         if call.extra.get("itemid") in self.listings.new():
-            return Outcome(Resolved.NOT_TAKEN, "the unit is not even accepted yet")
-        return Outcome(Resolved.TAKEN, "shipped: Rakuten no longer lists the unit among the unshipped sales")
+            return Outcome(Resolved.NOT_TAKEN, _("the unit is not even accepted yet"))
+        return Outcome(Resolved.TAKEN, _("shipped: Rakuten no longer lists the unit among the unshipped sales"))
 
     def wait_instead(self, call: Call, words: str) -> str | None:
         self.forget_snapshot()
         if call.extra.get("itemid") in self.listings.new():
-            return (f"unit {call.extra['itemid']} of sale {call.key} is not accepted yet; its shipping confirmation "
-                    "waits until the acceptance has gone through")
+            return _("unit {unit} of sale {sale} is not accepted yet; its shipping confirmation waits until the "
+                     "acceptance has gone through").format(unit=call.extra["itemid"], sale=call.key)
         return None
 
     def forget_snapshot(self) -> None:
@@ -331,8 +338,9 @@ class ShipGermany(Operation):
     def calls(self, rows: Iterator[dict[str, str]], *, remember: bool) -> Iterator[Call]:
         for row in rows:
             yield Call(name=f"setOrderShipped {row['order_no']}",
-                       request=f"shipping confirmation of order {row['order_no']} ({row['carrier']} "
-                               f"{row['tracking_number']})", row=row, key=row["order_no"])
+                       request=_("shipping confirmation of order {order} ({carrier} {number})").format(
+                           order=row["order_no"], carrier=row["carrier"], number=row["tracking_number"]),
+                       row=row, key=row["order_no"])
 
     def make(self, call: Call) -> str:
         r = call.row
@@ -345,8 +353,8 @@ class ShipGermany(Operation):
             self._open = {text(order, "order_no") for status in self.open_statuses
                           for order in self.de.orders(status, self.spool)}
         if call.row["order_no"] in self._open:
-            return Outcome(Resolved.NOT_TAKEN, "the order is still open at Rakuten")
-        return Outcome(Resolved.TAKEN, "shipped: the order is no longer open at Rakuten")
+            return Outcome(Resolved.NOT_TAKEN, _("the order is still open at Rakuten"))
+        return Outcome(Resolved.TAKEN, _("shipped: the order is no longer open at Rakuten"))
 
     def forget_snapshot(self) -> None:
         self._open = None
@@ -372,19 +380,20 @@ class EditProducts(Operation):
             article = row["variant_art_no"] or row["product_art_no"]
             sent = ", ".join(f"{k} {row[k]}" for k in self.values if row.get(k))
             call = "editProductVariant" if row["variant_art_no"] else "editProduct"
-            yield Call(name=f"{call} {article}", request=f"{call} {article} ({sent or 'no values'})", row=row,
-                       key=article)
+            values = sent or _("no values")
+            yield Call(name=f"{call} {article}", request=f"{call} {article} ({values})", row=row, key=article)
 
     def make(self, call: Call) -> str:
         r = call.row
         return self.de.edit(r["product_art_no"], r["variant_art_no"], {k: r.get(k, "") for k in self.values})
 
     def resolve(self, call: Call) -> Outcome:
-        return Outcome(Resolved.NOT_TAKEN, "a stock or price is a value: sending the same value again changes "
-                                           "nothing, and later updates wait for this one")
+        return Outcome(Resolved.NOT_TAKEN, _("a stock or price is a value: sending the same value again changes "
+                                             "nothing, and later updates wait for this one"))
 
     def refused_note(self, call: Call, words: str) -> dict[str, str]:
-        return {"key": call.key, "reason": f"Rakuten.de refused the update of article {call.key}: {words}"}
+        return {"key": call.key, "reason": _("Rakuten.de refused the update of article {article}: {error}").format(
+            article=call.key, error=words)}
 
 
 OPERATIONS: dict[str, type[Operation]] = {

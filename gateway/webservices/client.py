@@ -40,6 +40,7 @@ from urllib.parse import quote, quote_plus
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import DeliveryError, GatewayError
+from ..i18n import _, ngettext
 from .answers import BrokenAnswer, Refusal, check_file, head_of, local, parse
 from .config import Credentials, ServiceConfig, read_credentials
 
@@ -130,7 +131,7 @@ class ServiceClient:
         return words
 
     def describe(self) -> str:
-        return f"web service {self.name}"
+        return _("web service {name}").format(name=self.name)
 
     # -- the call ---------------------------------------------------------------------------------
 
@@ -164,11 +165,12 @@ class ServiceClient:
                 words = self.redact(f"{self.describe()}: {what}: {retry.words}")
                 if lost:
                     self._unhealthy(words)
-                    raise AnswerLost(f"{words}; it may or may not have taken effect, so the service is asked "
-                                     "before anything is sent again") from None
+                    raise AnswerLost(_("{error}; it may or may not have taken effect, so the service is asked "
+                                       "before anything is sent again").format(error=words)) from None
                 if attempt >= self.config.retries or retry.final:
                     self._unhealthy(words)
-                    raise ServiceError(f"{words} ({attempt + 1} tries)") from None
+                    raise ServiceError(ngettext("{error} ({count} tries)", "{error} ({count} tries)",
+                                                attempt + 1).format(error=words, count=attempt + 1)) from None
                 wait = self.config.backoff_seconds * (2 ** attempt)
                 log.debug("%s; trying again in %.1f s", words, wait)
                 self.clock.sleep(wait)
@@ -191,10 +193,12 @@ class ServiceClient:
         try:
             with client.stream(method, url, params=params, data=data, files=files) as response:
                 if 300 <= response.status_code < 400:
-                    raise _Retry(f"answered with a redirect (HTTP {response.status_code}), which is not followed; "
-                                 "check the address in the environment variable", never_sent=True, final=True)
+                    raise _Retry(_("answered with a redirect (HTTP {status}), which is not followed; check the "
+                                   "address in the environment variable").format(status=response.status_code),
+                                 never_sent=True, final=True)
                 if response.status_code >= 500:
-                    raise _Retry(f"answered HTTP {response.status_code} (trouble on the service's side)")
+                    raise _Retry(_("answered HTTP {status} (trouble on the service's side)").format(
+                        status=response.status_code))
                 answer = Answer(status=response.status_code)
                 if to_file is not None:
                     to_file.parent.mkdir(parents=True, exist_ok=True)
@@ -206,20 +210,24 @@ class ServiceClient:
                     self._receive(response, chunks.append, limit, deadline)
                     answer.body = b"".join(chunks)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _Retry(f"cannot be reached ({_words(exc)})", never_sent=True) from None
+            raise _Retry(_("cannot be reached ({error})").format(error=_words(exc)), never_sent=True) from None
         except httpx.TimeoutException:
-            raise _Retry(f"did not answer within {self.config.timeout_seconds:g} s") from None
+            raise _Retry(_("did not answer within {seconds:g} s").format(seconds=self.config.timeout_seconds)) \
+                from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.NetworkError) as exc:
-            raise _Retry(f"closed the connection before the answer was complete ({_words(exc)})") from None
+            raise _Retry(_("closed the connection before the answer was complete ({error})").format(
+                error=_words(exc))) from None
         except _TooLarge:
-            raise _Retry(f"sent an answer larger than {self.config.max_answer_mb:g} MB; it was not read",
-                         final=True) from None
+            raise _Retry(_("sent an answer larger than {mb:g} MB; it was not read").format(
+                mb=self.config.max_answer_mb), final=True) from None
         except _TooSlow:
-            raise _Retry(f"took more than {self.config.call_seconds:g} s for one answer") from None
+            raise _Retry(_("took more than {seconds:g} s for one answer").format(
+                seconds=self.config.call_seconds)) from None
         except httpx.HTTPError as exc:
-            raise _Retry(f"failed ({_words(exc)})") from None
+            raise _Retry(_("failed ({error})").format(error=_words(exc))) from None
         except OSError as exc:
-            raise ServiceError(self.redact(f"{self.describe()}: the answer cannot be stored: {exc}")) from None
+            raise ServiceError(self.redact(_("{service}: the answer cannot be stored: {error}").format(
+                service=self.describe(), error=exc))) from None
         try:
             if answer.path is not None:
                 head = head_of(answer.path)
@@ -229,7 +237,8 @@ class ServiceClient:
                 answer.root = parse(answer.body)
                 answer.root_name = local(answer.root.tag)
         except BrokenAnswer as exc:
-            raise _Retry(f"sent a broken answer (HTTP {answer.status}): {exc}") from None
+            raise _Retry(_("sent a broken answer (HTTP {status}): {error}").format(status=answer.status,
+                                                                                  error=exc)) from None
         return answer
 
     def _receive(self, response: httpx.Response, write: Callable[[bytes], Any], limit: int,
@@ -318,5 +327,6 @@ def expect(client: ServiceClient, answer: Answer, root: str, what: str, refusal:
         raise RecordRefused(refusal)
     if answer.root_name != root:
         raise client.refused(client.redact(
-            f"{client.describe()}: {what}: answered <{answer.root_name or '?'}> (HTTP {answer.status}) instead of "
-            f"<{root}>"))
+            _("{service}: {call}: answered <{answer}> (HTTP {status}) instead of <{expected}>").format(
+                service=client.describe(), call=what, answer=answer.root_name or "?", status=answer.status,
+                expected=root)))

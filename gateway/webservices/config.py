@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import DeliveryError
+from ..i18n import _, ngettext
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -84,8 +85,9 @@ class ServiceConfig(BaseModel):
     @classmethod
     def _a_variable_name(cls, v: str | None) -> str | None:
         if v is not None and not ENV_NAME.match(v):
-            raise ValueError(f"'{v}' is not the name of an environment variable (letters, digits and '_', "
-                             "e.g. RAKUTEN_FR_TOKEN); write the variable's name here, never its value")
+            raise ValueError(_("'{value}' is not the name of an environment variable (letters, digits and '_', "
+                               "e.g. RAKUTEN_FR_TOKEN); write the variable's name here, never its value").format(
+                value=v))
         return v
 
     @model_validator(mode="after")
@@ -93,18 +95,19 @@ class ServiceConfig(BaseModel):
         if self.api == "rakuten-fr":
             missing = [n for n, v in (("login_env", self.login_env), ("token_env", self.token_env)) if not v]
             if missing:
-                raise ValueError(f"a rakuten-fr service needs {' and '.join(missing)}: the environment variable(s) "
-                                 "holding the seller's login and web-service token")
+                raise ValueError(_("a rakuten-fr service needs {names}: the environment variable(s) holding the "
+                                   "seller's login and web-service token").format(names=_(" and ").join(missing)))
             if self.key_env:
-                raise ValueError("key_env belongs to rakuten-de; rakuten-fr takes login_env and token_env")
+                raise ValueError(_("key_env belongs to rakuten-de; rakuten-fr takes login_env and token_env"))
         else:
             if not self.key_env:
-                raise ValueError("a rakuten-de service needs key_env: the environment variable holding the API key")
+                raise ValueError(_("a rakuten-de service needs key_env: the environment variable holding the API key"))
             if self.login_env or self.token_env:
-                raise ValueError("login_env and token_env belong to rakuten-fr; rakuten-de takes key_env")
+                raise ValueError(_("login_env and token_env belong to rakuten-fr; rakuten-de takes key_env"))
         unknown = sorted(set(self.versions) - set(FR_VERSIONS))
         if unknown:
-            raise ValueError(f"versions: no action {', '.join(unknown)} (actions: {', '.join(FR_VERSIONS)})")
+            raise ValueError(_("versions: no action {names} (actions: {actions})").format(
+                names=", ".join(unknown), actions=", ".join(FR_VERSIONS)))
         return self
 
     def variables(self) -> list[str]:
@@ -137,12 +140,15 @@ def read_credentials(name: str, config: ServiceConfig) -> Credentials:
     """The service's address and credentials from the environment; ``DeliveryError`` naming what is missing."""
     missing = [v for v in config.variables() if not os.environ.get(v)]
     if missing:
-        raise DeliveryError(f"web service {name}: the environment variable(s) {', '.join(missing)} are not set; "
-                            "the calls wait until they are")
+        raise DeliveryError(ngettext(
+            "web service {name}: the environment variable(s) {names} are not set; the calls wait until they are",
+            "web service {name}: the environment variable(s) {names} are not set; the calls wait until they are",
+            len(missing)).format(name=name, names=", ".join(missing)))
     url = os.environ[config.url_env].strip()
     problem = url_problem(url)
     if problem:
-        raise DeliveryError(f"web service {name}: {config.url_env} {problem}")
+        raise DeliveryError(_("web service {name}: {variable} {problem}").format(
+            name=name, variable=config.url_env, problem=problem))
     secret_env = config.token_env or config.key_env or ""
     login = os.environ.get(config.login_env, "") if config.login_env else ""
     return Credentials(url=url if url.endswith("/") else url + "/", login=login.strip(),
@@ -157,14 +163,15 @@ def url_problem(url: str) -> str | None:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        return f"must be an https:// address such as https://ws.fr.shopping.rakuten.com/, not {url[:80]!r}"
+        return _("must be an https:// address such as https://ws.fr.shopping.rakuten.com/, not {value}").format(
+            value=repr(url[:80]))
     if parts.username or parts.password:
-        return "must not hold a user name or password; credentials go into their own environment variables"
+        return _("must not hold a user name or password; credentials go into their own environment variables")
     if parts.query or parts.fragment:
-        return "must be the base address only, without '?' or '#'"
+        return _("must be the base address only, without '?' or '#'")
     if parts.scheme == "http" and not _loopback(parts.hostname):
-        return ("must start with https://: credentials travel with every call, so plain http is refused "
-                "except to this machine")
+        return _("must start with https://: credentials travel with every call, so plain http is refused "
+                 "except to this machine")
     return None
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from ..i18n import _
 from .answers import BrokenAnswer, de_refusal, stream, text
 from .client import Answer, ServiceClient, ServiceError, expect
 
@@ -43,10 +44,11 @@ class RakutenDe:
             answer = self.client.call("GET", path, {**key, **params}, what=what, changes=False, to_file=to_file)
         refusal = de_refusal(answer.root) if answer.root is not None else None
         if refusal is not None and refusal.code not in self.config.de_record_errors:
-            raise self.client.refused(self.client.redact(
-                f"{self.describe()}: {what}: the service refused ({refusal.words()}); check the API key in "
-                f"{self.config.key_env}, or, if code {refusal.code} is about the order or article sent, add it to "
-                f"services → {self.client.name} → record_errors in gateway.yaml"))
+            raise self.client.refused(self.client.redact(_(
+                "{service}: {call}: the service refused ({answer}); check the API key in {variable}, or, if code "
+                "{code} is about the order or article sent, add it to services → {name} → record_errors in "
+                "gateway.yaml").format(service=self.describe(), call=what, answer=refusal.words(),
+                                       variable=self.config.key_env, code=refusal.code, name=self.client.name)))
         expect(self.client, answer, "result", what, refusal)
         return answer
 
@@ -55,9 +57,10 @@ class RakutenDe:
     def orders(self, status: str, spool: Path) -> Iterator[etree._Element]:
         """``orders/getOrders`` in ``status``, every page: each ``<order>``."""
         page, pages = 1, 1
-        for _ in range(MAX_PAGES):
+        for _page in range(MAX_PAGES):
             path = spool / ".getOrders.xml"
-            self._call("orders/getOrders", f"getOrders {status} page {page}",
+            what = _("getOrders {status} page {page}").format(status=status, page=page)
+            self._call("orders/getOrders", what,
                        {"status": status, "page": str(page), "per_page": str(self.config.per_page)},
                        changes=False, to_file=path)
             try:
@@ -66,14 +69,15 @@ class RakutenDe:
                     break
                 yield from stream(path, "order")
             except (BrokenAnswer, ValueError) as exc:
-                raise ServiceError(f"{self.describe()}: getOrders {status} page {page}: {exc}") from None
+                raise ServiceError(f"{self.describe()}: {what}: {exc}") from None
             finally:
                 with contextlib.suppress(OSError):
                     path.unlink()
             if page >= pages:
                 return
             page += 1
-        raise ServiceError(f"{self.describe()}: getOrders: more than {MAX_PAGES} pages; stopped reading")
+        raise ServiceError(_("{service}: getOrders: more than {count} pages; stopped reading").format(
+            service=self.describe(), count=MAX_PAGES))
 
     def ship(self, order_no: str, carrier: str, tracking_number: str, tracking_url: str, dhl: str) -> str:
         """``orders/setOrderShipped``."""
@@ -99,4 +103,4 @@ class RakutenDe:
     def test(self, spool: Path) -> str:
         """``misc/getKeyInfo``: proves address and key, changes nothing."""
         self._call("misc/getKeyInfo", "getKeyInfo", {}, changes=False)
-        return "getKeyInfo answered"
+        return _("getKeyInfo answered")

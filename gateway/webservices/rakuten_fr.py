@@ -23,6 +23,7 @@ from typing import Any
 
 from lxml import etree
 
+from ..i18n import _, ngettext
 from .answers import BrokenAnswer, fr_refusal, local, stream, text
 from .client import Answer, AnswerLost, ServiceClient, ServiceError, expect
 
@@ -78,10 +79,12 @@ class RakutenFrance:
         if refusal is not None and (refusal.kind == "Receiver" or refusal.code in self.config.fr_service_errors):
             if refusal.code in ("InvalidUserRights", "InvalidLogin", "InvalidToken", "AuthenticationFailed"):
                 self.client.forget_credentials()
-                words = (f"{self.describe()}: {what}: the login or token was refused ({refusal.words()}); "
-                         f"set a valid token in {self.config.token_env} (and restart the service); the calls wait")
+                words = _("{service}: {call}: the login or token was refused ({answer}); set a valid token in "
+                          "{variable} (and restart the service); the calls wait").format(
+                    service=self.describe(), call=what, answer=refusal.words(), variable=self.config.token_env)
             else:
-                words = f"{self.describe()}: {what}: the service refused to work ({refusal.words()})"
+                words = _("{service}: {call}: the service refused to work ({answer})").format(
+                    service=self.describe(), call=what, answer=refusal.words())
             raise self.client.refused(self.client.redact(words))
         expect(self.client, answer, result, what, refusal)
         return answer
@@ -147,7 +150,8 @@ class RakutenFrance:
             if not token or token in seen:
                 return
             seen.add(token)
-        raise ServiceError(f"{self.describe()}: {action}: more than {MAX_PAGES} pages; stopped reading")
+        raise ServiceError(_("{service}: {call}: more than {count} pages; stopped reading").format(
+            service=self.describe(), call=action, count=MAX_PAGES))
 
     def track(self, itemid: str, transporter: str, number: str, url: str) -> str:
         """``settrackingpackageinfos`` for one item: its carrier, tracking number and URL."""
@@ -167,8 +171,9 @@ class RakutenFrance:
                                 changes=True, files={"file": (name, fh, "text/xml")})
         importid = text(answer.root, "response", "importid")
         if not importid:
-            raise AnswerLost(f"{self.describe()}: genericimportfile {name}: the answer (HTTP {answer.status}) names "
-                             "no import id, so whether the file was taken is not known")
+            raise AnswerLost(_("{service}: genericimportfile {name}: the answer (HTTP {status}) names no import "
+                               "id, so whether the file was taken is not known").format(
+                service=self.describe(), name=name, status=answer.status))
         return importid
 
     def report(self, importid: str, spool: Path) -> Report:
@@ -204,11 +209,13 @@ class RakutenFrance:
             if not token:
                 break
         done = status.casefold() in {s.casefold() for s in self.config.report_done}
-        return Report(status=status or "(no status)", done=done, lines=lines, refused=refused)
+        return Report(status=status or _("(no status)"), done=done, lines=lines, refused=refused)
 
     # -- a harmless call --------------------------------------------------------------------------
 
     def test(self, spool: Path, today: dt.date) -> str:
         """One harmless call (``getcurrentsales`` of today) that proves address, login and token."""
-        sales = sum(1 for _ in self.current_sales(spool, today.isoformat()))
-        return f"getcurrentsales answered ({sales} accepted, unshipped sale(s) of today)"
+        sales = sum(1 for _sale in self.current_sales(spool, today.isoformat()))
+        return ngettext("getcurrentsales answered ({count} accepted, unshipped sale(s) of today)",
+                        "getcurrentsales answered ({count} accepted, unshipped sale(s) of today)",
+                        sales).format(count=sales)

@@ -21,10 +21,14 @@ from __future__ import annotations
 import csv
 import re
 from types import SimpleNamespace
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import MappingError
 from ..i18n import _
+from ..mapping.model import CsvOutput
+
+if TYPE_CHECKING:
+    from ..mapping.compiler import CompiledOutput
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ANY_FORMULA_START = re.compile("\x00[=+@\t\r-]")  # in NUL + the row's values joined by NUL: one C-level search
@@ -102,3 +106,14 @@ class CsvWriter:
                 except UnicodeEncodeError:
                     return name, ch
         return None, "?"
+
+
+def open_csv(out: BinaryIO, output: CompiledOutput) -> CsvWriter:
+    """The row format ``csv`` (registry): a ``CsvWriter`` set up from the output's ``format: csv`` options."""
+    spec = output.spec
+    if not isinstance(spec, CsvOutput):  # the registry chose this format by the spec's own name
+        raise TypeError(f"not a CsvOutput: {spec!r}")
+    return CsvWriter(out, output.column_names, encoding=spec.encoding, delimiter=spec.delimiter, header=spec.header,
+                     line_end="\r\n" if spec.line_end == "crlf" else "\n",
+                     replace_unencodable=spec.unencodable == "replace",
+                     neutralise_formulas=spec.formulas == "neutralise")

@@ -28,17 +28,24 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email import policy as email_policy
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 
 from ..errors import MappingError
 from ..i18n import N_, _
+from .base import RecordAt, StagedOutput, Staging
+
+if TYPE_CHECKING:
+    from ..mapping.compiler import CompiledEmail
 
 __all__ = ["address_problem", "build_message", "message_id_for"]
 
@@ -243,3 +250,54 @@ def build_message(
         if part.is_multipart():
             part.set_boundary(_boundary(message_id, f"{part.get_content_subtype()}{number}"))
     return msg.as_bytes(policy=policy)
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """What e-mails take from gateway.yaml: the sender and the domain of Message-IDs."""
+
+    sender: str = "gateway@localhost"
+    domain: str = "gateway.invalid"
+    date: dt.datetime | None = None  # fixed for golden examples; otherwise the time of building
+
+
+class EmailWriter:
+    """``format: email``: one complete message per record (none when ``when`` is false), staged as ``.eml``."""
+
+    needs_records = True
+    rank = 2
+
+    def __init__(self, email: CompiledEmail, position: int, staging: Staging) -> None:
+        self.email = email
+        self.position = position
+        self.staging = staging
+
+    def write(self, record: RecordAt) -> list[StagedOutput]:
+        email, context, staging = self.email, record.context, self.staging
+        if not email.wanted(context):
+            return []
+        mail, info = staging.mail, staging.input_info
+        message_id = message_id_for(mail.domain, str(info.get("flow", "flow")), int(info.get("id", 0)),
+                                    email.name, record.number)
+        data = build_message(
+            sender=email.spec.sender or mail.sender,
+            to=email.render("recipient", context).strip(),
+            subject=email.render("subject", context).strip(),
+            text=email.render("text", context),
+            html=email.render("html", context) if email.html is not None else None,
+            reply_to=email.spec.reply_to,
+            message_id=message_id,
+            date=mail.date,
+        )
+        path = staging.place(self.position, email.name, record.number)
+        path.write_bytes(data)
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        return [StagedOutput(output=email.name, destination=email.spec.to, name=email.file_name(context),
+                             path=path, rows=1)]
+
+    def finish(self, records: int | None) -> list[StagedOutput]:
+        return []
+
+    def close(self) -> None:
+        """Each message is complete when ``write`` returns."""

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import MappingError
 from ..i18n import _
+from ..mapping.model import JsonOutput
 from ..mapping.values import to_decimal
+
+if TYPE_CHECKING:
+    from ..mapping.compiler import CompiledOutput
 
 _TRUE = {"1", "-1", "true", "yes", "ja", "y", "j", "wahr"}
 _FALSE = {"0", "false", "no", "nein", "n", "falsch"}
@@ -76,3 +80,11 @@ class JsonWriter:
     def close(self) -> None:
         if self.layout == "array":
             self.out.write(b"\n]\n" if self.rows else b"]\n")
+
+
+def open_json(out: BinaryIO, output: CompiledOutput) -> JsonWriter:
+    """The row format ``json`` (registry): a ``JsonWriter`` with the output's column types and layout."""
+    spec = output.spec
+    if not isinstance(spec, JsonOutput):  # the registry chose this format by the spec's own name
+        raise TypeError(f"not a JsonOutput: {spec!r}")
+    return JsonWriter(out, output.column_names, output.column_types, layout=spec.layout)

@@ -12,12 +12,17 @@ import os
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from ..errors import MappingError
+from ..errors import InputError, MappingError
 from ..i18n import _
+from ..timelimit import RecordClock, RecordTimeout
+from .base import RecordAt, StagedOutput, Staging
+
+if TYPE_CHECKING:
+    from ..mapping.compiler import CompiledTemplate
 
 
 class RecordFeed:
@@ -70,4 +75,68 @@ def render_template(
     return feed.count
 
 
-__all__ = ["RecordFeed", "render_template"]
+class TemplateWriter:
+    """``format: template``: one document over all kept records, written in a pass of its own.
+
+    The template loops over ``records`` itself, so the writer reads the input again after
+    the conversion's pass, leaving out the records that pass skipped (``Staging.skipped``).
+    When no writer needs the conversion's pass and the mapping decides nothing per record,
+    this is the only pass (``finish(None)``); an output without records is then dropped.
+    """
+
+    needs_records = False
+    rank = 3
+
+    def __init__(self, out: CompiledTemplate, position: int, staging: Staging) -> None:
+        self.out = out
+        self.path = staging.place(position, out.name)
+        self.staging = staging
+
+    def write(self, record: RecordAt) -> list[StagedOutput]:
+        return []
+
+    def finish(self, records: int | None) -> list[StagedOutput]:
+        if records == 0:
+            return []  # every record skipped: no document of nothing
+        staged = self._render()
+        if records is None and not staged.rows:
+            staged.path.unlink()
+            return []
+        return [staged]
+
+    def close(self) -> None:
+        """The document is written and closed within ``finish``."""
+
+    def _render(self) -> StagedOutput:
+        out, staging = self.out, self.staging
+        mapping, skipped = staging.mapping, staging.skipped
+        clock = RecordClock(staging.record_seconds)
+
+        def records() -> Iterator[tuple[str, Any]]:
+            work = self.path.parent / f".reader-{out.name}"
+            for index, record in enumerate(
+                    mapping.records(staging.source, staging.shown_as, work, staging.database), start=1):
+                if index not in skipped:
+                    context = mapping.context(record, staging.input_info, staging.settings)
+                    clock.start()
+                    yield mapping.describe(mapping.key_of(context), index), record
+
+        base_context = staging.base_context
+        name = out.file_name(base_context)
+        context = {"settings": base_context["settings"], "input": base_context["input"]}
+        feed = RecordFeed(records())
+        try:
+            with clock:
+                count = render_template(out.template, feed, context, self.path, out.spec.encoding)
+            if out.schema is not None or out.spec.template.endswith((".xml.j2", ".xml")):
+                from ..xmlcheck import validate_xml  # lxml, only for an input with an XML output
+
+                validate_xml(self.path, out.schema, out.name)
+        except InputError as exc:
+            raise exc.located(file=staging.shown_as) from None
+        except RecordTimeout:
+            raise MappingError(clock.message(), file=staging.shown_as, record=feed.current) from None
+        return StagedOutput(output=out.name, destination=out.spec.to, name=name, path=self.path, rows=count)
+
+
+__all__ = ["RecordFeed", "TemplateWriter", "render_template"]
