@@ -123,7 +123,7 @@ def _records(mapping: Mapping, staging: Staging, writers: list[OutputWriter],
     seen: set[str] = set()
     label = mapping.spec.key.label if mapping.spec.key else "key"
     shown_as, input_info, settings = staging.shown_as, staging.input_info, staging.settings
-    writing = [w for w in writers if w.needs_records]
+    writes = [w.write for w in writers if w.needs_records]  # bound once: called for every record
     clock = stack.enter_context(RecordClock(staging.record_seconds))
     outputs = result.outputs
     context_of = mapping.contexts(input_info, settings)
@@ -158,8 +158,10 @@ def _records(mapping: Mapping, staging: Staging, writers: list[OutputWriter],
                 seen.add(key)
                 result.keys.append(key)
             at = RecordAt(context, mapping.describe(key, index), index)
-            for writer in writing:
-                outputs.extend(writer.write(at))
+            for write in writes:
+                staged = write(at)
+                if staged:
+                    outputs.extend(staged)
         except InputError as exc:
             raise exc.located(file=shown_as, record=mapping.describe(key, index), line=record.line) from None
         except RecordTimeout:

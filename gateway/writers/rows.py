@@ -73,10 +73,13 @@ class RowsPerInput:
     def __init__(self, out: CompiledOutput, position: int, staging: Staging) -> None:
         name = out.file_name(staging.base_context)
         self.file = RowFile(out, staging.place(position, out.name), name)
+        self._rows_for, self._write = out.rows_for, self.file.writer.write  # bound once: called for every record
         staging.names.add(name)
 
     def write(self, record: RecordAt) -> list[StagedOutput]:
-        self.file.write(record)
+        write, name = self._write, record.name
+        for row in self._rows_for(record.context):
+            write(row, name)
         return []
 
     def finish(self, records: int | None) -> list[StagedOutput]:
