@@ -8,6 +8,7 @@ silently falling back to a default is how files end up in the wrong place.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,17 +234,38 @@ class Flow:
     shared: dict[str, Setting] = field(default_factory=dict)  # the installation's settings, with where they are
     own: dict[str, Setting] = field(default_factory=dict)  # the flow's own settings in gateway.yaml
     facts: MappingFacts | None = field(default=None, repr=False, compare=False)
+    # the versions of the files the compiled mapping was made from (``reload``): a running service
+    # compares them to take a mapping the admin corrected
+    stamp: tuple[tuple[str, int, int, int], ...] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.loaded is not None and self.stamp is None:
+            from .reload import stamp_of
+
+            object.__setattr__(self, "stamp", stamp_of(self.loaded.sources))
 
     @property
     def mapping(self) -> Mapping:
         """The flow's compiled mapping (``ConfigError`` with every problem when it cannot be compiled)."""
         if self.loaded is None:
             from .mapping.compiler import load_mapping
+            from .reload import stamp_of
 
             path = self.root / self.config.mapping
-            object.__setattr__(self, "loaded", load_mapping(path, _shown(path), self.root))
+            started = time.time_ns()
+            loaded = load_mapping(path, _shown(path), self.root)
+            object.__setattr__(self, "stamp", stamp_of(loaded.sources, since_ns=started))
+            object.__setattr__(self, "loaded", loaded)
         assert self.loaded is not None  # noqa: S101 - set just above
         return self.loaded
+
+    def take_mapping(self, mapping: Mapping, stamp: tuple[tuple[str, int, int, int], ...] | None) -> None:
+        """Use ``mapping`` from now on (a running service, after the mapping's files changed and passed their check)."""
+        from .mapping.check_cache import MappingFacts
+
+        object.__setattr__(self, "loaded", mapping)
+        object.__setattr__(self, "stamp", stamp)
+        object.__setattr__(self, "facts", MappingFacts.of(mapping))
 
     @property
     def mapping_facts(self) -> MappingFacts:

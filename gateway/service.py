@@ -59,6 +59,7 @@ from .config import Flow
 from .engine import Engine
 from .errors import GatewayError
 from .i18n import _
+from .reload import MappingReloader
 from .schedule import Schedule, ScheduleTimer
 from .sources.base import Candidate, Source
 from .summary import RunSummary
@@ -201,6 +202,7 @@ class Service:
         if not poll_seconds > 0:
             raise ValueError(f"poll_seconds must be more than 0, not {poll_seconds}")
         self.engine = engine
+        self._reloader = MappingReloader(engine.inst)  # a mapping the admin corrects is taken without a restart
         self.flows = list(flows)
         self.watch_mode: WatchMode = watch
         self.rescan_seconds = float(rescan_seconds)
@@ -432,6 +434,7 @@ class Service:
         self._scans.append(Scan(flow.name, why, tuple(candidates), error))
 
     def _drain(self, st: _FlowState, cycle: RunSummary) -> RunSummary:
+        self._reloader.refresh(st.flow)
         summary = self.engine.drain(st.flow, wait_for_settle=False)
         st.pending += summary.pending
         cycle.add(summary)
@@ -439,6 +442,7 @@ class Service:
 
     def _recover(self, st: _FlowState, cycle: RunSummary) -> None:
         flow = st.flow
+        self._reloader.refresh(flow)
         key = (flow.name, "work")
         try:
             summary = self.engine.recover(flow)

@@ -578,3 +578,32 @@ def test_the_service_logs_in_german_with_language_de(install: Install, gateway_l
     infos = [r.getMessage() for r in gateway_log.records if r.levelno == logging.INFO]
     assert f"{FLOW}: läuft alle 15 min und um 06:00" in infos
     assert f"second: {install.root / 'inbox' / 'second'} wird überwacht (Abfrage alle 0.2 s)" in infos
+
+
+def test_a_mapping_corrected_while_the_service_runs_is_taken_for_the_retried_input(
+        install: Install, gateway_log: pytest.LogCaptureFixture) -> None:
+    mapping = install.root / "mappings" / f"{FLOW}.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    assert "      PAL: PAL " in text
+    with running(install, clock=ManualClock(), watch="native", rescan_seconds=60) as run:
+        install.drop("a.xml", orders_file(order_xml("7-7-7", payment="XYZ")))
+        moved = run.advance(1)
+        run.wait_pass("that quarantines a.xml (payment code XYZ is unknown)", lambda p: p.summary.failed == 1, moved)
+        # a correction with a mistake in it is not taken: the flow keeps the mapping it had
+        mapping.write_text(text.replace("      PAL: PAL ", "      XYZ: {{ broken\n      PAL: PAL "), encoding="utf-8")
+        install.drop("b.xml", orders_file(order_xml("8-8-8")))
+        moved = run.advance(1)
+        run.wait_pass("that delivers b.xml with the mapping it had", lambda p: p.summary.done == 1, moved)
+        assert "the changed mapping is not taken" in gateway_log.text
+        assert f"{FLOW}.yaml:" in gateway_log.text  # the problem with its file and line
+        # the admin corrects the mapping and retries the quarantined file, as the reason file says
+        mapping.write_text(text.replace("      PAL: PAL ", "      XYZ: VORKASSE\n      PAL: PAL "), encoding="utf-8")
+        retried = install.process("retry", "--flow", FLOW)  # its own process: the command line sets up logging
+        assert retried.returncode == 0, retried.stderr
+        moved = run.advance(60)
+        run.wait_pass("with a rescan that converts a.xml again", lambda p: p.rescan and p.summary.done == 1, moved)
+        run.stop()
+    assert "the changed mapping mappings/rakuten-orders.yaml is in use from now on" in gateway_log.text
+    assert sorted(set(order_numbers(install))) == ["7-7-7", "8-8-8"]
+    states = {e["name"]: e["state"] for e in journal(install)}
+    assert states == {"a.xml": "done", "b.xml": "done"}
