@@ -66,13 +66,19 @@ class MappingReloader:
         self._config = stamp_of([inst.path])
 
     def refresh(self, flow: Flow) -> bool:
-        """Take the flow's changed mapping if it passes its check; whether the flow now has a new mapping."""
+        """Take the flow's changed mapping if it passes its check; whether the flow has a mapping it can use.
+
+        A flow whose mapping was not compiled yet (a run checks unchanged mappings by their notes
+        and compiles one when its flow first has an input) is compiled now; if its files were
+        broken since the service started, the flow's inputs wait (``False``) instead of being
+        converted with a mapping that cannot work, and the problems are logged once.
+        """
+        if flow.loaded is None:
+            return self._first(flow)
         mapping = flow.loaded
-        if mapping is None:
-            return False  # not compiled yet: it will be compiled from the files as they are when first needed
         current = stamp_of(mapping.sources)
         if current == flow.stamp or current == self._refused.get(flow.name):
-            return False
+            return True
         from .config import load_installation
 
         if stamp_of([self.inst.path]) != self._config:
@@ -80,7 +86,7 @@ class MappingReloader:
             log.warning("%s", _("{flow}: its mapping changed, and so did gateway.yaml, which a running service does "
                                 "not take: restart the service (gateway run) to use both; until then the flow keeps "
                                 "the mapping it had").format(flow=flow.name))
-            return False
+            return True
         try:
             fresh = load_installation(self.inst.path, self.inst.kinds, noted=True).flows[flow.name]
             new = fresh.mapping
@@ -89,9 +95,25 @@ class MappingReloader:
             log.error("%s", _("{flow}: the changed mapping is not taken, because of these problems (the flow keeps "
                               "the mapping it had; correct them and the service looks again):\n{problems}").format(
                                   flow=flow.name, problems="\n".join(str(p) for p in exc.problems)))
-            return False
+            return True
         flow.take_mapping(new, fresh.stamp if fresh.loaded is new else stamp_of(new.sources))
         self._refused.pop(flow.name, None)
         log.info("%s", _("{flow}: the changed mapping {mapping} is in use from now on").format(
             flow=flow.name, mapping=flow.config.mapping))
+        return True
+
+    def _first(self, flow: Flow) -> bool:
+        path = flow.root / flow.config.mapping
+        current = stamp_of([path])
+        if self._refused.get(flow.name) == current:
+            return False
+        try:
+            flow.mapping  # noqa: B018 - compiled here, where a problem can hold the flow back
+        except ConfigError as exc:
+            self._refused[flow.name] = current
+            log.error("%s", _("{flow}: its mapping cannot be used, because of these problems; its inputs wait until "
+                              "they are corrected:\n{problems}").format(
+                                  flow=flow.name, problems="\n".join(str(p) for p in exc.problems)))
+            return False
+        self._refused.pop(flow.name, None)
         return True

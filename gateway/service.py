@@ -434,7 +434,8 @@ class Service:
         self._scans.append(Scan(flow.name, why, tuple(candidates), error))
 
     def _drain(self, st: _FlowState, cycle: RunSummary) -> RunSummary:
-        self._reloader.refresh(st.flow)
+        if not self._reloader.refresh(st.flow):
+            return RunSummary()  # its mapping cannot be used: the inputs wait where they are
         summary = self.engine.drain(st.flow, wait_for_settle=False)
         st.pending += summary.pending
         cycle.add(summary)
@@ -442,7 +443,8 @@ class Service:
 
     def _recover(self, st: _FlowState, cycle: RunSummary) -> None:
         flow = st.flow
-        self._reloader.refresh(flow)
+        if not self._reloader.refresh(flow):
+            return  # its mapping cannot be used: unfinished inputs wait in the work folder
         key = (flow.name, "work")
         try:
             summary = self.engine.recover(flow)

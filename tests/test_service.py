@@ -607,3 +607,37 @@ def test_a_mapping_corrected_while_the_service_runs_is_taken_for_the_retried_inp
     assert sorted(set(order_numbers(install))) == ["7-7-7", "8-8-8"]
     states = {e["name"]: e["state"] for e in journal(install)}
     assert states == {"a.xml": "done", "b.xml": "done"}
+
+
+def test_a_mapping_broken_before_its_first_use_holds_its_inputs_back_instead_of_quarantining_them(
+        install: Install, gateway_log: pytest.LogCaptureFixture) -> None:
+    mapping = install.root / "mappings" / f"{FLOW}.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    # as `gateway run` starts when the mapping's note says it passed its check: not compiled until first used
+    inst = load_installation(install.config, noted=True)
+    object.__setattr__(inst.flows[FLOW], "loaded", None)
+    mapping.write_text(text.replace("      PAL: PAL ", "      XYZ: {{ broken\n      PAL: PAL "), encoding="utf-8")
+    engine = Engine(inst, clock=ManualClock())
+    passes: list[Pass] = []
+    service = Service(engine, inst.select([]), watch="native", rescan_seconds=60, on_pass=passes.append)
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert service.ready.wait(SAFETY)
+        install.drop("a.xml", orders_file(order_xml("9-9-9")))
+        assert isinstance(engine.clock, ManualClock)
+        engine.clock.advance(1)
+        service.wake()
+        wait_for(lambda: "its inputs wait until they are corrected" in gateway_log.text, "the problem in the log")
+        wait_for(lambda: any(s.flow == FLOW for p in passes for s in p.scans), "a look at the inbox")
+        assert journal(install) == [] and install.outputs() == []  # neither taken nor quarantined
+        mapping.write_text(text, encoding="utf-8")  # corrected: the file is taken at the next look
+        engine.clock.advance(60)
+        service.wake()
+        wait_for(lambda: [e["state"] for e in journal(install)] == ["done"], "a.xml delivered")
+    finally:
+        stop.set()
+        thread.join(SAFETY)
+        engine.close()
+    assert gateway_log.text.count("its inputs wait until they are corrected") == 1
