@@ -618,26 +618,25 @@ def test_a_mapping_broken_before_its_first_use_holds_its_inputs_back_instead_of_
     object.__setattr__(inst.flows[FLOW], "loaded", None)
     mapping.write_text(text.replace("      PAL: PAL ", "      XYZ: {{ broken\n      PAL: PAL "), encoding="utf-8")
     engine = Engine(inst, clock=ManualClock())
-    passes: list[Pass] = []
-    service = Service(engine, inst.select([]), watch="native", rescan_seconds=60, on_pass=passes.append)
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    thread.start()
+    run: Running
+    service = Service(engine, inst.select([]), watch="native", rescan_seconds=60, on_pass=lambda p: run.on_pass(p))
+    run = Running(service, engine, engine.clock)
+    run.thread.start()
     try:
-        assert service.ready.wait(SAFETY)
+        assert service.ready.wait(SAFETY), "the service did not start"
         install.drop("a.xml", orders_file(order_xml("9-9-9")))
-        assert isinstance(engine.clock, ManualClock)
-        engine.clock.advance(1)
-        service.wake()
-        wait_for(lambda: "its inputs wait until they are corrected" in gateway_log.text, "the problem in the log")
-        wait_for(lambda: any(s.flow == FLOW for p in passes for s in p.scans), "a look at the inbox")
-        assert journal(install) == [] and install.outputs() == []  # neither taken nor quarantined
+        moved = run.advance(1)
+        run.wait_pass("that sees a.xml and leaves it", lambda p: "a.xml" in left(p), moved)
+        assert "its inputs wait until they are corrected" in gateway_log.text
+        assert (install.inbox() / "a.xml").exists() and install.outputs() == []  # neither taken nor quarantined
         mapping.write_text(text, encoding="utf-8")  # corrected: the file is taken at the next look
-        engine.clock.advance(60)
-        service.wake()
-        wait_for(lambda: [e["state"] for e in journal(install)] == ["done"], "a.xml delivered")
+        moved = run.advance(60)
+        run.wait_pass("that delivers a.xml", lambda p: p.summary.done == 1, moved)
+        run.stop()
     finally:
-        stop.set()
-        thread.join(SAFETY)
+        if run.thread.is_alive():
+            run.event.set()
+            run.thread.join(SAFETY)
         engine.close()
     assert gateway_log.text.count("its inputs wait until they are corrected") == 1
+    assert [e["state"] for e in journal(install)] == ["done"]
