@@ -201,3 +201,55 @@ def test_a_schedule_describes_itself_in_german() -> None:
     with pytest.raises(ValueError) as refused:
         Schedule(-1)
     assert str(refused.value) == "every_minutes muss mehr als 0 Minuten sein, nicht -1"
+
+
+def test_gateway_check_names_an_unknown_name_of_a_template_in_german_at_its_line(german: Install) -> None:
+    mapping = german.root / "mappings" / "rakuten-orders.yaml"
+    text = mapping.read_text(encoding="utf-8").replace('Bezeichnung1: "{{ item.name }}"',
+                                                       'Bezeichnung1: "{{ itme.name }}"')
+    mapping.write_text(text, encoding="utf-8")
+    line = text[:text.index('Bezeichnung1: "{{ itme')].count("\n") + 1
+    result = german.cli("check")
+    assert result.exit_code == 2
+    assert (f"rakuten-orders.yaml:{line}:" in result.output
+            and "unbekannter Name 'itme' (hier bekannt: input, item, order, record, row_number, settings)"
+            in result.output), result.output
+    assert "unknown name" not in result.output
+
+
+def test_a_record_that_cannot_be_converted_has_its_reason_in_german(german: Install) -> None:
+    item = {"product_art_no": "10001", "name": "Kaffeebecher", "qty": "viele", "price": "12.90", "tax": "1"}
+    german.drop("a.xml", orders_file(order_xml("1-1-1", items=[item])))
+    assert german.cli("run", "--once").exit_code == 1
+    (reason,) = (german.quarantine / "rakuten-orders").glob("*.reason.txt")
+    text = reason.read_text(encoding="utf-8")
+    assert "erwartet wurde eine Zahl wie 1234.50 (der Wert war 'viele')" in text, text
+    assert "[Zuordnung " in text and "mappings/rakuten-orders.yaml:" in text
+    assert "expected a number" not in text
+    assert "erwartet wurde eine Zahl wie 1234.50" in german.cli("journal", "--json").output
+
+
+def test_gateway_settings_names_where_each_value_comes_from_in_german(german: Install) -> None:
+    text = german.config.read_text(encoding="utf-8").replace(
+        "settle_seconds: 0\n", "settle_seconds: 0\nsettings:\n  belegart: VFR\n")
+    german.config.write_text(text.rstrip("\n") + "\n    settings:\n      mandant: '789'\n", encoding="utf-8")
+    result = german.cli("settings")
+    assert result.exit_code == 0, result.output
+    assert "mandant: '789'  ← der Ablauf in gateway.yaml (" in result.output
+    assert "belegart: 'VFR'  ← die settings von gateway.yaml (" in result.output
+    assert "the flow in" not in result.output and "settings of" not in result.output
+    german.config.write_text(text, encoding="utf-8")
+    result = german.cli("settings")
+    assert "mandant: '123'  ← der Standardwert der Zuordnung (" in result.output
+    assert "mappings/rakuten-orders.yaml:" in result.output
+
+
+def test_a_mapping_mistake_found_by_its_model_is_named_in_german(german: Install) -> None:
+    mapping = german.root / "mappings" / "rakuten-orders.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    mapping.write_text(text.replace("\noutputs:\n", "\ndefine:\n  1preis: order.total\noutputs:\n", 1),
+                       encoding="utf-8")
+    result = german.cli("check")
+    assert result.exit_code == 2
+    assert ("'1preis' kann kein Name sein: verwenden Sie Buchstaben, Ziffern und '_', nicht mit einer Ziffer am "
+            "Anfang") in result.output, result.output

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Flow, Installation, Setting
 from ..errors import GatewayError, InputError
+from ..i18n import _
 from ..journal import InputRow, InputState, JournalPage, JournalQuery, NoteRow, OutputRow
 from ..status import FlowStatus, flow_statuses
 
@@ -201,7 +202,7 @@ class ConsoleCore:
         with self._journal() as engine:
             row = engine.journal.find(input_id)
             if row is None:
-                raise InputError(f"input {input_id}: no such entry in the journal")
+                raise InputError(_("input {id}: no such entry in the journal").format(id=input_id))
             engine.retry(row)
             return engine.journal.get(input_id)
 

@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import GatewayError
 from ..files import write_text_atomically
+from ..i18n import _
 
 
 class PasswdError(GatewayError):
@@ -57,15 +58,15 @@ def with_password(text: str, user: str, password_hash: str, role: str | None) ->
     """``text`` (gateway.yaml) with ``user``'s hash (and role: kept when ``None``, viewer for a new user)."""
     root = yaml.compose(text, Loader=yaml.SafeLoader) if text.strip() else None
     if root is not None and not isinstance(root, yaml.MappingNode):
-        raise PasswdError("gateway.yaml is not a group of 'name: value' lines")
+        raise PasswdError(_("gateway.yaml is not a group of 'name: value' lines"))
     console = _mapping_value(root, "console") if root is not None else None
     if console is None:
         block = f"console:\n  users:\n    {user}: {_entry(role or 'viewer', password_hash)}\n"
         return text + ("" if not text or text.endswith("\n") else "\n") + block
     _console_key, console_node = console
     if not isinstance(console_node, yaml.MappingNode) or console_node.flow_style:
-        raise PasswdError("the 'console:' section is written on one line; write it as indented lines to use "
-                          "'gateway console passwd'")
+        raise PasswdError(_("the 'console:' section is written on one line; write it as indented lines to use "
+                            "'gateway console passwd'"))
     users = _mapping_value(console_node, "users")
     if users is None:
         indent = " " * console_node.start_mark.column
@@ -79,7 +80,7 @@ def with_password(text: str, user: str, password_hash: str, role: str | None) ->
         indent = " " * (users_key.start_mark.column + 2)
         return text[:at] + f"{indent}{user}: {_entry(role or 'viewer', password_hash)}\n" + text[at:]
     if not isinstance(users_node, yaml.MappingNode):
-        raise PasswdError("'users:' under 'console:' must hold one entry per user")
+        raise PasswdError(_("'users:' under 'console:' must hold one entry per user"))
     existing = _mapping_value(users_node, user)
     if existing is not None:
         _key, value = existing
@@ -94,8 +95,8 @@ def with_password(text: str, user: str, password_hash: str, role: str | None) ->
             end -= 1
         return text[:start] + " " + _entry(kept_role, password_hash) + text[end:]
     if users_node.flow_style:
-        raise PasswdError("the 'users:' of the console are written on one line; write one user per line to use "
-                          "'gateway console passwd'")
+        raise PasswdError(_("the 'users:' of the console are written on one line; write one user per line to use "
+                            "'gateway console passwd'"))
     indent = " " * users_node.start_mark.column
     at = _after_line(text, _content_end(users_node))
     return text[:at] + f"{indent}{user}: {_entry(role or 'viewer', password_hash)}\n" + text[at:]
@@ -112,8 +113,9 @@ def set_password(config: Path, user: str, password_hash: str, role: str | None) 
     try:
         console = ConsoleConfig.model_validate(data.get("console") or {})
     except ValueError as exc:
-        raise PasswdError(f"the console section of gateway.yaml is not valid; nothing was changed ({exc})") from None
+        raise PasswdError(_("the console section of gateway.yaml is not valid; nothing was changed ({reason})").format(
+            reason=exc)) from None
     entry = console.users.get(user)
     if entry is None or entry.password_hash != password_hash:
-        raise PasswdError("the edited gateway.yaml would not hold the new password hash; nothing was changed")
+        raise PasswdError(_("the edited gateway.yaml would not hold the new password hash; nothing was changed"))
     write_text_atomically(config, new)

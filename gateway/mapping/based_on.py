@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..i18n import _
 from ..yamlload import Loc, YamlDocument, load_yaml
 
 
@@ -32,23 +33,23 @@ def merge_based_on(doc: YamlDocument, path: Path, root: Path) -> YamlDocument:
     name = doc.data.get("based_on")
     loc: Loc = ("based_on",)
     if not isinstance(name, str) or not name.strip():
-        raise ConfigError([doc.problem(loc, "'based_on' names the mapping file this one is based on, "
-                                            "such as sol-catalog.yaml")])
+        raise ConfigError([doc.problem(loc, _("'based_on' names the mapping file this one is based on, "
+                                              "such as sol-catalog.yaml"))])
     base_path = (path.resolve().parent / name).resolve()
     if not base_path.is_relative_to(root.resolve()):
-        raise ConfigError([doc.problem(loc, f"the mapping {name} is outside the installation folder; "
-                                            "keep mappings inside it (e.g. mappings/)")])
+        raise ConfigError([doc.problem(loc, _("the mapping {file} is outside the installation folder; "
+                                              "keep mappings inside it (e.g. mappings/)").format(file=name))])
     if base_path == path.resolve():
-        raise ConfigError([doc.problem(loc, "a mapping cannot be based on itself")])
+        raise ConfigError([doc.problem(loc, _("a mapping cannot be based on itself"))])
     if not base_path.is_file():
-        raise ConfigError([doc.problem(loc, f"the mapping {name} does not exist")])
+        raise ConfigError([doc.problem(loc, _("the mapping {file} does not exist").format(file=name))])
     shown = _beside(doc.path, name)
     base = load_yaml(base_path, shown)
     if not isinstance(base.data, dict):
-        raise ConfigError([base.problem((), "a mapping must be a group of 'name: value' lines")])
+        raise ConfigError([base.problem((), _("a mapping must be a group of 'name: value' lines"))])
     if "based_on" in base.data:
-        raise ConfigError([doc.problem(loc, f"{name} is itself based on another mapping; base this one on "
-                                            "a mapping that stands on its own")])
+        raise ConfigError([doc.problem(loc, _("{file} is itself based on another mapping; base this one on "
+                                              "a mapping that stands on its own").format(file=name))])
     merged = YamlDocument(path=doc.path, data=None, lines=doc.lines)
     for at, mark in base.marks.items():
         merged.marks[at] = mark

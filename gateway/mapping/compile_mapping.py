@@ -19,6 +19,7 @@ from jinja2 import meta, nodes
 from jinja2.parser import Parser
 
 from ..errors import ConfigError, InputError, MappingError, Problem
+from ..i18n import N_, _
 from ..validation import validate
 from ..yamlload import Loc, YamlDocument, load_yaml
 from . import compile_rows
@@ -66,7 +67,7 @@ def load_mapping(path: Path, shown_as: str, root: Path | None = None) -> Mapping
     """
     doc = load_yaml(path, shown_as)
     if not isinstance(doc.data, dict):
-        raise ConfigError([doc.problem((), "a mapping must be a group of 'name: value' lines")])
+        raise ConfigError([doc.problem((), _("a mapping must be a group of 'name: value' lines"))])
     root = root or path.resolve().parent.parent
     sources = [path]  # every file the check reads (see check_cache)
     if "based_on" in doc.data:
@@ -102,7 +103,8 @@ def compile_mapping(spec: MappingSpec, doc: YamlDocument, root: Path, sources: l
     names = [o.name for o in spec.outputs]
     for i, name in enumerate(names):
         if name in names[:i]:
-            compiler.problems.append(doc.problem(("outputs", i, "name"), f"two outputs are named '{name}'"))
+            compiler.problems.append(doc.problem(("outputs", i, "name"),
+                                                 _("two outputs are named '{name}'").format(name=name)))
     skip_rules = compiler.skip_rules()
     compiler.check_batch()
     if compiler.problems:
@@ -131,7 +133,7 @@ def _generate(compiler: _Compiler, mapping: Mapping) -> None:
         from ..readers.csv import RowFields
 
         row_fields = RowFields
-    source, _ = compile_rows.generate(compiler.env, compiler.plan)
+    source, _plan = compile_rows.generate(compiler.env, compiler.plan)
     functions = compile_rows.load(compiler.env, source, compiler.plan, mapping.shown_as, batch_record,
                                   mapping.define_with_jinja, row_fields)
     mapping.source = source
@@ -172,10 +174,11 @@ def _make_lookup(name: str, table: Lookup, values: dict[str, str]) -> Any:
             return table.default
         if table.keep_unknown:
             return key
-        known = ", ".join(list(values)[:20]) + (", …" if len(values) > 20 else "") or "none"
+        known = ", ".join(list(values)[:20]) + (", …" if len(values) > 20 else "") or _("none")
         raise MappingError(
-            f"'{key}' is not in the lookup table '{name}' (known: {known}); add it under "
-            f"lookups → {name} → values in the mapping, or give the table a default",
+            _("'{key}' is not in the lookup table '{name}' (known: {known}); add it under "
+              "lookups → {name} → values in the mapping, or give the table a default").format(
+                key=key, name=name, known=known),
         )
 
     return lookup
@@ -185,6 +188,10 @@ def _loop_names(out: CsvOutput | JsonOutput) -> set[str]:
     """The names the kinds of row give their loop entries (``as``, ``and_as``)."""
     names = {row.as_ for row in out.rows if row.for_each is not None}
     return names | {row.and_as for row in out.rows if row.and_for_each is not None}
+
+
+NO_TABLE = N_("there is no table '{table}' (tables: {known})")
+TEMPLATE_SYNTAX = N_("template syntax: {message}")
 
 
 def jinja_assertions(tree: nodes.Template, env: jinja2.Environment) -> list[tuple[int, str]]:
@@ -266,16 +273,19 @@ class _Compiler:
         if table.file is not None:
             loc: Loc = ("lookups", name, "file")
             if not table.key or not table.value:
-                self.problems.append(self.doc.problem(loc, "a lookup file needs 'key' and 'value': the column names"))
+                self.problems.append(self.doc.problem(
+                    loc, _("a lookup file needs 'key' and 'value': the column names")))
                 return dict(table.values)
             path = (self.root / table.file).resolve()
             self.sources.append(self.root / table.file)
             if not path.is_relative_to(self.root.resolve()):
-                self.problems.append(self.doc.problem(loc, f"the lookup file {table.file} is outside the installation "
-                                                           "folder; keep lookup files inside it (e.g. lookups/)"))
+                self.problems.append(self.doc.problem(loc, _(
+                    "the lookup file {file} is outside the installation folder; keep lookup files inside it "
+                    "(e.g. lookups/)").format(file=table.file)))
                 return dict(table.values)
             if not path.is_file():
-                self.problems.append(self.doc.problem(loc, f"the lookup file {table.file} does not exist"))
+                self.problems.append(self.doc.problem(
+                    loc, _("the lookup file {file} does not exist").format(file=table.file)))
                 return dict(table.values)
             from ..readers.csv import read_csv_records
 
@@ -284,7 +294,8 @@ class _Compiler:
                     key = str(row[table.key])
                     if key in values:
                         self.problems.append(self.doc.problem(
-                            loc, f"{table.file} line {row.line}: '{key}' is in the table twice"))
+                            loc, _("{file} line {line}: '{key}' is in the table twice").format(
+                                file=table.file, line=row.line, key=key)))
                     values[key] = str(row[table.value])
             except InputError as exc:
                 self.problems.append(self.doc.problem(loc, str(exc)))
@@ -298,18 +309,18 @@ class _Compiler:
         known = ", ".join(spec.tables)
         if spec.records not in spec.tables:
             self.problems.append(self.doc.problem(("input", "records"),
-                                                  f"there is no table '{spec.records}' (tables: {known})"))
+                                                  _(NO_TABLE).format(table=spec.records, known=known)))
         for table, fields in spec.relations.items():
             if table not in spec.tables:
                 self.problems.append(self.doc.problem(("input", "relations", table),
-                                                      f"there is no table '{table}' (tables: {known})"))
+                                                      _(NO_TABLE).format(table=table, known=known)))
             for field_name, rel in fields.items():
                 if rel.table not in spec.tables:
                     self.problems.append(self.doc.problem(("input", "relations", table, field_name, "table"),
-                                                          f"there is no table '{rel.table}' (tables: {known})"))
+                                                          _(NO_TABLE).format(table=rel.table, known=known)))
         if spec.watermark is not None and spec.watermark.table not in spec.tables:
             self.problems.append(self.doc.problem(("input", "watermark", "table"),
-                                                  f"there is no table '{spec.watermark.table}' (tables: {known})"))
+                                                  _(NO_TABLE).format(table=spec.watermark.table, known=known)))
 
     def record_names(self) -> set[str]:
         """The names every per-record template knows: the record, settings, input and the defined values."""
@@ -322,7 +333,7 @@ class _Compiler:
             loc: Loc = ("define", name)
             if name in known or name == "row_number" or name in self.env.globals or name in _TEMPLATE_WORDS:
                 self.problems.append(self.doc.problem(
-                    loc, f"'{name}' is already a name here; choose another name for this value"))
+                    loc, _("'{name}' is already a name here; choose another name for this value").format(name=name)))
                 continue
             expression = self.expression(source, loc, known)
             known.add(name)
@@ -342,7 +353,7 @@ class _Compiler:
         return rules
 
     def where(self, loc: Loc) -> str:
-        line, _ = self.doc.where(loc)
+        line, _column = self.doc.where(loc)
         return f"{self.doc.file_of(loc)}:{line}"
 
     def template(self, source: str, loc: Loc, names: set[str]) -> Unit | None:
@@ -368,7 +379,7 @@ class _Compiler:
     def _syntax_problem(self, loc: Loc, exc: jinja2.TemplateSyntaxError) -> None:
         line, col = self.doc.where(loc)
         self.problems.append(Problem(self.doc.file_of(loc), line + (exc.lineno or 1) - 1, col,
-                                     f"template syntax: {exc.message}"))
+                                     _(TEMPLATE_SYNTAX).format(message=exc.message)))
 
     def _compile(self, source: str, loc: Loc, names: set[str], expression: bool) -> Unit | None:
         text = "{{ " + source + " }}" if expression else source
@@ -390,7 +401,8 @@ class _Compiler:
             return None
         for lineno, message in jinja_assertions(ast, self.env):
             line, col = self.doc.where(loc)
-            self.problems.append(Problem(self.doc.file_of(loc), line + lineno - 1, col, f"template syntax: {message}"))
+            self.problems.append(Problem(self.doc.file_of(loc), line + lineno - 1, col,
+                                         _(TEMPLATE_SYNTAX).format(message=message)))
         if len(self.problems) > before:
             return None
         jinja = JinjaUnit(self.env, source if expression else text, expression)
@@ -411,25 +423,30 @@ class _Compiler:
             undeclared = set()  # an unknown filter; reported below in the admin's words
         for name in sorted(undeclared - names):
             self.problems.append(self.doc.problem(
-                loc, f"unknown name '{name}' (known here: {', '.join(sorted(names))})"))
+                loc, _("unknown name '{name}' (known here: {names})").format(
+                    name=name, names=", ".join(sorted(names)))))
         for attr in ast.find_all(nodes.Getattr):
             if attr.attr.startswith("_"):
                 self.problems.append(self.doc.problem(
-                    loc, f"'{attr.attr}': names starting with '_' are not allowed in templates (Python internals)"))
+                    loc, _("'{name}': names starting with '_' are not allowed in templates (Python internals)").format(
+                        name=attr.attr)))
         for node in ast.find_all(nodes.Getattr):
             is_setting = isinstance(node.node, nodes.Name) and node.node.name == "settings"
             if is_setting and node.attr not in self.spec.settings:
-                known = ", ".join(self.spec.settings) or "none"
-                self.problems.append(self.doc.problem(loc, f"unknown setting '{node.attr}' (settings: {known})"))
+                known = ", ".join(self.spec.settings) or _("none")
+                self.problems.append(self.doc.problem(
+                    loc, _("unknown setting '{name}' (settings: {known})").format(name=node.attr, known=known)))
         for filt in ast.find_all(nodes.Filter):
             if filt.name not in self.env.filters:
                 self.problems.append(self.doc.problem(
-                    loc, f"unknown filter '{filt.name}' (filters: {', '.join(sorted(self.env.filters))})"))
+                    loc, _("unknown filter '{name}' (filters: {known})").format(
+                        name=filt.name, known=", ".join(sorted(self.env.filters)))))
             if filt.name == "lookup" and filt.args and isinstance(filt.args[0], nodes.Const):
                 table = filt.args[0].value
                 if table not in self.spec.lookups:
-                    known = ", ".join(self.spec.lookups) or "none"
-                    self.problems.append(self.doc.problem(loc, f"unknown lookup table '{table}' (tables: {known})"))
+                    known = ", ".join(self.spec.lookups) or _("none")
+                    self.problems.append(self.doc.problem(
+                        loc, _("unknown lookup table '{table}' (tables: {known})").format(table=table, known=known)))
 
     def column(self, name: str, spec: ColumnSpec, loc: Loc, names: set[str]) -> tuple[CompiledColumn, Unit] | None:
         column = spec if isinstance(spec, Column) else Column(value=spec)
@@ -451,7 +468,8 @@ class _Compiler:
         template: TemplateFile | None = None
         if not path.is_relative_to(self.root.resolve()) or not path.is_file():
             self.problems.append(self.doc.problem((*base, "template"),
-                                                  f"the template {out.template} does not exist in {self.root}"))
+                                                  _("the template {file} does not exist in {folder}").format(
+                                                      file=out.template, folder=self.root)))
         else:
             template = self._template_file(out.template, (*base, "template"))
         schema: Path | None = None
@@ -475,8 +493,8 @@ class _Compiler:
         base: Loc = ("outputs", index)
         if not isinstance(self.spec.input, BatchInput):
             self.problems.append(self.doc.problem((*base, "format"),
-                                                  "a 'file' output passes on files of a batch: the input must be "
-                                                  "format: batch"))
+                                                  _("a 'file' output passes on files of a batch: the input must "
+                                                    "be format: batch")))
         names = self.record_names()
         for_each = self.expression(out.for_each, (*base, "for_each"), names) if out.for_each else None
         if out.for_each:
@@ -487,9 +505,9 @@ class _Compiler:
         file_unit = self.template(out.file, (*base, "file"), inner)
         if file_unit is not None and not self._uses_input_id(out.file):
             self.problems.append(self.doc.problem(
-                (*base, "file"), "the name of a file passed on must contain the input's number, {{ input.id }}: "
-                "a later export holding the same file would otherwise meet this one's in the outbox, and wait "
-                "there for ever"))
+                (*base, "file"), _("the name of a file passed on must contain the input's number, {{ input.id }}: "
+                                   "a later export holding the same file would otherwise meet this one's in the "
+                                   "outbox, and wait there for ever")))
         if source is None or file_unit is None:
             return None
         compiled = CompiledFiles(spec=out, for_each=for_each.jinja if for_each else None,
@@ -511,7 +529,8 @@ class _Compiler:
                 continue
             self.sources.append(self.root / path)
             if not (self.root / path).is_file():
-                self.problems.append(self.doc.problem((*base, part), f"the template {path} does not exist"))
+                self.problems.append(self.doc.problem(
+                    (*base, part), _("the template {file} does not exist").format(file=path)))
                 continue
             bodies[part] = self._template_file(path, (*base, part), names)
         text = bodies["text"]
@@ -531,25 +550,27 @@ class _Compiler:
         posix = Path(name).as_posix()
         loader = self.env.loader
         assert loader is not None  # noqa: S101 - make_environment is given the installation folder
-        source, filename, _ = loader.get_source(self.env, posix)
+        source, filename, _uptodate = loader.get_source(self.env, posix)
         try:
             ast = self.env.parse(source, posix, filename)
         except jinja2.TemplateSyntaxError as exc:
-            self.problems.append(Problem(name, exc.lineno or 1, 1, f"template syntax: {exc.message}"))
+            self.problems.append(Problem(name, exc.lineno or 1, 1, _(TEMPLATE_SYNTAX).format(message=exc.message)))
             return None
         assertions = jinja_assertions(ast, self.env)
         if assertions:
             lineno, message = assertions[0]
-            self.problems.append(Problem(name, lineno or 1, 1, f"template syntax: {message}"))
+            self.problems.append(Problem(name, lineno or 1, 1, _(TEMPLATE_SYNTAX).format(message=message)))
             return None
         for node in ast.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
             target = getattr(node, "template", None)
             if isinstance(target, nodes.Const) and Path(str(target.value)).as_posix() == Path(name).as_posix():
-                self.problems.append(self.doc.problem(loc, f"{name} includes itself, which would never end"))
+                self.problems.append(self.doc.problem(
+                    loc, _("{file} includes itself, which would never end").format(file=name)))
         names = names or {"records", "settings", "input"}
         for unknown in sorted(meta.find_undeclared_variables(ast) - names):
             self.problems.append(self.doc.problem(
-                loc, f"{name} uses the unknown name '{unknown}' (known there: {', '.join(sorted(names))})"))
+                loc, _("{file} uses the unknown name '{name}' (known there: {names})").format(
+                    file=name, name=unknown, names=", ".join(sorted(names)))))
         return TemplateFile(self.env, posix)
 
     def output(self, index: int, out: CsvOutput | JsonOutput) -> CompiledOutput | None:
@@ -560,8 +581,8 @@ class _Compiler:
             file_names.add("split")
             if "split" not in self._names_used(out.file):
                 self.problems.append(self.doc.problem(
-                    (*base, "file"), "with 'split_by' the file name must contain {{ split }} "
-                    "(the value that chooses the file), or every file would get the same name"))
+                    (*base, "file"), _("with 'split_by' the file name must contain {{ split }} "
+                                       "(the value that chooses the file), or every file would get the same name")))
         file_unit = self.template(out.file, (*base, "file"), file_names)
         rows: list[CompiledRow] = []
         row_plans: list[RowPlan] = []
@@ -581,8 +602,10 @@ class _Compiler:
                     name.encode(out.encoding)
                 except UnicodeEncodeError as exc:
                     self.problems.append(self.doc.problem(
-                        (*base, "columns", name), f"the column name '{name}' cannot be written in {out.encoding} "
-                        f"(the character '{name[exc.start]}'); rename the column or choose another encoding"))
+                        (*base, "columns", name), _(
+                            "the column name '{name}' cannot be written in {encoding} (the character '{character}'); "
+                            "rename the column or choose another encoding").format(
+                            name=name, encoding=out.encoding, character=name[exc.start])))
         every_row_knows: set[str] | None = None  # the names all kinds of row have: what split_by may use
         for j, row in enumerate(out.rows):
             row_loc: Loc = (*base, "rows", j)
@@ -605,7 +628,8 @@ class _Compiler:
                 if extra not in out.columns:
                     self.problems.append(self.doc.problem(
                         (*row_loc, "columns", extra),
-                        f"'{extra}' is not one of this output's columns (add it to 'columns' first)"))
+                        _("'{name}' is not one of this output's columns (add it to 'columns' first)").format(
+                            name=extra)))
             columns: list[CompiledColumn] = []
             plans: list[ColumnPlan] = []
             for name, col_spec in out.columns.items():
@@ -643,7 +667,8 @@ class _Compiler:
         """A loop's name must not hide the record, settings, input, row_number or the other loop's entry."""
         if name in taken:
             self.problems.append(self.doc.problem(
-                loc, f"'{key}: {name}' would hide the name '{name}' that is already known here; choose another name"))
+                loc, _("'{key}: {name}' would hide the name '{name}' that is already known here; choose another "
+                       "name").format(key=key, name=name)))
 
     def _uses_input_id(self, source: str) -> bool:
         try:

@@ -30,7 +30,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .compile_python import Names, Translator, Unsupported, dotted
 from .model import Column
-from .runtime import JinjaUnit
+from .runtime import JinjaUnit, skipped_words
 from .whitelist import NotGenerated, namespace_for
 
 
@@ -259,7 +259,7 @@ def _skip_function(writer: _Writer, plan: ModulePlan, every: list[str]) -> list[
     lines = ["def gen_skip(c):", *writer.loads(units, every), *writer.hoist(units, every[:2], "    ", 0)]
     for when, reason in plan.skip:
         lines.append(f"    if {writer.plain_value(when, every)}:")
-        lines.append(f"        return ({writer.text(reason, every)}).strip() or 'skipped by the mapping'")
+        lines.append(f"        return ({writer.text(reason, every)}).strip() or _skipped_words()")
     lines.append("    return None")
     return lines
 
@@ -395,7 +395,8 @@ def load(env: ImmutableSandboxedEnvironment, source: str, plan: ModulePlan, show
         return units[index].render(context)
 
     namespace.update(_jinja_value=_jinja_value, _jinja_text=_jinja_text, _define_jinja=define_jinja,
-                     _kept=_kept, _required=_required, _at_most=_at_most, _split_value=_split_value)
+                     _kept=_kept, _required=_required, _at_most=_at_most, _split_value=_split_value,
+                     _skipped_words=skipped_words)
     code = compile(source, f"<generated from {shown_as}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own text from the whitelisted syntax tree, see the module docstring
     return {name: value for name, value in namespace.items() if name.startswith("gen_")}

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..i18n import _
+
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -103,7 +105,7 @@ class BatchTable(Strict):
     @model_validator(mode="after")
     def _file_or_query(self) -> BatchTable:
         if self.file is None and self.query is None:
-            raise ValueError("a table needs its 'file' in the batch, or a 'query' that reads it from the database")
+            raise ValueError(_("a table needs its 'file' in the batch, or a 'query' that reads it from the database"))
         return self
 
 
@@ -180,7 +182,7 @@ class RowSpec(Strict):
     @model_validator(mode="after")
     def _inner_needs_outer(self) -> RowSpec:
         if self.and_for_each is not None and self.for_each is None:
-            raise ValueError("'and_for_each' repeats rows inside 'for_each'; give 'for_each' first")
+            raise ValueError(_("'and_for_each' repeats rows inside 'for_each'; give 'for_each' first"))
         return self
 
 
@@ -204,7 +206,8 @@ def _check_encoding(v: str) -> str:
     try:
         codecs.lookup(v)
     except LookupError:
-        raise ValueError(f"unknown encoding '{v}' (use e.g. windows-1252, iso-8859-1, utf-8)") from None
+        raise ValueError(_("unknown encoding '{name}' (use e.g. windows-1252, iso-8859-1, utf-8)").format(
+            name=v)) from None
     return v
 
 
@@ -240,7 +243,7 @@ class CsvOutput(Strict):
     @classmethod
     def _one_char(cls, v: str) -> str:
         if len(v) != 1:
-            raise ValueError("the delimiter must be one character, such as ';'")
+            raise ValueError(_("the delimiter must be one character, such as ';'"))
         return v
 
 
@@ -269,7 +272,8 @@ class JsonOutput(Strict):
 
 def _check_split(split_by: str | None, per: str) -> None:
     if split_by is not None and per != "input":
-        raise ValueError("'split_by' divides the rows of an input among files; it does not go with 'per: record'")
+        raise ValueError(_("'split_by' divides the rows of an input among files; it does not go with "
+                           "'per: record'"))
 
 
 class TemplateOutput(Strict):
@@ -343,8 +347,8 @@ class FileOutput(Strict):
             return v
         parts = v.strip("/").split("/")
         if not v.strip("/") or "\\" in v or ":" in v or any(part in ("", ".", "..") for part in parts):
-            raise ValueError(f"'{v}' is not a folder inside the batch: write it like dokumente or belege/pdf "
-                             "(or / for the whole batch)")
+            raise ValueError(_("'{folder}' is not a folder inside the batch: write it like dokumente or belege/pdf "
+                               "(or / for the whole batch)").format(folder=v))
         return "/".join(parts)
 
 
@@ -371,5 +375,6 @@ class MappingSpec(Strict):
     def _names(cls, v: dict[str, str]) -> dict[str, str]:
         for name in v:
             if not re.match(NAME_PATTERN, name):
-                raise ValueError(f"'{name}' cannot be a name: use letters, digits and '_', not starting with a digit")
+                raise ValueError(_("'{name}' cannot be a name: use letters, digits and '_', not starting with a "
+                                   "digit").format(name=name))
         return v

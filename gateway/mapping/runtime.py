@@ -25,6 +25,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import InputError, MappingError
+from ..i18n import _
 from ..readers.registry import ReadRoom, read_records
 from ..yamlload import Loc, YamlDocument
 from .model import Column, CsvOutput, EmailOutput, FileOutput, JsonOutput, MappingSpec, TemplateOutput
@@ -257,8 +258,9 @@ class CompiledOutput:
                 except Exception as exc:
                     raise _as_mapping_error(exc).located(field="split_by", mapping=self.split_where) from None
                 if not value:
-                    raise MappingError("the value that chooses this row's file ('split_by') came out empty; "
-                                       "leave such rows out with 'when'", field="split_by", mapping=self.split_where)
+                    raise MappingError(_("the value that chooses this row's file ('split_by') came out empty; "
+                                         "leave such rows out with 'when'"), field="split_by",
+                                       mapping=self.split_where)
             yield value, values
 
     def _rows(self, context: dict[str, Any]) -> Iterator[tuple[dict[str, Any], list[str]]]:
@@ -433,16 +435,18 @@ def _output_file_name(unit: JinjaUnit, generated: Generated | None, context: dic
 def _name_problem(name: str) -> str | None:
     """What is wrong with an output file name, or ``None``."""
     if not name or name.startswith(".") or any(c in name for c in '/\\:*?"<>|') or any(ord(c) < 32 for c in name):
-        return "the output file name must be a plain name without folders, not starting with '.'"
+        return _("the output file name must be a plain name without folders, not starting with '.'")
     hidden = next((c for c in name if unicodedata.category(c) in _INVISIBLE), None)
     if hidden is not None:
-        return (f"the output file name contains the invisible character U+{ord(hidden):04X}; such characters make a "
-                "name look other than it is (a right-to-left mark turns 'rechnung\u202efdp.exe' into what reads as "
-                "'rechnungexe.pdf'), so file names must not have them")
+        return _("the output file name contains the invisible character {code}; such characters make a "
+                 "name look other than it is (a right-to-left mark turns '{example}' into what reads as "
+                 "'rechnungexe.pdf'), so file names must not have them").format(
+            code=f"U+{ord(hidden):04X}", example="rechnung\u202efdp.exe")
     size = len(name.encode("utf-8"))
     if size > MAX_NAME_BYTES:
-        return (f"the output file name is {size} bytes long (in UTF-8); file systems take 255 at most, and the "
-                f"gateway adds a few while it writes the file, so at most {MAX_NAME_BYTES} are allowed")
+        return _("the output file name is {size} bytes long (in UTF-8); file systems take 255 at most, and the "
+                 "gateway adds a few while it writes the file, so at most {most} are allowed").format(
+            size=size, most=MAX_NAME_BYTES)
     return None
 
 
@@ -453,12 +457,13 @@ _INVISIBLE = ("Cc", "Cf", "Zl", "Zp")  # control and format characters (bidi mar
 def _apply_rules(col: CompiledColumn, value: str) -> str:
     spec = col.spec
     if spec.required and not value.strip():
-        raise MappingError("a value is required here, but it came out empty", field=col.name, mapping=col.where)
+        raise MappingError(_("a value is required here, but it came out empty"), field=col.name, mapping=col.where)
     if spec.max_length is not None and len(value) > spec.max_length:
         if spec.too_long == "cut":
             return value[: spec.max_length]
         raise MappingError(
-            f"the value is {len(value)} characters long, at most {spec.max_length} are allowed",
+            _("the value is {length} characters long, at most {most} are allowed").format(
+                length=len(value), most=spec.max_length),
             field=col.name, value=value, mapping=col.where,
         )
     return value
@@ -475,17 +480,22 @@ def as_mapping_error(exc: BaseException) -> InputError:
     if isinstance(exc, InputError):
         return exc
     if isinstance(exc, DefinitionFailed):
-        return MappingError(exc.message or "a defined value could not be computed")
+        return MappingError(exc.message or _("a defined value could not be computed"))
     if isinstance(exc, jinja2.UndefinedError):
-        return MappingError(f"the mapping uses something that does not exist: {exc.message}")
+        return MappingError(_("the mapping uses something that does not exist: {reason}").format(reason=exc.message))
     if isinstance(exc, SecurityError):
-        return MappingError(f"the mapping tried something that is not allowed: {exc}")
+        return MappingError(_("the mapping tried something that is not allowed: {reason}").format(reason=exc))
     if isinstance(exc, (TypeError, ValueError, ArithmeticError)):
-        return MappingError(f"the value could not be computed: {exc}")
-    return MappingError(f"the value could not be computed: {type(exc).__name__}: {exc}")
+        return MappingError(_("the value could not be computed: {reason}").format(reason=exc))
+    return MappingError(_("the value could not be computed: {reason}").format(reason=f"{type(exc).__name__}: {exc}"))
 
 
 _as_mapping_error = as_mapping_error
+
+
+def skipped_words() -> str:
+    """The reason of a record a ``skip`` rule leaves out without giving one."""
+    return _("skipped by the mapping")
 
 
 @dataclass
@@ -550,8 +560,8 @@ class Mapping:
         except Exception as exc:  # kept, and raised where the value is used
             reason = str(as_mapping_error(exc))  # with the value, where the error names one
             return jinja2.StrictUndefined(
-                hint=f"'{definition.name}' (defined at {definition.where}) could not be computed for this record: "
-                     f"{reason}", exc=DefinitionFailed)
+                hint=_("'{name}' (defined at {where}) could not be computed for this record: {reason}").format(
+                    name=definition.name, where=definition.where, reason=reason), exc=DefinitionFailed)
 
     def records(self, path: Path, shown_as: str, work_dir: Path | None = None,
                 keep: BatchDatabase | None = None) -> Iterator[Record]:
@@ -572,7 +582,7 @@ class Mapping:
         for rule in self.skip_rules:
             try:
                 if rule.when(**context):
-                    return rule.reason.render(context).strip() or "skipped by the mapping"
+                    return rule.reason.render(context).strip() or skipped_words()
             except Exception as exc:
                 raise as_mapping_error(exc).located(field="skip", mapping=rule.where) from None
         return None
@@ -607,7 +617,8 @@ class Mapping:
                 raise as_mapping_error(exc).located(field=self._key_label,
                                                    mapping=self.where(("key", "value"))) from None
         if not key:
-            raise MappingError(f"the {self._key_label} is empty", mapping=self.where(("key", "value")))
+            raise MappingError(_("the {label} is empty").format(label=self._key_label),
+                               mapping=self.where(("key", "value")))
         return key
 
     def describe(self, key: str | None, index: int) -> str:
@@ -616,10 +627,10 @@ class Mapping:
         The line is not part of it: errors carry the line separately.
         """
         label = self.spec.input.label
-        return f"{label} {key}" if key else f"{label} no. {index} in the file"
+        return f"{label} {key}" if key else _("{label} no. {number} in the file").format(label=label, number=index)
 
     def where(self, loc: Loc) -> str:
-        line, _ = self.doc.where(loc)
+        line, _column = self.doc.where(loc)
         return f"{self.doc.file_of(loc)}:{line}"
 
     @property

@@ -19,6 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from ..errors import MappingError
+from ..i18n import _
 from . import values
 from .values import Record
 
@@ -94,8 +95,9 @@ def make_environment(
         try:
             fn = lookups[table]
         except KeyError:
-            known = ", ".join(lookups) or "none"
-            raise MappingError(f"there is no lookup table '{table}' (tables: {known})") from None
+            known = ", ".join(lookups) or _("none")
+            raise MappingError(_("there is no lookup table '{table}' (tables: {known})").format(
+                table=table, known=known)) from None
         return fn(value)
 
     def join_nonempty(parts: Any, separator: str = " ") -> str:

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import MappingError
+from ..i18n import _
 
 
 class _Missing:
@@ -131,7 +132,8 @@ def as_list(value: Any) -> list[Any]:
         return [value]
     if isinstance(value, (list, tuple)):
         return list(value)
-    raise MappingError(f"expected a list of entries to repeat over, got the text {str(value)[:40]!r}")
+    raise MappingError(_("expected a list of entries to repeat over, got the text {text}").format(
+        text=repr(str(value)[:40])))
 
 
 _POINT_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
@@ -165,22 +167,22 @@ def _parse_decimal(value: Any, german: bool) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
-        raise MappingError("expected a number, got yes/no")
+        raise MappingError(_("expected a number, got yes/no"))
     if isinstance(value, int):
         return Decimal(value)
     text = str(value).strip()
     if not text:
-        raise MappingError("expected a number, but the field is empty")
+        raise MappingError(_("expected a number, but the field is empty"))
     pattern = _GERMAN_NUMBER if german else _POINT_NUMBER
     if not pattern.match(text):
         example = "1.234,50" if german else "1234.50"
-        raise MappingError(f"expected a number like {example}", value=text)
+        raise MappingError(_("expected a number like {example}").format(example=example), value=text)
     if german:
         text = text.replace(".", "").replace(",", ".")
     try:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern already excludes this
-        raise MappingError("expected a number", value=text) from None
+        raise MappingError(_("expected a number"), value=text) from None
 
 
 def format_number(value: Any, places: int = 2, decimal: str = ",", thousands: str = "") -> str:
@@ -204,10 +206,10 @@ def _format_number(value: Any, places: int, decimal: str, thousands: str) -> str
     try:
         rounded = number.quantize(quantum, rounding=ROUND_HALF_UP)
     except InvalidOperation:
-        raise MappingError("the number is too large to be written", value=str(value)) from None
+        raise MappingError(_("the number is too large to be written"), value=str(value)) from None
     sign = "-" if rounded < 0 else ""
     digits = f"{abs(rounded):.{places}f}"
-    whole, _, frac = digits.partition(".")
+    whole, _point, frac = digits.partition(".")
     if thousands:
         groups: list[str] = []
         while len(whole) > 3:
@@ -240,12 +242,12 @@ def to_datetime(value: Any) -> dt.datetime:
         return dt.datetime(value.year, value.month, value.day)
     text = str(value).strip()
     if not text:
-        raise MappingError("expected a date, but the field is empty")
+        raise MappingError(_("expected a date, but the field is empty"))
     if len(text) == 10 and text[2] == "." and text[5] == "." and text[:2].isdigit():
         try:  # SOL's dd.mm.yyyy, the most common form, without strptime's cost
             return dt.datetime(int(text[6:]), int(text[3:5]), int(text[:2]))
         except ValueError:
-            raise MappingError("expected a date like 2026-11-27 or 27.11.2026", value=text) from None
+            raise MappingError(_("expected a date like 2026-11-27 or 27.11.2026"), value=text) from None
     if _ISO_DATE.match(text):
         try:  # the common ISO forms, without strptime's cost
             return dt.datetime.fromisoformat(text)
@@ -256,7 +258,7 @@ def to_datetime(value: Any) -> dt.datetime:
             return dt.datetime.strptime(text, fmt)
         except ValueError:
             continue
-    raise MappingError("expected a date like 2026-11-27 or 27.11.2026", value=text)
+    raise MappingError(_("expected a date like 2026-11-27 or 27.11.2026"), value=text)
 
 
 def format_date(value: Any, fmt: str = "dd.mm.yyyy") -> str:
@@ -279,13 +281,14 @@ def valid_on(rows: Any, day: Any, start: str = "GueltigVon", end: str = "Gueltig
         for name in (start, end):
             if isinstance(row, Record) and name not in row._fields:
                 # a misspelt column would read as empty, i.e. as "no limit": an expired promotion sent
-                raise MappingError(f"valid_on: the rows have no column '{name}' "
-                                   f"(they have: {', '.join(row._fields)})")
+                raise MappingError(_("valid_on: the rows have no column '{name}' (they have: {names})").format(
+                    name=name, names=", ".join(row._fields)))
         try:
             first = to_datetime(row[start]).date() if row[start] else None
             last = to_datetime(row[end]).date() if row[end] else None
         except MappingError as exc:
-            raise MappingError(f"{exc.message} ({start}/{end} of {row_place(row)})", value=exc.value) from None
+            raise MappingError(_("{message} ({start}/{end} of {row})").format(
+                message=exc.message, start=start, end=end, row=row_place(row)), value=exc.value) from None
         if (first is None or first <= when) and (last is None or when <= last):
             kept.append(row)
     return kept
@@ -304,8 +307,8 @@ def sort_by_number(rows: Any, attribute: str) -> list[Any]:
     for index, row in enumerate(kept):
         if isinstance(row, Record) and attribute not in row._fields:
             # a misspelt column would read as empty for every row: the order of the export, silently
-            raise MappingError(f"sort_by_number: the rows have no column '{attribute}' "
-                               f"(they have: {', '.join(row._fields)})")
+            raise MappingError(_("sort_by_number: the rows have no column '{name}' (they have: {names})").format(
+                name=attribute, names=", ".join(row._fields)))
         value = row[attribute] if isinstance(row, Record) else getattr(row, attribute, MISSING)
         if value is MISSING or value is None or str(value).strip() == "":
             keyed.append((True, Decimal(0), index, row))
@@ -313,8 +316,8 @@ def sort_by_number(rows: Any, attribute: str) -> list[Any]:
         try:
             number = to_decimal(value, german=True)
         except MappingError as exc:
-            raise MappingError(f"sort_by_number: {exc.message} ({attribute} of {row_place(row)})",
-                               value=exc.value) from None
+            raise MappingError(_("sort_by_number: {message} ({name} of {row})").format(
+                message=exc.message, name=attribute, row=row_place(row)), value=exc.value) from None
         keyed.append((False, number, index, row))
     keyed.sort(key=lambda entry: entry[:3])
     return [entry[3] for entry in keyed]
@@ -324,5 +327,5 @@ def row_place(row: Any) -> str:
     """Where a related row comes from, for messages: "the row of preise at line 12"."""
     table = getattr(row, "_table", None)  # a batch row knows its table
     line = getattr(row, "_line", None)
-    place = f"the row of {table}" if table else "the row"
-    return f"{place} at line {line}" if line is not None else place
+    place = _("the row of {table}").format(table=table) if table else _("the row")
+    return _("{place} at line {line}").format(place=place, line=line) if line is not None else place
