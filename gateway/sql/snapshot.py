@@ -7,8 +7,9 @@ and after a crash finds it in the work folder and finishes it, all exactly as fo
 ``gateway preview`` and ``gateway retry`` work on it too. The cost is writing the tables once
 more as text, which is small beside loading them into the batch store (bench/sql_catalog.py).
 
-Rows come from a server-side cursor, ``chunk_rows`` at a time (``stream_results`` and
-``yield_per``), and go straight to the file: memory does not grow with the size of a table.
+Rows come from a server-side cursor, ``chunk_rows`` at a time (``stream_results``, and the
+result's own ``yield_per`` and ``partitions(chunk_rows)``), and go straight to the file: memory
+does not grow with the size of a table (tests/test_sql_streaming.py).
 Each file is flushed to disk before the folder is renamed into place, so a snapshot in the
 work folder is always whole.
 """
@@ -74,14 +75,18 @@ def write_table(
     if track is not None:
         folded = [n.casefold() for n in names]
         watermark_at = folded.index(track.casefold()) if track.casefold() in folded else None
+    # ``yield_per`` as an execution option is not applied to a ``text()`` statement's result (SQLAlchemy 2.1
+    # leaves it out for text and DML), and ``partitions()`` without a size then hands over every row at once:
+    # the server-side cursor is fetched whole into memory. The result is told its chunk size itself.
     result = conn.execute(statement, params, execution_options={"stream_results": True, "yield_per": chunk_rows})
+    result = result.yield_per(chunk_rows)
     header = _header(names, list(result.keys()))
     rows = 0
     high: Any = None
     with open(target, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, delimiter=";", lineterminator="\r\n")
         writer.writerow(header)
-        for part in result.partitions():
+        for part in result.partitions(chunk_rows):
             writer.writerows([to_text(v) for v in row] for row in part)
             rows += len(part)
             if watermark_at is not None:
