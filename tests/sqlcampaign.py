@@ -17,13 +17,13 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from campaign import wait_until_journal_open
 from conftest import orders_file
 from sqlsetup import ENV, SqlInstall
 from test_crash_recovery import order_for, order_number, positions
@@ -125,9 +125,7 @@ class StagingCampaign:
             proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=log, env=env)
             try:
                 if delay is not None:
-                    deadline = time.monotonic() + 60
-                    while proc.poll() is None and not _journal_open(proc.pid) and time.monotonic() < deadline:
-                        time.sleep(0.005)
+                    wait_until_journal_open(proc)
                     try:
                         proc.wait(timeout=delay)
                     except subprocess.TimeoutExpired:
@@ -193,18 +191,3 @@ class StagingCampaign:
         delivered = sum(len(e["outputs"]) for e in entries)
         if delivered != len(keys):
             self.result.keys_mismatch += abs(delivered - len(keys))
-
-
-def _journal_open(pid: int) -> bool:
-    fd_dir = Path(f"/proc/{pid}/fd")
-    try:
-        names = os.listdir(fd_dir)
-    except OSError:
-        return False
-    for fd in names:
-        try:
-            if os.readlink(fd_dir / fd).endswith("journal.sqlite"):
-                return True
-        except OSError:
-            continue
-    return False
