@@ -12,8 +12,6 @@ Last, the console process's memory: its high-water mark (VmHWM) and resident siz
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import os
 import shutil
 import socket
@@ -28,6 +26,10 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from journalfill import fill_journal, key_of  # noqa: E402 - tests/ holds the journal both fill
+
 GATEWAY_YAML = """\
 settle_seconds: 0
 flows:
@@ -36,35 +38,6 @@ flows:
     source: { folder: inbox/rakuten-orders, include: ["*.xml"] }
     outbox: { folder: outbox/rakuten-orders }
 """
-
-
-def key_of(i: int) -> str:
-    return f"{i:03d}-{i * 7 % 1000:03d}-{i % 997:03d}"
-
-
-def fill_journal(path: Path, count: int) -> None:
-    """``count`` inputs with an order number each, straight through the journal's connection in one transaction."""
-    sys.path.insert(0, str(REPO))
-    from gateway.journal.sqlite import SqliteJournal
-
-    journal = SqliteJournal(path)
-    try:
-        db = journal.db
-        start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        flows = ("rakuten-orders", "rakuten-fr-orders", "sol-shipping")
-        db.execute("BEGIN")
-        db.executemany(
-            "INSERT INTO inputs (id, flow, source, name, size, sha256, state, received_at, started_at, finished_at, "
-            "attempts) VALUES (?, ?, 'folder inbox', ?, 4000, ?, ?, ?, ?, ?, 1)",
-            ((i, flows[i % 3], f"orders_{i:06d}.xml", hashlib.sha256(str(i).encode()).hexdigest(),
-              "failed" if i % 97 == 0 else "done", stamp, stamp, stamp)
-             for i in range(1, count + 1)
-             for stamp in [(start + dt.timedelta(minutes=5 * i)).isoformat(timespec="seconds")]))
-        db.executemany("INSERT INTO record_keys (scope, key, input_id) VALUES ('rakuten-orders', ?, ?)",
-                       ((key_of(i), i) for i in range(1, count + 1)))
-        db.execute("COMMIT")
-    finally:
-        journal.close()
 
 
 def free_port() -> int:

@@ -10,8 +10,6 @@ look at. Tests wait for what the page shows (Playwright's auto-waiting), never f
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import GATEWAY_YAML, REPO, Install, order_xml, orders_file
 from consoleserver import console_server
+from journalfill import fill_journal
 
 from gateway.console.auth import hash_password
 from gateway.journal import JournalQuery
@@ -202,29 +201,6 @@ def test_the_settings_page_shows_where_each_value_comes_from(page: Page) -> None
 
 
 # -- 100,000 entries -----------------------------------------------------------------------------------------
-
-
-def fill_journal(path: Path, count: int) -> None:
-    """``count`` delivered inputs with an order number each, written straight through the journal's connection
-    in one transaction (the engine would take an fsync per step)."""
-    journal = SqliteJournal(path)
-    try:
-        db = journal.db
-        start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        flows = ("rakuten-orders", "rakuten-fr-orders", "sol-shipping")
-        db.execute("BEGIN")
-        db.executemany(
-            "INSERT INTO inputs (id, flow, source, name, size, sha256, state, stored_path, received_at, started_at, "
-            "finished_at, attempts) VALUES (?, ?, 'folder inbox', ?, 4000, ?, ?, NULL, ?, ?, ?, 1)",
-            ((i, flows[i % 3], f"orders_{i:06d}.xml", hashlib.sha256(str(i).encode()).hexdigest(),
-              "failed" if i % 97 == 0 else "done", stamp, stamp, stamp)
-             for i in range(1, count + 1)
-             for stamp in [(start + dt.timedelta(minutes=5 * i)).isoformat(timespec="seconds")]))
-        db.executemany("INSERT INTO record_keys (scope, key, input_id) VALUES ('rakuten-orders', ?, ?)",
-                       ((f"{i:03d}-{i * 7 % 1000:03d}-{i % 997:03d}", i) for i in range(1, count + 1)))
-        db.execute("COMMIT")
-    finally:
-        journal.close()
 
 
 @pytest.fixture(scope="session")
