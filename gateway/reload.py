@@ -96,7 +96,7 @@ class MappingReloader:
                               "the mapping it had; correct them and the service looks again):\n{problems}").format(
                                   flow=flow.name, problems="\n".join(str(p) for p in exc.problems)))
             return True
-        flow.take_mapping(new, fresh.stamp if fresh.loaded is new else stamp_of(new.sources))
+        flow.take_mapping(new, fresh.stamp)  # stamped when compiled, by load_installation or by .mapping
         self._refused.pop(flow.name, None)
         log.info("%s", _("{flow}: the changed mapping {mapping} is in use from now on").format(
             flow=flow.name, mapping=flow.config.mapping))
